@@ -1,6 +1,7 @@
 -- Where the new rollup disagrees with the legacy "Lead" rollup columns: one row per lead and differing field.
 -- Values are compared normalized (provider upper case, status and source in their lower-case legacy spelling,
 -- times as instants) and shown as text; a field the legacy row left empty but the rollup fills is drift too.
+-- The source of a migrated appointment is MIGRATION by contract, which replaces (not contradicts) the legacy value.
 with rollups as (
     select
         lead_id,
@@ -102,7 +103,7 @@ differences as (
     from paired where legacy_status is distinct from new_status
     union all
     select lead_id, 'appointment_source', legacy_source, new_source
-    from paired where legacy_source is distinct from new_source
+    from paired where legacy_source is distinct from new_source and new_source <> 'migration'
     union all
     select lead_id, 'appointment_start_at', cast(legacy_start_at as text), cast(new_start_at as text)
     from paired where legacy_start_at is distinct from new_start_at

@@ -1,0 +1,54 @@
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from appointment_pipeline.demo import generate_demo
+from pipeline import Inputs, create_pg_database, drop_pg_database, run_pipeline
+from appointment_pipeline.warehouse import Warehouse
+
+DEMO_START = date(2025, 1, 1)
+DEMO_DAYS = 7
+
+
+@pytest.fixture(scope="session")
+def demo(tmp_path_factory):
+    """A small deterministic demo: "Lead" table in SQLite and a landing zone of DEMO_DAYS days."""
+    root = tmp_path_factory.mktemp("demo")
+    inputs = Inputs(source_db_url=f"sqlite:///{root / 'app.sqlite'}", landing_dir=root / "landing")
+    summary = generate_demo(inputs.source_db_url, inputs.landing_dir, leads=120, days=DEMO_DAYS, start=DEMO_START, seed=11)
+    return inputs, summary
+
+
+@pytest.fixture(scope="session")
+def pg_database():
+    """Factory of fresh PostgreSQL databases, all dropped at the end of the session."""
+    created: list[str] = []
+
+    def make(prefix: str = "ap_test") -> str:
+        url = create_pg_database(prefix)
+        created.append(url)
+        return url
+
+    yield make
+    for url in created:
+        drop_pg_database(url)
+
+
+@pytest.fixture(scope="session")
+def duckdb_built(demo, tmp_path_factory) -> Warehouse:
+    """The demo materialized once into a DuckDB warehouse (the whole graph, all days as one run)."""
+    inputs, summary = demo
+    url = f"duckdb:///{tmp_path_factory.mktemp('wh') / 'warehouse.duckdb'}"
+    run_pipeline(url, inputs, summary.first_day, summary.last_day)
+    return Warehouse(url)
+
+
+@pytest.fixture(scope="session")
+def postgres_built(demo, pg_database) -> Warehouse:
+    """The same demo materialized once into a PostgreSQL warehouse."""
+    inputs, summary = demo
+    url = pg_database("ap_built")
+    run_pipeline(url, inputs, summary.first_day, summary.last_day)
+    return Warehouse(url)

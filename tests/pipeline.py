@@ -1,0 +1,102 @@
+"""Test helpers: a real pipeline run into a real warehouse, and engine-neutral table snapshots."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import psycopg
+from dagster import DagsterInstance
+
+from appointment_pipeline.resources import (
+    LandingZoneResource,
+    PipelineSettingsResource,
+    SourceDatabaseResource,
+    WarehouseResource,
+)
+from appointment_pipeline.runner import materialize_range
+from appointment_pipeline.warehouse import Warehouse
+
+PG_ADMIN_CONNINFO = "postgresql://postgres@127.0.0.1:5432/postgres"
+HASH_KEY = "test-hash-key"
+REFERENCE_TIME = "2025-01-10T12:00:00+00:00"
+
+OUTPUT_TABLES = [
+    "appointments",
+    "appointment_status_history",
+    "lead_appointment_rollups",
+    "lead_rollup_drift",
+    "appointment_rejects",
+    "unmatched_provider_appointments",
+]
+RAW_TABLES = ["raw_leads", "raw_calendly_invitees", "raw_ghl_appointments"]
+
+
+def create_pg_database(prefix: str = "ap_test") -> str:
+    """A fresh PostgreSQL database (C collation, UTF-8) on the local server; returns its SQLAlchemy URL."""
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(PG_ADMIN_CONNINFO, autocommit=True) as con:
+        con.execute(f"create database {name} template template0 encoding 'UTF8' lc_collate 'C' lc_ctype 'C'")
+    return f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+
+
+def drop_pg_database(url: str) -> None:
+    name = url.rsplit("/", 1)[1]
+    with psycopg.connect(PG_ADMIN_CONNINFO, autocommit=True) as con:
+        con.execute(f"drop database if exists {name} with (force)")
+
+
+@dataclass(frozen=True)
+class Inputs:
+    source_db_url: str
+    landing_dir: Path
+
+
+def resources_for(warehouse_url: str, inputs: Inputs, reference_time: str = REFERENCE_TIME) -> dict:
+    return {
+        "warehouse": WarehouseResource(url=warehouse_url),
+        "source_db": SourceDatabaseResource(url=inputs.source_db_url),
+        "landing_zone": LandingZoneResource(root=str(inputs.landing_dir)),
+        "pipeline_settings": PipelineSettingsResource(hash_key=HASH_KEY, reference_time=reference_time),
+    }
+
+
+def run_pipeline(
+    warehouse_url: str,
+    inputs: Inputs,
+    first: date,
+    last: date,
+    *,
+    selection="*",
+    tags: dict | None = None,
+    instance: DagsterInstance | None = None,
+    raise_on_error: bool = True,
+    reference_time: str = REFERENCE_TIME,
+):
+    return materialize_range(
+        first,
+        last,
+        resources=resources_for(warehouse_url, inputs, reference_time),
+        instance=instance or DagsterInstance.ephemeral(),
+        selection=selection,
+        tags=tags,
+        raise_on_error=raise_on_error,
+    )
+
+
+def _normalize(value):
+    if isinstance(value, float) and value != value:
+        return None
+    return value
+
+
+def table_rows(wh: Warehouse, table: str) -> list[tuple]:
+    """All rows as plain Python values, sorted: equal lists mean equal tables, whatever the engine."""
+    rows = [tuple(_normalize(v) for v in row) for row in wh.query(f"select * from {table}")]
+    return sorted(rows, key=lambda row: tuple((v is None, str(v)) for v in row))
+
+
+def table_snapshot(wh: Warehouse, tables: list[str]) -> dict[str, tuple[list, list[tuple]]]:
+    return {table: (wh.table_columns(table), table_rows(wh, table)) for table in tables}
