@@ -1,0 +1,657 @@
+"""Tests of the deterministic demo-data generator (appointment_pipeline.demo)."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import uuid
+from collections import Counter, defaultdict
+from datetime import date, datetime, timezone
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from appointment_pipeline import demo
+from appointment_pipeline.demo import (
+    EXTRA_LEAD_COLUMN,
+    LEAD_COLUMNS,
+    SCENARIOS,
+    DemoData,
+    build_demo,
+    generate_demo,
+)
+
+PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+
+GHL_STATUS = {
+    "new": "CONFIRMED",
+    "confirmed": "CONFIRMED",
+    "active": "CONFIRMED",
+    "cancelled": "CANCELED",
+    "invalid": "CANCELED",
+    "showed": "SHOWED",
+    "completed": "SHOWED",
+    "noshow": "NO_SHOW",
+}
+LEGACY_STATUS = {
+    "confirmed": "CONFIRMED",
+    "canceled": "CANCELED",
+    "cancelled": "CANCELED",
+    "rescheduled": "RESCHEDULED",
+    "showed": "SHOWED",
+    "no_show": "NO_SHOW",
+    "noshow": "NO_SHOW",
+}
+
+
+# ---------------------------------------------------------------------------------------------------- helpers
+@pytest.fixture(scope="module")
+def data() -> DemoData:
+    return build_demo()
+
+
+def read_lines(path: Path) -> list[str]:
+    raw = path.read_bytes()
+    if path.name.endswith(".gz"):
+        raw = gzip.decompress(raw)
+    return raw.decode("utf-8").splitlines()
+
+
+def landing_files(root: Path) -> dict[str, bytes]:
+    return {
+        p.relative_to(root).as_posix(): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and p.relative_to(root).parts[0] in ("calendly", "ghl")
+    }
+
+
+def instant(text: object) -> datetime:
+    """Contract parsing: ISO-8601 with an offset, else ValueError."""
+    if not isinstance(text, str):
+        raise ValueError(text)
+    value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if value.tzinfo is None:
+        raise ValueError(f"no offset: {text}")
+    return value.astimezone(timezone.utc)
+
+
+def classify(provider: str, line: str) -> tuple[str | None, dict | None]:
+    """(reject reason, parsed record) following contracts section 3; record = key, status, updated, raw objects."""
+    try:
+        obj = json.loads(line)
+    except json.JSONDecodeError:
+        return "malformed_json", None
+    if provider == "calendly":
+        inv = obj["payload"] if "payload" in obj and "event" in obj else obj
+        if not inv.get("uri"):
+            return "missing_key", None
+        ev = inv.get("scheduled_event") or {}
+        try:
+            updated = instant(inv["updated_at"])
+            for value in (inv["created_at"], ev["start_time"], ev["end_time"]):
+                instant(value)
+        except (KeyError, ValueError):
+            return "bad_timestamp", None
+        if inv.get("status") not in ("active", "canceled"):
+            return "unknown_status", None
+        if inv["status"] == "canceled":
+            status = "RESCHEDULED" if inv.get("rescheduled") else "CANCELED"
+        elif ev.get("status") == "canceled":
+            status = "CANCELED"
+        elif inv.get("no_show"):
+            status = "NO_SHOW"
+        else:
+            status = "CONFIRMED"
+        return None, {"key": inv["uri"], "status": status, "updated": updated, "inv": inv, "envelope": obj}
+    appt = obj["appointment"] if "appointment" in obj and "type" in obj else obj
+    if not appt.get("id"):
+        return "missing_key", None
+    try:
+        updated = instant(appt["dateUpdated"])
+        for name in ("startTime", "endTime", "dateAdded"):
+            instant(appt[name])
+    except (KeyError, ValueError):
+        return "bad_timestamp", None
+    raw_status = appt.get("appointmentStatus", appt.get("appoinmentStatus"))
+    if raw_status not in GHL_STATUS:
+        return "unknown_status", None
+    status = "CANCELED" if obj.get("type") == "AppointmentDelete" else GHL_STATUS[raw_status]
+    return None, {"key": appt["id"], "status": status, "updated": updated, "appt": appt, "envelope": obj}
+
+
+def parsed_records(data: DemoData) -> tuple[list[dict], Counter]:
+    records: list[dict] = []
+    rejects: Counter = Counter()
+    for rel in sorted(data.files):
+        provider, day, _ = rel.split("/")
+        for no, line in enumerate(data.files[rel], start=1):
+            reason, record = classify(provider, line)
+            if reason:
+                rejects[(rel, no, reason)] += 1
+                continue
+            assert record is not None
+            record.update(provider=provider, day=date.fromisoformat(day), file=rel, line=no)
+            records.append(record)
+    return records, rejects
+
+
+def email_hash(email: str) -> str:
+    return hashlib.sha256(email.strip().lower().encode()).hexdigest()
+
+
+# ---------------------------------------------------------------------------------------------------- determinism
+def test_same_seed_gives_identical_files_and_rows(tmp_path: Path) -> None:
+    summaries, files, rows = [], [], []
+    for name in ("a", "b"):
+        url = f"sqlite:///{tmp_path / name / 'app.sqlite'}"
+        summaries.append(generate_demo(url, tmp_path / name / "landing", leads=120, days=6))
+        files.append(landing_files(tmp_path / name / "landing"))
+        with sa.create_engine(url).connect() as conn:
+            rows.append(conn.execute(sa.text('SELECT * FROM "Lead" ORDER BY id')).fetchall())
+    assert summaries[0] == summaries[1]
+    assert files[0] == files[1] and files[0]
+    assert rows[0] == rows[1] and len(rows[0]) == 120
+    assert any(name.endswith(".gz") for name in files[0]) and any(name.endswith(".jsonl") for name in files[0])
+
+    other = tmp_path / "c"
+    generate_demo(f"sqlite:///{other / 'app.sqlite'}", other / "landing", leads=120, days=6, seed=8)
+    assert landing_files(other / "landing") != files[0]
+
+
+def test_build_is_deterministic_in_memory() -> None:
+    first, second = build_demo(leads=80, days=4, seed=3), build_demo(leads=80, days=4, seed=3)
+    assert first.files == second.files
+    assert first.lead_rows == second.lead_rows
+    assert first.appointments == second.appointments
+    assert build_demo(leads=80, days=4, seed=4).files != first.files
+
+
+def test_regenerating_replaces_previous_output(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'app.sqlite'}"
+    landing = tmp_path / "landing"
+    generate_demo(url, landing, leads=60, days=3)
+    stale = landing / "calendly" / "2099-01-01" / "old.jsonl"
+    stale.parent.mkdir(parents=True)
+    stale.write_text("{}\n")
+    keep = landing / "README.txt"  # only calendly/ and ghl/ belong to the generator
+    keep.write_text("not ours")
+    summary = generate_demo(url, landing, leads=40, days=2)
+    assert not stale.exists()
+    assert keep.exists()
+    days = sorted({p.parent.name for p in landing.glob("*/*/*")})
+    assert days == ["2025-01-01", "2025-01-02"]
+    with sa.create_engine(url).connect() as conn:
+        assert conn.execute(sa.text('SELECT count(*) FROM "Lead"')).scalar() == summary.leads == 40
+
+
+# ---------------------------------------------------------------------------------------------------- counts
+def test_summary_counts_match_written_files(tmp_path: Path) -> None:
+    landing = tmp_path / "landing"
+    summary = generate_demo(f"sqlite:///{tmp_path / 'app.sqlite'}", landing, leads=200, days=10)
+    paths = sorted(p for p in landing.rglob("*") if p.is_file())
+    assert summary.landing_files == len(paths)
+    lines = {p.relative_to(landing).as_posix(): read_lines(p) for p in paths}
+    assert summary.landing_lines == sum(len(v) for v in lines.values())
+    assert (summary.first_day, summary.last_day) == (date(2025, 1, 1), date(2025, 1, 10))
+    for rel in lines:
+        provider, day, name = rel.split("/")
+        assert provider in ("calendly", "ghl")
+        assert date(2025, 1, 1) <= date.fromisoformat(day) <= date(2025, 1, 10)
+        assert name.endswith((".jsonl", ".jsonl.gz"))
+    bad = Counter()
+    for rel, file_lines in lines.items():
+        for line in file_lines:
+            reason, _ = classify(rel.split("/")[0], line)
+            if reason:
+                bad[reason] += 1
+    assert sum(bad.values()) == summary.malformed_lines
+    assert set(bad) == {"malformed_json", "missing_key", "bad_timestamp", "unknown_status"}
+
+
+def test_malformed_manifest_is_exact(data: DemoData) -> None:
+    _, rejects = parsed_records(data)
+    assert set(rejects) == {(rel, no, reason) for rel, no, reason in data.malformed}
+    assert len(data.malformed) == data.summary.malformed_lines
+    by_provider = Counter((rel.split("/")[0], reason) for rel, _, reason in data.malformed)
+    for provider in ("calendly", "ghl"):
+        for reason in ("malformed_json", "missing_key", "bad_timestamp", "unknown_status"):
+            assert by_provider[(provider, reason)] >= 1
+    days = {rel.split("/")[1] for rel, _, _ in data.malformed}
+    assert len(days) >= 3  # spread over days
+    ghl_bad_times = [
+        json.loads(data.files[rel][no - 1])
+        for rel, no, reason in data.malformed
+        if reason == "bad_timestamp" and rel.startswith("ghl/")
+    ]
+    start = [(o.get("appointment") or o)["startTime"] for o in ghl_bad_times]
+    assert all(len(s) == 19 and s[10] == " " for s in start)  # "2025-01-03 11:00:00"
+    statuses = [
+        (json.loads(data.files[rel][no - 1]).get("appointment") or json.loads(data.files[rel][no - 1]))
+        for rel, no, reason in data.malformed
+        if reason == "unknown_status" and rel.startswith("ghl/")
+    ]
+    assert {s["appointmentStatus"] for s in statuses} == {"tentative"}
+
+
+def test_scales_with_leads_and_handles_tiny_inputs() -> None:
+    small, large = build_demo(leads=100, days=5), build_demo(leads=400, days=5)
+    assert large.summary.landing_lines > 2 * small.summary.landing_lines
+    assert large.summary.malformed_lines > small.summary.malformed_lines
+    for leads, days in ((0, 1), (1, 1), (7, 2), (25, 1)):
+        tiny = build_demo(leads=leads, days=days)
+        assert tiny.summary.leads == leads
+        assert len(tiny.lead_rows) == leads
+        _, rejects = parsed_records(tiny)
+        assert len(rejects) == tiny.summary.malformed_lines
+
+
+# ---------------------------------------------------------------------------------------------------- shapes
+def test_payload_shapes_and_time_formats(data: DemoData) -> None:
+    records, _ = parsed_records(data)
+    cal = [r for r in records if r["provider"] == "calendly"]
+    ghl = [r for r in records if r["provider"] == "ghl"]
+    assert cal and ghl
+    envelopes = [r for r in cal if "payload" in r["envelope"]]
+    assert envelopes and len(envelopes) < len(cal)  # both forms
+    assert {r["envelope"]["event"] for r in envelopes} == {"invitee.created", "invitee.canceled"}
+    for r in envelopes:
+        assert set(r["envelope"]) == {"event", "created_at", "created_by", "payload"}
+    for r in cal:
+        inv = r["inv"]
+        for value in (inv["created_at"], inv["updated_at"], inv["scheduled_event"]["start_time"]):
+            assert value.endswith("Z") and len(value) == 27  # 2025-03-10T16:00:00.000000Z
+        event_uri = inv["scheduled_event"]["uri"]
+        assert inv["event"] == event_uri
+        assert inv["uri"].startswith(event_uri + "/invitees/")
+        assert event_uri.startswith("https://api.calendly.com/scheduled_events/")
+        for part in (event_uri.rsplit("/", 1)[1], inv["uri"].rsplit("/", 1)[1]):
+            assert uuid.UUID(part).version == 4
+        for pii_field in ("email", "name", "questions_and_answers", "cancel_url", "reschedule_url"):
+            assert pii_field in inv
+        assert inv["scheduled_event"]["event_memberships"][0]["user_email"]
+        if inv["status"] == "canceled":
+            assert inv["cancellation"]["canceler_type"] in ("host", "invitee")
+            assert inv["cancellation"]["canceled_by"]
+    webhooks = [r for r in ghl if "appointment" in r["envelope"]]
+    assert webhooks and len(webhooks) < len(ghl)
+    assert {r["envelope"]["type"] for r in webhooks} == {"AppointmentCreate", "AppointmentUpdate", "AppointmentDelete"}
+    offsets = set()
+    for r in ghl:
+        appt = r["appt"]
+        assert len(appt["id"]) == 20 and len(appt["contactId"]) == 20
+        for name in ("startTime", "endTime", "dateAdded", "dateUpdated"):
+            assert appt[name][-6] in "+-" and appt[name][-3] == ":"
+            offsets.add(appt[name][-6:])
+        for pii_field in ("title", "notes", "address"):
+            assert pii_field in appt
+    assert "-06:00" in offsets and len(offsets) >= 3
+    # duplicate delivery: the same line twice within one day
+    assert any(len(lines) != len(set(lines)) for lines in data.files.values())
+
+
+def test_stream_of_states_across_days(data: DemoData) -> None:
+    records, _ = parsed_records(data)
+    days_per_key = defaultdict(set)
+    for r in records:
+        days_per_key[r["key"]].add(r["day"])
+    assert sum(1 for d in days_per_key.values() if len(d) >= 2) >= 20
+    # a snapshot never holds a state from the future, and a key's states never go back in time across days
+    assert all(r["updated"].date() <= r["day"] for r in records)
+    last: dict[str, tuple] = {}
+    for r in sorted(records, key=lambda r: (r["day"], r["file"], r["line"])):
+        previous = last.get(r["key"])
+        assert previous is None or previous[0] == r["day"] or previous[1] <= r["updated"], r["key"]
+        last[r["key"]] = (r["day"], r["updated"])
+
+
+# ---------------------------------------------------------------------------------------------------- scenarios
+def test_every_scenario_is_present(data: DemoData) -> None:
+    missing = [name for name in SCENARIOS if not data.scenarios.get(name)]
+    assert not missing
+    small = build_demo(leads=100, days=2)
+    assert [name for name in SCENARIOS if not small.scenarios.get(name)] == []
+    lead_ids = {row["id"] for row in data.lead_rows}
+    for name, ids in data.scenarios.items():
+        if not name.endswith("_unmatched"):
+            assert set(ids) <= lead_ids, name
+
+
+def test_calendly_scenarios_in_the_files(data: DemoData) -> None:
+    records, _ = parsed_records(data)
+    cal = [r for r in records if r["provider"] == "calendly"]
+    latest: dict[str, dict] = {}
+    for r in sorted(cal, key=lambda r: (r["day"], r["updated"], r["file"], r["line"])):
+        latest[r["key"]] = r["inv"]
+    # reschedule chains: follow new_invitee links
+    new_of = {k: inv["new_invitee"] for k, inv in latest.items() if inv.get("rescheduled")}
+    old_of = {k: inv["old_invitee"] for k, inv in latest.items() if inv.get("old_invitee")}
+    assert new_of and all(old_of[new] == old for old, new in new_of.items())
+    heads = [k for k in new_of if k not in old_of]
+    lengths = []
+    for head in heads:
+        hops, key = 0, head
+        while key in new_of:
+            assert latest[key]["scheduled_event"]["uri"] != latest[new_of[key]]["scheduled_event"]["uri"]
+            key, hops = new_of[key], hops + 1
+        lengths.append(hops)
+    assert {1, 2, 3} <= set(lengths)
+    # halves on different days, and the new half delivered before the old half's cancel
+    first_day = defaultdict(lambda: date.max)
+    cancel_day = {}
+    for r in cal:
+        first_day[r["key"]] = min(first_day[r["key"]], r["day"])
+        if r["inv"].get("rescheduled"):
+            cancel_day[r["key"]] = min(cancel_day.get(r["key"], date.max), r["day"])
+    assert any(first_day[new] < cancel_day[old] for old, new in new_of.items())
+    assert any(first_day[new] > cancel_day[old] for old, new in new_of.items())
+    # group events: one URI, several invitees (different people), one canceled
+    by_event = defaultdict(dict)
+    for key, inv in latest.items():
+        by_event[inv["scheduled_event"]["uri"]][key] = inv
+    groups = {uri: invs for uri, invs in by_event.items() if len(invs) > 1}
+    assert 3 in {len(invs) for invs in groups.values()}
+    for invs in groups.values():
+        assert len({inv["email"].lower() for inv in invs.values()}) == len(invs)
+        assert sum(inv["status"] == "canceled" for inv in invs.values()) == 1
+        assert all(inv["scheduled_event"]["status"] == "active" for inv in invs.values())
+    # cancellations by host and invitee, no-shows
+    canceler = Counter(inv["cancellation"]["canceler_type"] for inv in latest.values() if inv["status"] == "canceled"
+                       and not inv.get("rescheduled"))  # fmt: skip
+    assert canceler["host"] >= 2 and canceler["invitee"] >= 2
+    assert sum(1 for inv in latest.values() if inv.get("no_show") and inv["status"] == "active") >= 2
+    # host canceled the scheduled event while the invitee record still says active
+    assert any(inv["status"] == "active" and inv["scheduled_event"]["status"] == "canceled" for inv in latest.values())
+
+
+def test_ghl_scenarios_in_the_files(data: DemoData) -> None:
+    records, _ = parsed_records(data)
+    ghl = [r for r in records if r["provider"] == "ghl"]
+    statuses = {r["appt"].get("appointmentStatus", r["appt"].get("appoinmentStatus")) for r in ghl}
+    assert {"new", "confirmed", "cancelled", "showed", "noshow", "invalid"} <= statuses
+    assert any("appoinmentStatus" in r["appt"] for r in ghl)
+    assert any(r["envelope"].get("type") == "AppointmentDelete" for r in ghl)
+    starts = defaultdict(set)
+    for r in ghl:
+        starts[r["key"]].add(r["appt"]["startTime"])
+    moved = [k for k, s in starts.items() if len(s) > 1]
+    assert len(moved) >= 3
+    for key in moved:
+        seen = sorted((r["updated"], r["appt"]["startTime"]) for r in ghl if r["key"] == key)
+        assert seen[0][1] != seen[-1][1]
+    # deleted appointments are never polled afterwards
+    deleted = {r["key"]: r["day"] for r in ghl if r["envelope"].get("type") == "AppointmentDelete"}
+    for r in ghl:
+        if r["key"] in deleted:
+            assert r["day"] <= deleted[r["key"]]
+
+
+def test_final_states_agree_with_ground_truth(data: DemoData) -> None:
+    records, _ = parsed_records(data)
+    final: dict[str, dict] = {}
+    for r in sorted(records, key=lambda r: (r["day"], r["updated"], r["file"], r["line"])):
+        final[r["key"]] = r
+    truth = {a.key: a for a in data.appointments if not a.legacy_only}
+    assert set(truth) == set(final)
+    for key, a in truth.items():
+        assert final[key]["status"] == a.status, (a.scenario, key)
+    statuses = Counter((a.provider, a.status) for a in data.appointments)
+    for provider, status in [("CALENDLY", "CONFIRMED"), ("CALENDLY", "CANCELED"), ("CALENDLY", "RESCHEDULED"),
+                             ("CALENDLY", "NO_SHOW"), ("GHL", "CONFIRMED"), ("GHL", "CANCELED"), ("GHL", "SHOWED"),
+                             ("GHL", "NO_SHOW")]:  # fmt: skip
+        assert statuses[(provider, status)] >= 2
+    # times spread around the window: before, inside and weeks after
+    starts = [a.start_at for a in data.appointments if a.start_at]
+    w0 = datetime(2025, 1, 1, tzinfo=timezone.utc)
+    assert min(starts) < w0 and max(starts) > data.reference_time.replace(day=data.reference_time.day) and any(
+        w0 <= s < data.reference_time for s in starts
+    )
+    assert sum((s - data.reference_time).days >= 14 for s in starts) >= 5
+
+
+def test_every_appointment_resolves_to_its_lead(data: DemoData) -> None:
+    """Contracts section 4 applied to the ground truth: legacy key, then contactId, then email hash."""
+    rows = data.lead_rows
+    by_key = {}
+    for row in rows:
+        for col in ("ghlAppointmentId", "calendlyInviteeUri"):
+            if row[col]:
+                by_key[row[col]] = row["id"]
+    by_contact = {row["ghlContactId"]: row["id"] for row in rows if row["ghlContactId"]}
+    assert len(by_contact) == sum(1 for row in rows if row["ghlContactId"])
+    by_email = defaultdict(list)
+    for row in rows:
+        by_email[email_hash(row["email"])].append(row)
+    records, _ = parsed_records(data)
+    contact_of, email_of = {}, {}
+    for r in records:
+        if r["provider"] == "ghl":
+            contact_of[r["key"]] = r["appt"]["contactId"]
+        else:
+            email_of[r["key"]] = r["inv"]["email"]
+
+    def resolve(a) -> str | None:
+        if a.key in by_key:
+            return by_key[a.key]
+        if a.provider == "GHL":
+            return by_contact.get(contact_of[a.key])
+        candidates = by_email.get(email_hash(email_of[a.key]), [])
+        if not candidates:
+            return None
+        return sorted(candidates, key=lambda row: (-row["createdAt"].timestamp(), row["id"]))[0]["id"]
+
+    for a in data.appointments:
+        if not a.legacy_only:
+            assert resolve(a) == a.lead_id, (a.scenario, a.key)
+    assert {a.key for a in data.appointments if a.lead_id is None} == set(data.scenarios["cal_unmatched"]) | set(
+        data.scenarios["ghl_unmatched"]
+    )
+    only_email = set(data.scenarios["cal_email_only"])
+    for row in rows:
+        if row["id"] in only_email:
+            assert row["calendlyInviteeUri"] is None and row["calendlyScheduledEventUri"] is None
+    older, newer = data.scenarios["cal_email_shared"][:2]
+    row = {r["id"]: r for r in rows}
+    assert email_hash(row[older]["email"]) == email_hash(row[newer]["email"])
+    assert row[older]["createdAt"] < row[newer]["createdAt"]
+
+
+def test_legacy_rows_cover_the_contract_cases(data: DemoData) -> None:
+    rows = {row["id"]: row for row in data.lead_rows}
+    scen = data.scenarios
+
+    def legacy_set(row) -> bool:
+        return any(row[c] for c in ("ghlAppointmentId", "calendlyInviteeUri", "calendlyScheduledEventUri",
+                                    "appointmentStartAt", "appointmentBookedAt"))  # fmt: skip
+
+    for lead_id in scen["legacy_start_only"]:
+        row = rows[lead_id]
+        assert row["appointmentStartAt"] and row["appointmentProvider"]
+        assert not any(row[c] for c in ("ghlAppointmentId", "calendlyInviteeUri", "calendlyScheduledEventUri",
+                                        "appointmentStatus", "appointmentBookedAt"))  # fmt: skip
+    for lead_id in scen["legacy_canceled_only"]:
+        row = rows[lead_id]
+        assert row["appointmentCanceledAt"] and row["appointmentStatus"] is None and legacy_set(row)
+    odd = {rows[i]["appointmentStatus"] for i in scen["legacy_odd_status"]}
+    assert {"Cancelled", "NOSHOW"} <= odd and all(s.lower() in LEGACY_STATUS for s in odd)
+    assert {rows[i]["appointmentStatus"] for i in scen["legacy_unknown_status"]} == {"pending"}
+    for lead_id in scen["legacy_ambiguous_provider"]:
+        row = rows[lead_id]
+        assert row["ghlAppointmentId"] and row["calendlyInviteeUri"] and row["appointmentProvider"] is None
+    for lead_id in scen["legacy_both_keys_with_provider"]:
+        row = rows[lead_id]
+        assert row["ghlAppointmentId"] and row["calendlyInviteeUri"] and row["appointmentProvider"]
+    for lead_id in scen["legacy_unknown_provider"]:
+        row = rows[lead_id]
+        assert row["appointmentStartAt"] and not row["appointmentProvider"]
+        assert not any(row[c] for c in ("ghlAppointmentId", "calendlyInviteeUri", "calendlyScheduledEventUri"))
+    for lead_id in scen["cal_event_uri_only"]:
+        row = rows[lead_id]
+        assert row["calendlyScheduledEventUri"] and row["calendlyInviteeUri"] is None
+    for lead_id in scen["no_appointment"]:
+        assert not legacy_set(rows[lead_id]) and rows[lead_id]["appointmentStatus"] is None
+    for lead_id in scen["ghl_contact_only"]:
+        assert rows[lead_id]["ghlContactId"] and not legacy_set(rows[lead_id])
+    # keys of the provider data, with and without appointmentProvider; odd case in provider and status
+    providers = Counter(row["appointmentProvider"] for row in rows.values() if row["ghlAppointmentId"]
+                        or row["calendlyInviteeUri"])  # fmt: skip
+    assert providers[None] >= 1 and providers["GHL"] >= 1 and providers["CALENDLY"] >= 1
+    assert any(p and p not in ("GHL", "CALENDLY") for p in providers)
+    # email variants for the hash normalization
+    variants = [rows[i]["email"] for i in scen["email_variant"]]
+    assert any(v != v.strip() for v in variants) and any(v.strip() != v.strip().lower() for v in variants)
+    # legacy rollups point at the lead's latest appointment unless deliberately drifted
+    truth = defaultdict(dict)
+    for a in data.appointments:
+        if a.lead_id:
+            truth[a.lead_id][a.key] = a
+    agree = 0
+    for lead_id, row in rows.items():
+        key = row["ghlAppointmentId"] or row["calendlyInviteeUri"]
+        if lead_id in data.drift or not key or key not in truth[lead_id] or lead_id in scen["legacy_odd_status"]:
+            continue
+        a = truth[lead_id][key]
+        if not a.legacy_only:
+            assert LEGACY_STATUS[row["appointmentStatus"].lower()] == a.status, (lead_id, a.scenario)
+            assert row["appointmentStartAt"] == a.start_at
+            agree += 1
+    assert agree >= 100
+    assert len(data.drift) >= 3 and set(data.drift) == set(scen["legacy_drift"])
+    fields = {f for lead_fields in data.drift.values() for f in lead_fields}
+    assert {"appointmentStatus", "appointmentStartAt", "appointmentTimezone", "calendlyInviteeUri"} <= fields
+    assert set(fields) <= set(LEAD_COLUMNS)
+
+
+# ---------------------------------------------------------------------------------------------------- Lead table
+def check_lead_table(engine: sa.Engine, expected_rows: int, *, schema: str | None = None) -> list[dict]:
+    table = f'"{schema}"."Lead"' if schema else '"Lead"'
+    with engine.connect() as conn:
+        result = conn.execute(sa.text(f"SELECT * FROM {table} ORDER BY id"))
+        assert list(result.keys()) == [*LEAD_COLUMNS, EXTRA_LEAD_COLUMN]
+        rows = [dict(r._mapping) for r in result]
+        if engine.dialect.name == "sqlite":
+            pk = [r[1] for r in conn.execute(sa.text('PRAGMA table_info("Lead")')) if r[5]]
+        else:
+            pk = [r[0] for r in conn.execute(sa.text(
+                "SELECT kcu.column_name FROM information_schema.table_constraints tc "
+                "JOIN information_schema.key_column_usage kcu ON tc.constraint_name = kcu.constraint_name "
+                "AND tc.table_name = kcu.table_name AND tc.table_schema = kcu.table_schema "
+                "WHERE tc.table_name = 'Lead' AND tc.constraint_type = 'PRIMARY KEY' "
+                "AND tc.table_schema = coalesce(:s, current_schema())"), {"s": schema})]  # fmt: skip
+    assert pk == ["id"]
+    assert len(rows) == expected_rows
+    assert rows[0]["id"] == "lead_000001"
+    return rows
+
+
+def test_lead_table_on_sqlite(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'sub' / 'app.sqlite'}"
+    summary = generate_demo(url, tmp_path / "landing", leads=150, days=7)
+    rows = check_lead_table(sa.create_engine(url), summary.leads)
+    stamps = [row[c] for row in rows for c in demo.TIMESTAMP_COLUMNS if row[c] is not None]
+    assert stamps and all(isinstance(s, str) and s[-6:] == "+00:00" and s[10] == "T" for s in stamps)
+    assert any(row[EXTRA_LEAD_COLUMN] for row in rows)
+    expected = sorted(build_demo(leads=150, days=7).lead_rows, key=lambda r: r["id"])
+    as_text = [{k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in r.items()} for r in expected]
+    assert rows == as_text
+    assert all(datetime.fromisoformat(s).tzinfo is not None for s in stamps)
+
+
+def test_lead_table_on_duckdb(tmp_path: Path) -> None:
+    url = f"duckdb:///{tmp_path / 'app.duckdb'}"
+    for _ in range(2):  # the second run replaces the first
+        summary = generate_demo(url, tmp_path / "landing", leads=120, days=5)
+    engine = sa.create_engine(url)
+    rows = check_lead_table(engine, summary.leads)
+    with engine.connect() as conn:
+        types = dict(conn.execute(sa.text(
+            "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = 'Lead'")).fetchall())  # fmt: skip
+    assert {types[c] for c in demo.TIMESTAMP_COLUMNS} == {"TIMESTAMP WITH TIME ZONE"}
+    assert rows == sorted(build_demo(leads=120, days=5).lead_rows, key=lambda r: r["id"])
+    engine.dispose()
+
+
+@pytest.mark.postgres
+def test_lead_table_on_postgres(tmp_path: Path) -> None:
+    admin = sa.create_engine(PG_URL)
+    try:
+        with admin.connect():
+            pass
+    except sa.exc.OperationalError as exc:  # pragma: no cover
+        pytest.skip(f"PostgreSQL not reachable: {exc}")
+    schema = f"demo_test_{uuid.uuid4().hex[:12]}"
+    with admin.begin() as conn:
+        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        url = f"{PG_URL}?options=-csearch_path%3D{schema}"
+        summary = generate_demo(url, tmp_path / "landing", leads=120, days=5)
+        summary = generate_demo(url, tmp_path / "landing", leads=100, days=5)
+        rows = check_lead_table(admin, summary.leads, schema=schema)
+        with admin.connect() as conn:
+            types = dict(conn.execute(sa.text(
+                "SELECT column_name, data_type FROM information_schema.columns "
+                "WHERE table_schema = :s AND table_name = 'Lead'"), {"s": schema}).fetchall())  # fmt: skip
+        assert {types[c] for c in demo.TIMESTAMP_COLUMNS} == {"timestamp with time zone"}
+        assert rows == sorted(build_demo(leads=100, days=5).lead_rows, key=lambda r: r["id"])
+    finally:
+        with admin.begin() as conn:
+            conn.execute(sa.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        admin.dispose()
+
+
+# ---------------------------------------------------------------------------------------------------- PII
+def test_pii_values_are_written_and_complete(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'app.sqlite'}"
+    landing = tmp_path / "landing"
+    summary = generate_demo(url, landing, leads=150, days=7)
+    assert summary.pii_values
+    text = "\n".join("\n".join(read_lines(p)) for p in sorted(landing.rglob("*")) if p.is_file())
+    with sa.create_engine(url).connect() as conn:
+        table = "\n".join(str(v) for r in conn.execute(sa.text('SELECT * FROM "Lead"')) for v in r if v is not None)
+    lowered = (text + "\n" + table).lower()
+    for value in summary.pii_values:
+        assert value in text or value in table or ("@" in value and value in lowered), value
+    records, _ = parsed_records(build_demo(leads=150, days=7))
+    written = set()
+    for r in records:
+        if r["provider"] == "calendly":
+            inv = r["inv"]
+            written.update((inv["email"], inv["name"], inv["text_reminder_number"]))
+            written.update(m["user_email"] for m in inv["scheduled_event"]["event_memberships"])
+            if inv.get("cancellation"):
+                written.add(inv["cancellation"]["canceled_by"])
+        else:
+            written.add(r["appt"]["title"].removeprefix("Consultation - "))
+    written.discard(None)
+    assert written <= summary.pii_values
+    for kind in ("@example.com", "+1 555-01"):
+        assert any(kind in v for v in summary.pii_values)
+
+
+# ---------------------------------------------------------------------------------------------------- CLI / defaults
+def test_defaults_and_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    for name in ("APPOINTMENT_SOURCE_DB_URL", "APPOINTMENT_LANDING_DIR", "APPOINTMENT_PARTITIONS_START",
+                 "APPOINTMENT_DATA_DIR"):  # fmt: skip
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)
+    assert demo.default_source_db_url() == f"sqlite:///{tmp_path.resolve() / 'data' / 'demo_app.sqlite'}"
+    assert demo.default_landing_dir() == tmp_path.resolve() / "data" / "landing"
+    assert demo.default_partitions_start() == date(2025, 1, 1)
+
+    assert demo.main(["--leads", "30", "--days", "3"]) == 0
+    out = capsys.readouterr().out.strip()
+    assert len(out.splitlines()) == 1 and "30 leads" in out
+    assert (tmp_path / "data" / "demo_app.sqlite").exists()
+    assert sorted(p.name for p in (tmp_path / "data" / "landing" / "ghl").iterdir()) == [
+        "2025-01-01", "2025-01-02", "2025-01-03"]  # fmt: skip
+
+    monkeypatch.setenv("APPOINTMENT_SOURCE_DB_URL", f"sqlite:///{tmp_path / 'env.sqlite'}")
+    monkeypatch.setenv("APPOINTMENT_LANDING_DIR", str(tmp_path / "env_landing"))
+    monkeypatch.setenv("APPOINTMENT_PARTITIONS_START", "2025-02-10")
+    assert demo.main(["--leads", "20", "--days", "2", "--seed", "1"]) == 0
+    assert (tmp_path / "env.sqlite").exists()
+    assert sorted(p.name for p in (tmp_path / "env_landing" / "calendly").iterdir()) == ["2025-02-10", "2025-02-11"]
+    assert demo.main(["--leads", "20", "--days", "1", "--start", "2025-03-01", "--landing-dir",
+                      str(tmp_path / "cli_landing"), "--source-db-url", f"sqlite:///{tmp_path / 'cli.sqlite'}"]) == 0  # fmt: skip
+    assert [p.name for p in (tmp_path / "cli_landing" / "ghl").iterdir()] == ["2025-03-01"]
