@@ -1,6 +1,6 @@
 -- Per lead: the primary appointment at :reference_time (contracts section 6) in the legacy rollup columns.
 -- appointment_pipeline.rollup.select_primary_appointment is the same rule in Python; a property test keeps them equal.
-with appointments as (
+with lead_appointments as (
     select
         id,
         lead_id,
@@ -28,7 +28,7 @@ tiered as (
             when status = 'CANCELED' then 3
             when status = 'RESCHEDULED' then 4
         end as tier
-    from appointments
+    from lead_appointments
 ),
 
 ranked as (

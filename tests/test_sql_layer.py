@@ -1,0 +1,154 @@
+"""The SQL model layer: inferred dependencies, transpilation, atomic rebuilds, declared tests as asset checks."""
+
+from __future__ import annotations
+
+import re
+import shutil
+
+import pytest
+import sqlglot
+from dagster import AssetCheckKey, AssetKey, AssetSelection, DagsterInstance, materialize
+
+from appointment_pipeline.checks import build_declared_test_checks, run_declared_test
+from appointment_pipeline.definitions import defs
+from appointment_pipeline.extract import EXTERNAL_TABLES
+from appointment_pipeline.resources import PipelineSettingsResource, WarehouseResource
+from appointment_pipeline.sql_models import build_model_asset
+from appointment_pipeline.sql_project import SQL_ROOT, ModelError, load_project
+from appointment_pipeline.warehouse import Warehouse
+
+PROJECT = load_project()
+
+
+def tables_read_by_text(sql: str) -> set[str]:
+    """An independent reading of a model file: names after FROM/JOIN that are not its own CTEs."""
+    body = re.sub(r"--[^\n]*", "", sql)
+    body = re.sub(r"\bis\s+(not\s+)?distinct\s+from\b", " <> ", body, flags=re.I)
+    ctes = set(re.findall(r"(?:with|,)\s*([a-z_][a-z0-9_]*)\s+as\s*\(", body, flags=re.I))
+    referenced = set(re.findall(r"\b(?:from|join)\s+([a-z_][a-z0-9_]*)\b(?!\s*\()", body, flags=re.I))
+    return {name for name in referenced if name not in ctes}
+
+
+@pytest.mark.parametrize("name", sorted(PROJECT.models))
+def test_inferred_dependencies_match_the_tables_each_file_reads(name):
+    model = PROJECT.models[name]
+    assert model.upstream_tables == tables_read_by_text(model.sql)
+    asset = defs.get_assets_def(AssetKey(name))
+    assert set(asset.asset_deps[AssetKey(name)]) == {AssetKey(t) for t in model.upstream_tables}
+
+
+def test_every_model_is_documented_and_every_table_is_known():
+    PROJECT.validate(EXTERNAL_TABLES)
+    for model in PROJECT.models.values():
+        assert model.description
+        assert list(model.columns) == list(model.output_columns), f"{model.name}: schema.yml columns out of order"
+        assert all(model.columns.values()), f"{model.name}: a column without description"
+
+
+def test_groups_follow_the_folders():
+    for name, model in PROJECT.models.items():
+        assert defs.get_assets_def(AssetKey(name)).group_names_by_key[AssetKey(name)] == model.layer
+
+
+def test_parameters_are_bound_as_typed_literals():
+    from datetime import datetime, timezone
+
+    model = PROJECT.models["lead_appointment_rollups"]
+    assert model.parameters == {"reference_time"}
+    for dialect in ("duckdb", "postgres"):
+        sql = model.render(dialect, {"reference_time": datetime(2025, 1, 1, tzinfo=timezone.utc)})
+        parsed = sqlglot.parse_one(sql, read=dialect)
+        assert not list(parsed.find_all(sqlglot.exp.Placeholder))
+        assert "2025-01-01T00:00:00+00:00" in sql
+    with pytest.raises(ModelError):
+        model.render("duckdb", {})
+
+
+def test_a_model_file_must_hold_one_select(tmp_path):
+    for layer in ("staging", "intermediate", "marts"):
+        (tmp_path / layer).mkdir()
+    (tmp_path / "staging" / "stg_bad.sql").write_text("select 1 as a; select 2 as b")
+    (tmp_path / "staging" / "schema.yml").write_text(
+        "models:\n  - name: stg_bad\n    description: bad\n    columns: [{name: a, description: a}]\n"
+    )
+    with pytest.raises(ModelError):
+        _ = load_project(tmp_path).models["stg_bad"].expression
+
+
+def test_column_lineage_names_source_columns(duckdb_built):
+    model = PROJECT.models["appointments"]
+    upstream = {t: dict(duckdb_built.table_columns(t)) for t in model.upstream_tables}
+    lineage = model.column_lineage(upstream)
+    assert set(lineage) == set(model.output_columns)
+    assert lineage["rescheduled_from_id"] == [("int_reschedule_links", "rescheduled_from_id")]
+    assert ("int_appointments_merged", "status") in lineage["status"]
+
+
+def _copy_project(tmp_path):
+    root = tmp_path / "sql"
+    shutil.copytree(SQL_ROOT, root)
+    return root
+
+
+def test_a_failing_model_leaves_the_previous_table_intact(tmp_path, duckdb_built):
+    """Materialize a model through Dagster, break its SQL, materialize again: the run fails, the table stays."""
+    url = f"duckdb:///{tmp_path / 'wh.duckdb'}"
+    wh = Warehouse(url)
+    with wh.transaction() as con:
+        con.execute("create table raw_leads as select 'lead_1' as lead_id, 'h' as email_hash, 'c' as ghl_contact_id, "
+                    "'g' as ghl_appointment_id, cast(null as text) as calendly_invitee_uri, now() as created_at")
+    root = _copy_project(tmp_path)
+    resources = {"warehouse": WarehouseResource(url=url), "pipeline_settings": PipelineSettingsResource(hash_key="k")}
+
+    def run(project_root):
+        load_project.cache_clear()
+        project = load_project(project_root)
+        asset = build_model_asset(project.models["stg_leads"], project)
+        return materialize([asset], resources=resources, instance=DagsterInstance.ephemeral(), raise_on_error=False)
+
+    assert run(root).success
+    before = wh.query("select * from stg_leads")
+    assert len(before) == 1
+    path = root / "staging" / "stg_leads.sql"
+    path.write_text(path.read_text().replace("created_at\nfrom leads", "cast('not a number' as integer) as created_at\nfrom leads"))
+    result = run(root)
+    load_project.cache_clear()
+    assert not result.success
+    assert wh.query("select * from stg_leads") == before
+    assert not wh.table_exists("stg_leads__scratch")
+
+
+def test_a_violated_declared_test_fails_its_asset_check(tmp_path, duckdb_built):
+    url = f"duckdb:///{tmp_path / 'wh.duckdb'}"
+    wh = Warehouse(url)
+    with wh.transaction() as con:
+        con.execute(f"attach '{Warehouse(duckdb_built.url).url.split(':///', 1)[1]}' as built (read_only)")
+        for table in ("appointments", "raw_leads"):
+            con.execute(f"create table {table} as select * from built.{table}")
+        con.execute("detach built")
+    model = PROJECT.models["appointments"]
+    checks = build_declared_test_checks(model)
+    resources = {**defs.resources, "warehouse": WarehouseResource(url=url)}
+
+    def run_checks():
+        result = materialize(
+            [checks, *(defs.get_assets_def(AssetKey(t)) for t in ("appointments", "raw_leads"))],
+            selection=AssetSelection.checks_for_assets("appointments"),
+            resources=resources,
+            instance=DagsterInstance.ephemeral(),
+            raise_on_error=False,
+        )
+        return {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
+
+    outcome = run_checks()
+    assert outcome and all(outcome.values()), outcome
+    with wh.transaction() as con:
+        con.execute("insert into appointments select * from appointments limit 1")  # duplicate id and key
+        con.execute("update appointments set status = 'PENDING' where id = (select min(id) from appointments)")
+    outcome = run_checks()
+    assert outcome["unique_id"] is False
+    assert outcome["accepted_values_status"] is False
+    assert outcome["not_null_lead_id"] is True
+    result = run_declared_test(wh, next(t for t in model.tests if t.name == "unique_id"))
+    assert result.metadata["failing_rows"].value == 1
+    assert AssetCheckKey(AssetKey("appointments"), "unique_id") in checks.check_keys
