@@ -56,13 +56,16 @@ class CalendlyApiResource(ConfigurableResource):
     organization: str | None = None
     window_days_before: int = 30  # start-time window around the snapshot day: wide, so that changes to
     window_days_after: int = 180  # far-future events (cancels, reschedules) are still seen
+    retry_max_attempts: int = 6
+    retry_base_delay: float = 0.5
 
     def client(self):
-        from appointment_pipeline.provider_api import CalendlyClient
+        from appointment_pipeline.provider_api import CalendlyClient, RetryPolicy
 
         if not self.token or not self.organization:
             raise ValueError("CALENDLY_API_TOKEN and CALENDLY_ORGANIZATION must be set to pull from the Calendly API")
-        return CalendlyClient(self.base_url, self.token, self.organization)
+        retry = RetryPolicy(max_attempts=self.retry_max_attempts, base_delay=self.retry_base_delay)
+        return CalendlyClient(self.base_url, self.token, self.organization, retry=retry)
 
 
 class GhlApiResource(ConfigurableResource):
@@ -75,13 +78,18 @@ class GhlApiResource(ConfigurableResource):
     slice_hours: int = 24
     window_days_before: int = 30
     window_days_after: int = 180
+    retry_max_attempts: int = 6
+    retry_base_delay: float = 0.5
 
     def client(self):
-        from appointment_pipeline.provider_api import GhlClient
+        from appointment_pipeline.provider_api import GhlClient, RetryPolicy
 
         if not self.token or not self.location_id or not self.calendar_ids:
             raise ValueError("GHL_API_TOKEN, GHL_LOCATION_ID and GHL_CALENDAR_IDS must be set to pull from the GHL API")
-        return GhlClient(self.base_url, self.token, self.location_id, self.calendar_ids, slice_hours=self.slice_hours)
+        retry = RetryPolicy(max_attempts=self.retry_max_attempts, base_delay=self.retry_base_delay)
+        return GhlClient(
+            self.base_url, self.token, self.location_id, self.calendar_ids, slice_hours=self.slice_hours, retry=retry
+        )
 
 
 class ProviderApisResource(ConfigurableResource):
