@@ -48,7 +48,7 @@ class PipelineSettingsResource(ConfigurableResource):
         return run_started
 
 
-class CalendlyApiResource(ConfigurableResource):
+class CalendlyApi(ConfigurableResource):
     """Calendly API v2 (providers.md 1): organization-scoped scheduled events and their invitees."""
 
     token: str | None = None
@@ -68,7 +68,7 @@ class CalendlyApiResource(ConfigurableResource):
         return CalendlyClient(self.base_url, self.token, self.organization, retry=retry)
 
 
-class GhlApiResource(ConfigurableResource):
+class GhlApi(ConfigurableResource):
     """GoHighLevel / LeadConnector API v2 (providers.md 2): calendar events per calendar."""
 
     token: str | None = None
@@ -95,10 +95,10 @@ class GhlApiResource(ConfigurableResource):
 class ProviderApisResource(ConfigurableResource):
     """Both providers' API settings, so that one snapshot factory serves both providers."""
 
-    calendly: CalendlyApiResource
-    ghl: GhlApiResource
+    calendly: CalendlyApi
+    ghl: GhlApi
 
-    def for_provider(self, provider: str) -> CalendlyApiResource | GhlApiResource:
+    def for_provider(self, provider: str) -> CalendlyApi | GhlApi:
         return {"calendly": self.calendly, "ghl": self.ghl}[provider]
 
 
@@ -117,12 +117,12 @@ def default_resources() -> dict[str, ConfigurableResource]:
             reference_time=_env_or("APPOINTMENT_REFERENCE_TIME", None),
         ),
         "provider_apis": ProviderApisResource(
-            calendly=CalendlyApiResource(
+            calendly=CalendlyApi(
             token=_env_or("CALENDLY_API_TOKEN", None),
             organization=_env_or("CALENDLY_ORGANIZATION", None),
             base_url=_env_or("CALENDLY_API_BASE_URL", "https://api.calendly.com"),
         ),
-            ghl=GhlApiResource(
+            ghl=GhlApi(
             token=_env_or("GHL_API_TOKEN", None),
             location_id=_env_or("GHL_LOCATION_ID", None),
             calendar_ids=[c for c in os.environ.get("GHL_CALENDAR_IDS", "").split(",") if c],

@@ -9,7 +9,7 @@ import pytest
 from dagster import DagsterInstance, materialize
 
 from appointment_pipeline.definitions import defs
-from appointment_pipeline.resources import CalendlyApiResource, GhlApiResource, ProviderApisResource, WarehouseResource
+from appointment_pipeline.resources import CalendlyApi, GhlApi, ProviderApisResource, WarehouseResource
 from appointment_pipeline.warehouse import Warehouse
 from fake_providers import (
     DEFAULT_LOCATION_ID,
@@ -28,9 +28,9 @@ CALENDLY_TOKEN, GHL_TOKEN = "calendly-test-token", "ghl-test-token"
 
 def api_resources(calendly_url: str, ghl_url: str, calendars: list[str]) -> ProviderApisResource:
     return ProviderApisResource(
-        calendly=CalendlyApiResource(token=CALENDLY_TOKEN, base_url=calendly_url, organization=DEFAULT_ORGANIZATION,
+        calendly=CalendlyApi(token=CALENDLY_TOKEN, base_url=calendly_url, organization=DEFAULT_ORGANIZATION,
                                      retry_max_attempts=3, retry_base_delay=0.01),
-        ghl=GhlApiResource(token=GHL_TOKEN, base_url=ghl_url, location_id=DEFAULT_LOCATION_ID, calendar_ids=calendars,
+        ghl=GhlApi(token=GHL_TOKEN, base_url=ghl_url, location_id=DEFAULT_LOCATION_ID, calendar_ids=calendars,
                            retry_max_attempts=3, retry_base_delay=0.01),
     )
 
