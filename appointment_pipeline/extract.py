@@ -230,6 +230,7 @@ def build_snapshot_asset(provider: Provider) -> AssetsDefinition:
             )
             wh.bulk_insert(con, provider.table, data)
             wh.bulk_insert(con, PARTITION_LOADS_TABLE, loads)
+            wh.analyze(con, provider.table)
         rejected = data.filter(pa.compute.is_valid(data["reject_reason"]))
         by_reason = pd.Series(rejected["reject_reason"].to_pylist(), dtype=object).value_counts().to_dict()
         if rejected.num_rows:

@@ -183,6 +183,7 @@ class Warehouse:
             self.create_table_if_missing(con, scratch, columns)
             count = self.bulk_insert(con, scratch, data)
             self._swap(con, scratch, table)
+            self.analyze(con, table)
         return count
 
     def replace_table_with_query(self, table: str, select_sql: str) -> int:
@@ -193,7 +194,13 @@ class Warehouse:
             con.execute(f"create table {scratch} as {select_sql}")
             count = con.execute(f"select count(*) from {scratch}").fetchone()[0]
             self._swap(con, scratch, table)
+            self.analyze(con, table)
         return count
+
+    def analyze(self, con: Any, table: str) -> None:
+        """Fresh planner statistics: PostgreSQL otherwise plans the next model on a new table blind (nested loops)."""
+        if self.dialect == "postgres":
+            con.execute(f"analyze {ident(table)}")
 
     def _swap(self, con: Any, scratch: str, table: str) -> None:
         con.execute(f"drop table if exists {ident(table)}")

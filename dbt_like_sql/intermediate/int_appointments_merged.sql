@@ -55,12 +55,7 @@ resolved as (
 
 status_changes as (
     select
-        provider,
-        appointment_key,
-        observation_seq,
-        status,
-        canceled_at,
-        effective_at,
+        *,
         case
             when status is distinct from lag(status) over (
                 partition by provider, appointment_key order by observation_seq
@@ -81,40 +76,30 @@ streaks as (
     from status_changes
 ),
 
-current_streak_start as (
-    select provider, appointment_key, effective_at as status_changed_at, canceled_at as streak_canceled_at
-    from (
-        select
-            *,
-            row_number() over (
-                partition by provider, appointment_key order by streak desc, observation_seq
-            ) as pick
-        from streaks
-    ) as ranked
-    where pick = 1
-),
-
-key_facts as (
+timeline as (
+    -- one pass of window functions instead of joining aggregates back (planners misjudge such self-joins)
     select
-        provider,
-        appointment_key,
-        min(created_at) as first_created_at,
-        max(observed_at) as last_observed_at,
-        max(observation_seq) as newest_seq
-    from resolved
-    group by provider, appointment_key
+        *,
+        first_value(effective_at) over (
+            partition by provider, appointment_key, streak order by observation_seq
+        ) as streak_started_at,
+        first_value(canceled_at) over (
+            partition by provider, appointment_key, streak order by observation_seq
+        ) as streak_canceled_at,
+        first_value(ingest_source) over (
+            partition by provider, appointment_key order by observation_seq
+        ) as first_ingest_source,
+        min(created_at) over (partition by provider, appointment_key) as first_created_at,
+        max(observed_at) over (partition by provider, appointment_key) as last_observed_at,
+        row_number() over (partition by provider, appointment_key order by observation_seq desc) as recency
+    from streaks
 ),
 
 newest as (
-    select r.*, f.first_created_at, f.last_observed_at, s.status_changed_at, s.streak_canceled_at, first_seen.ingest_source as first_ingest_source
-    from resolved as r
-    inner join key_facts as f
-        on f.provider = r.provider and f.appointment_key = r.appointment_key and f.newest_seq = r.observation_seq
-    inner join current_streak_start as s on s.provider = r.provider and s.appointment_key = r.appointment_key
-    inner join resolved as first_seen
-        on first_seen.provider = r.provider
-        and first_seen.appointment_key = r.appointment_key
-        and first_seen.observation_seq = 1
+    -- the newest observation lies in the current status streak, so its streak values are the current ones
+    select *, streak_started_at as status_changed_at
+    from timeline
+    where recency = 1
 ),
 
 legacy as (

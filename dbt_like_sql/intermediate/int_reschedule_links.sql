@@ -2,7 +2,8 @@
 -- half, any day, any order); heuristic links pair a GHL booking with a cancellation of the same lead and calendar
 -- in the 14 days before it. A link never crosses leads, and always points to an appointment booked strictly
 -- earlier (created_at, then id), so links can never form a cycle.
-with appointments as (
+-- The import CTEs are read several times: NOT MATERIALIZED lets PostgreSQL plan on the tables' statistics.
+with appointments as not materialized (
     select
         id,
         provider,
@@ -15,7 +16,7 @@ with appointments as (
     from int_appointments_merged
 ),
 
-calendly_observations as (
+calendly_observations as not materialized (
     select appointment_key, old_invitee_uri, new_invitee_uri
     from int_provider_observations
     where provider = 'CALENDLY'
