@@ -215,7 +215,7 @@ def build_snapshot_asset(provider: Provider) -> AssetsDefinition:
         else:
             raise ValueError(f"config.source must be 'landing' or 'api', not {config.source!r}")
         # Parse everything before touching the warehouse: an API failure leaves the previous partition intact.
-        data = _stamp(parse_records(provider, records, pipeline_settings.hash_key, ingest_source="?"), stamps)
+        data = parse_records(provider, records, pipeline_settings.hash_key, stamps)
         columns = [(c.name, c.sql_type) for c in provider.columns]
         loads = _partition_loads(provider, days, stamps, digests, data)
         with wh.transaction() as con:
@@ -272,12 +272,6 @@ def _first_stamps(wh, provider: Provider, days: list[date], this_run: str) -> di
         )
         stamps.update({day: source for day, source in rows})
     return stamps
-
-
-def _stamp(data: pa.Table, stamps: dict[date, str]) -> pa.Table:
-    values = [stamps[day] for day in data["snapshot_date"].to_pylist()]
-    index = data.schema.get_field_index("ingest_source")
-    return data.set_column(index, "ingest_source", pa.array(values, type=pa.string()))
 
 
 def _partition_loads(provider, days, stamps, digests, data: pa.Table) -> pa.Table:

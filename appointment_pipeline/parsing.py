@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import gzip
 import json
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -258,9 +258,12 @@ def read_landing(landing_dir: Path, provider: Provider, days: Iterable[date]) ->
 
 
 def parse_records(
-    provider: Provider, records: Iterable[SourceRecord], hash_key: str, ingest_source: str
+    provider: Provider, records: Iterable[SourceRecord], hash_key: str, ingest_sources: Mapping[date, str]
 ) -> pa.Table:
-    """Parse every record into one Arrow table of the provider's raw schema; rejects are rows too."""
+    """Parse every record into one Arrow table of the provider's raw schema; rejects are rows too.
+
+    ``ingest_sources`` gives each snapshot day's stamp (how the day was first materialized).
+    """
     names = [c.name for c in provider.columns]
     columns: dict[str, list] = {name: [] for name in names}
     for record in records:
@@ -272,7 +275,12 @@ def parse_records(
             row = {"reject_reason": "malformed_json", "reject_detail": f"{exc.msg} at column {exc.colno}"}
         except Reject as exc:
             row = {"record_key": exc.record_key, "reject_reason": exc.reason, "reject_detail": exc.detail}
-        row.update(snapshot_date=record.snapshot_date, file=record.file, line=record.line, ingest_source=ingest_source)
+        row.update(
+            snapshot_date=record.snapshot_date,
+            file=record.file,
+            line=record.line,
+            ingest_source=ingest_sources[record.snapshot_date],
+        )
         for name in names:
             columns[name].append(row.get(name))
     return pa.table(columns, schema=arrow_schema(provider.columns))

@@ -98,11 +98,11 @@ def test_parse_rejects_with_reasons():
 def test_parse_records_accounts_for_every_line():
     lines = ["{not json", json.dumps(calendly_line()), "", json.dumps(calendly_line(status="weird"))]
     records = [SourceRecord(date(2025, 1, 1), "calendly/2025-01-01/a.jsonl", n, text=t) for n, t in enumerate(lines, 1)]
-    table = parse_records(CALENDLY, records, KEY, "MANUAL")
+    table = parse_records(CALENDLY, records, KEY, {date(2025, 1, 1): "MANUAL"})
     assert table.num_rows == 4
     assert table["reject_reason"].to_pylist() == ["malformed_json", None, "malformed_json", "unknown_status"]
     assert table.schema.field("start_at").type == pa.timestamp("us", tz="UTC")
-    assert parse_records(GHL, [], KEY, "MANUAL").num_rows == 0
+    assert parse_records(GHL, [], KEY, {}).num_rows == 0
 
 
 def test_pii_patterns():
