@@ -16,6 +16,7 @@ from pathlib import Path
 
 from appointment_pipeline import settings
 from appointment_pipeline.demo import generate_demo
+from appointment_pipeline.sql_project import load_project
 from appointment_pipeline.warehouse import Warehouse
 
 DAGSTER_YAML = """\
@@ -24,14 +25,6 @@ telemetry:
   enabled: false
 """
 
-MARTS = [
-    "appointments",
-    "appointment_status_history",
-    "lead_appointment_rollups",
-    "lead_rollup_drift",
-    "appointment_rejects",
-    "unmatched_provider_appointments",
-]
 
 
 def ensure_dagster_home() -> Path:
@@ -74,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
 
     warehouse = Warehouse(settings.warehouse_url())
     print(f"\nwarehouse {warehouse.display_name}:")
-    for table in MARTS:
+    for table in load_project().marts():
         print(f"  {table:34s} {warehouse.scalar(f'select count(*) from {table}'):>8} rows")
     print("\nnext: .venv/bin/dagster dev -w workspace.yaml  (UI on http://127.0.0.1:3000)")
     return 0

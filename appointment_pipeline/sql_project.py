@@ -182,6 +182,10 @@ class SqlProject:
     root: Path
     models: Mapping[str, SqlModel]
 
+    def marts(self) -> list[str]:
+        """The output tables of contracts section 5, in dependency order."""
+        return [name for name in self.order() if self.models[name].layer == "marts"]
+
     def order(self) -> list[str]:
         """Models in dependency order (upstream first)."""
         graph = {name: set(m.upstream_tables) & self.models.keys() for name, m in self.models.items()}

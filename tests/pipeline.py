@@ -17,20 +17,14 @@ from appointment_pipeline.resources import (
     WarehouseResource,
 )
 from appointment_pipeline.runner import materialize_range
+from appointment_pipeline.sql_project import load_project
 from appointment_pipeline.warehouse import Warehouse
 
 PG_ADMIN_CONNINFO = "postgresql://postgres@127.0.0.1:5432/postgres"
 HASH_KEY = "test-hash-key"
 REFERENCE_TIME = "2025-01-10T12:00:00+00:00"
 
-OUTPUT_TABLES = [
-    "appointments",
-    "appointment_status_history",
-    "lead_appointment_rollups",
-    "lead_rollup_drift",
-    "appointment_rejects",
-    "unmatched_provider_appointments",
-]
+OUTPUT_TABLES = load_project().marts()  # the tables of contracts section 5
 RAW_TABLES = ["raw_leads", "raw_calendly_invitees", "raw_ghl_appointments"]
 
 
