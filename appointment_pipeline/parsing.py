@@ -258,15 +258,22 @@ def read_landing(landing_dir: Path, provider: Provider, days: Iterable[date]) ->
 
 
 def parse_records(
-    provider: Provider, records: Iterable[SourceRecord], hash_key: str, ingest_sources: Mapping[date, str]
+    provider: Provider,
+    records: Iterable[SourceRecord],
+    hash_key: str,
+    ingest_sources: Mapping[date, str],
+    batch_size: int = 50_000,
 ) -> pa.Table:
     """Parse every record into one Arrow table of the provider's raw schema; rejects are rows too.
 
-    ``ingest_sources`` gives each snapshot day's stamp (how the day was first materialized).
+    ``ingest_sources`` gives each snapshot day's stamp (how the day was first materialized). Rows become Arrow in
+    batches, so Python objects for at most ``batch_size`` records are alive at once.
     """
-    names = [c.name for c in provider.columns]
+    schema = arrow_schema(provider.columns)
+    names = schema.names
+    batches: list[pa.RecordBatch] = []
     columns: dict[str, list] = {name: [] for name in names}
-    for record in records:
+    for count, record in enumerate(records, start=1):
         try:
             obj = record.obj if record.text is None else json.loads(record.text)
             row = provider.parse(obj, hash_key)
@@ -283,4 +290,8 @@ def parse_records(
         )
         for name in names:
             columns[name].append(row.get(name))
-    return pa.table(columns, schema=arrow_schema(provider.columns))
+        if count % batch_size == 0:
+            batches.append(pa.RecordBatch.from_pydict(columns, schema=schema))
+            columns = {name: [] for name in names}
+    batches.append(pa.RecordBatch.from_pydict(columns, schema=schema))
+    return pa.Table.from_batches(batches, schema=schema).combine_chunks()

@@ -162,8 +162,9 @@ class Warehouse:
                 con.unregister("_incoming_rows")
         else:
             with con.cursor() as cur, cur.copy(f"copy {ident(table)} ({names}) from stdin") as copy:
-                for row in zip(*(column.to_pylist() for column in data.columns)):
-                    copy.write_row(row)
+                for batch in data.to_batches(max_chunksize=50_000):  # bounded Python objects at a time
+                    for row in zip(*(column.to_pylist() for column in batch.columns)):
+                        copy.write_row(row)
         return data.num_rows
 
     def replace_where(
