@@ -1,17 +1,26 @@
-"""Asset checks: every test declared in dbt_like_sql/*/schema.yml, run as SQL against the warehouse."""
+"""Asset checks: every test declared in dbt_like_sql/*/schema.yml, domain checks and snapshot freshness.
 
+Checks that read the warehouse share the writers' pool: a DuckDB file takes no reader while a writer holds it.
+"""
+
+import os
+from datetime import date, datetime, timedelta, timezone
 
 from dagster import (
     AssetCheckExecutionContext,
-    asset_check,
     AssetCheckResult,
+    AssetCheckSeverity,
     AssetCheckSpec,
     AssetChecksDefinition,
+    AssetKey,
     MetadataValue,
+    asset_check,
     multi_asset_check,
 )
 
+from appointment_pipeline.extract import WAREHOUSE_POOL
 from appointment_pipeline.metadata import frame_markdown
+from appointment_pipeline.partitions import snapshot_days
 from appointment_pipeline.redaction import EMAIL_REGEX, PHONE_REGEX
 from appointment_pipeline.rollup import Appointment, select_primary_appointment
 from appointment_pipeline.resources import WarehouseResource
@@ -41,7 +50,7 @@ def build_declared_test_checks(model: SqlModel) -> AssetChecksDefinition:
     ]
     tests = {test.name: test for test in model.tests}
 
-    @multi_asset_check(name=f"{model.name}_declared_tests", specs=specs, can_subset=True)
+    @multi_asset_check(name=f"{model.name}_declared_tests", specs=specs, can_subset=True, pool=WAREHOUSE_POOL)
     def declared_tests(context: AssetCheckExecutionContext, warehouse: WarehouseResource):
         wh = warehouse.warehouse()
         for check_key in context.selected_asset_check_keys:
@@ -61,6 +70,7 @@ def build_declared_checks(project: SqlProject | None = None) -> list[AssetChecks
 @asset_check(
     asset="appointments",
     blocking=True,
+    pool=WAREHOUSE_POOL,
     description="Every rescheduled_from_id points to an existing appointment of the same lead.",
 )
 def reschedule_links_stay_within_lead(warehouse: WarehouseResource) -> AssetCheckResult:
@@ -94,7 +104,7 @@ def find_cycles(links: dict[str, str]) -> list[str]:
     return on_cycle
 
 
-@asset_check(asset="appointments", blocking=True, description="Reschedule links never form a cycle.")
+@asset_check(asset="appointments", blocking=True, pool=WAREHOUSE_POOL, description="Reschedule links never form a cycle.")
 def reschedule_links_acyclic(warehouse: WarehouseResource) -> AssetCheckResult:
     rows = warehouse.warehouse().query(
         "select id, rescheduled_from_id from appointments where rescheduled_from_id is not null"
@@ -112,6 +122,7 @@ ROLLUP_SAMPLE_SIZE = 2000
 @asset_check(
     asset="lead_appointment_rollups",
     additional_deps=["appointments"],
+    pool=WAREHOUSE_POOL,
     description=(
         "The SQL rollup agrees with appointment_pipeline.rollup.select_primary_appointment, recomputed in Python for a "
         f"deterministic sample of up to {ROLLUP_SAMPLE_SIZE} leads."
@@ -167,6 +178,7 @@ def build_pii_check(table: str) -> AssetChecksDefinition:
         name="no_pii_in_text_columns",
         asset=table,
         blocking=True,
+        pool=WAREHOUSE_POOL,
         description="No text column holds an email-like or phone-like string (PII never enters the warehouse).",
     )
     def no_pii(warehouse: WarehouseResource) -> AssetCheckResult:
@@ -187,3 +199,87 @@ def build_domain_checks(tables: list[str]) -> list[AssetChecksDefinition]:
         rollup_matches_python_rule,
         *(build_pii_check(table) for table in tables),
     ]
+
+
+# -- freshness of the snapshot partitions (issue: operations in the Dagster UI) -----------------------------------
+
+FRESHNESS_CHECK_NAME = "snapshot_partition_fresh"
+SNAPSHOT_TABLES = ("raw_calendly_invitees", "raw_ghl_appointments")
+FRESHNESS_LOOKBACK_DAYS = 7  # the metadata lists which of the last week's partitions are missing
+
+
+def freshness_grace_hours() -> float:
+    """Hours after a UTC day ends before its snapshot partition is overdue (``APPOINTMENT_FRESHNESS_GRACE_HOURS``).
+
+    The default 6 h leaves room for the 02:00 UTC reconcile schedule to finish.
+    """
+    return float(os.environ.get("APPOINTMENT_FRESHNESS_GRACE_HOURS", "6"))
+
+
+def expected_snapshot_day(now: datetime, grace_hours: float, first_day: date) -> date | None:
+    """The newest UTC day whose snapshot partition must exist at ``now``; None before the first one is due.
+
+    Day D ends at D+1 00:00 UTC and is due ``grace_hours`` later.
+    """
+    due = (now.astimezone(timezone.utc) - timedelta(hours=grace_hours)).date() - timedelta(days=1)
+    return due if due >= first_day else None
+
+
+def evaluate_snapshot_freshness(
+    materialized: set[str], now: datetime, grace_hours: float, first_day: date
+) -> AssetCheckResult:
+    """The freshness verdict for one snapshot asset from its materialized partition keys (WARN, never blocking)."""
+    expected = expected_snapshot_day(now, grace_hours, first_day)
+    latest = max(materialized) if materialized else None
+    window = (
+        [expected - timedelta(days=i) for i in range(FRESHNESS_LOOKBACK_DAYS)] if expected is not None else []
+    )
+    missing = sorted(day.isoformat() for day in window if day >= first_day and day.isoformat() not in materialized)
+    passed = expected is None or expected.isoformat() in materialized
+    if expected is None:
+        description = f"No snapshot partition is due yet (partitions start {first_day})."
+    elif passed:
+        description = f"The snapshot of {expected} is loaded."
+    else:
+        description = (
+            f"No snapshot for {expected}: the day ended more than {grace_hours:g} h ago. "
+            f"Latest loaded day: {latest or 'none'}."
+        )
+    return AssetCheckResult(
+        passed=passed,
+        severity=AssetCheckSeverity.WARN,
+        description=description,
+        metadata={
+            "expected_partition": MetadataValue.text(expected.isoformat() if expected else "none"),
+            "latest_materialized_partition": MetadataValue.text(latest or "none"),
+            "missing_partitions_last_7_days": MetadataValue.json(missing),
+            "materialized_partitions": len(materialized),
+            "grace_hours": float(grace_hours),
+            "evaluated_at": MetadataValue.timestamp(now.astimezone(timezone.utc)),
+        },
+    )
+
+
+def build_snapshot_freshness_check(table: str) -> AssetChecksDefinition:
+    @asset_check(
+        name=FRESHNESS_CHECK_NAME,
+        asset=table,
+        blocking=False,
+        description=(
+            "WARN when yesterday's (UTC) snapshot partition is not materialized "
+            "APPOINTMENT_FRESHNESS_GRACE_HOURS (default 6) after the day ended. Reads the Dagster instance only, "
+            "never the warehouse; evaluated in every run that loads the asset and hourly by snapshot_freshness_hourly."
+        ),
+    )
+    def snapshot_partition_fresh(context: AssetCheckExecutionContext) -> AssetCheckResult:
+        materialized = set(context.instance.get_materialized_partitions(AssetKey(table)))
+        first_day = snapshot_days.start.date()
+        return evaluate_snapshot_freshness(
+            materialized, datetime.now(timezone.utc), freshness_grace_hours(), first_day
+        )
+
+    return snapshot_partition_fresh
+
+
+def build_freshness_checks() -> list[AssetChecksDefinition]:
+    return [build_snapshot_freshness_check(table) for table in SNAPSHOT_TABLES]
