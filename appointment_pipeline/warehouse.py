@@ -7,6 +7,7 @@ Bulk paths only: DuckDB reads Arrow tables directly, PostgreSQL takes COPY.
 
 from __future__ import annotations
 
+import logging
 import random
 import re
 import time
@@ -20,6 +21,7 @@ import pandas as pd
 import pyarrow as pa
 from sqlalchemy.engine import make_url
 
+logger = logging.getLogger(__name__)
 IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
 
 
@@ -78,8 +80,11 @@ class Warehouse:
                 except duckdb.IOException as exc:  # "Could not set lock on file": another writer holds it
                     if "lock" not in str(exc).lower() or time.monotonic() > deadline:
                         raise WarehouseLocked(f"{database}: {exc}") from exc
+                    if delay == 0.05:
+                        logger.warning("warehouse %s is locked by another process; waiting up to %.0f s",
+                                       database, self.lock_timeout)
                     time.sleep(delay + random.uniform(0, delay))
-                    delay = min(delay * 2, 2.0)
+                    delay = min(delay * 2, 0.5)  # short polls: the lock is usually held for one statement
             con.execute("SET TimeZone = 'UTC'")
             return con
         import psycopg
