@@ -22,7 +22,7 @@ from pathlib import Path
 import psycopg
 from dagster import DagsterInstance
 
-from appointment_pipeline.demo import generate_demo
+from appointment_pipeline.demo import build_demo, generate_demo
 from appointment_pipeline.resources import (
     LandingZoneResource,
     PipelineSettingsResource,
@@ -46,13 +46,18 @@ def main() -> int:
     parser.add_argument("--days", type=int, default=14)
     parser.add_argument("--engines", default="duckdb,postgres")
     parser.add_argument("--workdir", default=None, help="keep inputs and the DuckDB file here (default: a temp dir)")
+    parser.add_argument("--reuse-inputs", action="store_true", help="reuse the demo data already in --workdir")
     args = parser.parse_args()
 
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="appointment_bench_"))
     workdir.mkdir(parents=True, exist_ok=True)
     source_url = f"sqlite:///{workdir / 'app.sqlite'}"
     started = time.perf_counter()
-    summary = generate_demo(source_url, workdir / "landing", leads=args.leads, days=args.days, start=date(2025, 1, 1), seed=3)
+    if args.reuse_inputs:
+        summary = build_demo(leads=args.leads, days=args.days, start=date(2025, 1, 1), seed=3).summary
+    else:
+        summary = generate_demo(source_url, workdir / "landing", leads=args.leads, days=args.days, start=date(2025, 1, 1),
+                                seed=3)
     print(f"inputs: {summary.leads:,} leads, {summary.landing_lines:,} landing lines in {summary.landing_files} files "
           f"({time.perf_counter() - started:.1f} s to generate)")
 
