@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nwarehouse {warehouse.display_name}:")
     for table in load_project().marts():
         print(f"  {table:34s} {warehouse.scalar(f'select count(*) from {table}'):>8} rows")
-    print("\nnext: .venv/bin/dagster dev -w workspace.yaml  (UI on http://127.0.0.1:3000)")
+    print(f"\nnext: DAGSTER_HOME={home} .venv/bin/dagster dev -w workspace.yaml  (UI on http://127.0.0.1:3000)")
     return 0
 
 
