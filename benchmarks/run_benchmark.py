@@ -10,8 +10,10 @@ local server (BENCH_PG_ADMIN, default postgresql://postgres@127.0.0.1:5432/postg
 """
 
 import argparse
+import json
 import os
 import resource
+import subprocess
 import sys
 import tempfile
 import time
@@ -22,7 +24,7 @@ from pathlib import Path
 import psycopg
 from dagster import DagsterInstance
 
-from appointment_pipeline.demo import build_demo, generate_demo
+from appointment_pipeline.demo import generate_demo
 from appointment_pipeline.resources import (
     LandingZoneResource,
     PipelineSettingsResource,
@@ -46,23 +48,35 @@ def main() -> int:
     parser.add_argument("--days", type=int, default=14)
     parser.add_argument("--engines", default="duckdb,postgres")
     parser.add_argument("--workdir", default=None, help="keep inputs and the DuckDB file here (default: a temp dir)")
-    parser.add_argument("--reuse-inputs", action="store_true", help="reuse the demo data already in --workdir")
+    parser.add_argument("--reuse-inputs", action="store_true", help="reuse the demo data already in --workdir (if any)")
     args = parser.parse_args()
 
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="appointment_bench_"))
     workdir.mkdir(parents=True, exist_ok=True)
     source_url = f"sqlite:///{workdir / 'app.sqlite'}"
     started = time.perf_counter()
-    if args.reuse_inputs:
-        summary = build_demo(leads=args.leads, days=args.days, start=date(2025, 1, 1), seed=3).summary
+    marker = workdir / "inputs.json"
+    previous = json.loads(marker.read_text()) if marker.exists() else {}
+    if args.reuse_inputs and (previous.get("leads"), previous.get("days")) == (args.leads, args.days):
+        summary = previous
     else:
-        summary = generate_demo(source_url, workdir / "landing", leads=args.leads, days=args.days, start=date(2025, 1, 1),
-                                seed=3)
-    print(f"inputs: {summary.leads:,} leads, {summary.landing_lines:,} landing lines in {summary.landing_files} files "
-          f"({time.perf_counter() - started:.1f} s to generate)")
+        generated = generate_demo(source_url, workdir / "landing", leads=args.leads, days=args.days,
+                                  start=date(2025, 1, 1), seed=3)
+        summary = {"leads": generated.leads, "days": args.days, "landing_lines": generated.landing_lines,
+                   "first_day": generated.first_day.isoformat(), "last_day": generated.last_day.isoformat()}
+        marker.write_text(json.dumps(summary))
+        print(f"inputs: {generated.leads:,} leads, {generated.landing_lines:,} landing lines in "
+              f"{generated.landing_files} files ({time.perf_counter() - started:.1f} s to generate)")
 
+    engines = args.engines.split(",")
+    if len(engines) > 1:
+        # one child process per engine, so that each peak-memory figure is that engine's own
+        for engine in engines:
+            subprocess.run([sys.executable, __file__, "--leads", str(args.leads), "--days", str(args.days),
+                            "--engines", engine, "--workdir", str(workdir), "--reuse-inputs"], check=True)
+        return 0
     admin = os.environ.get("BENCH_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
-    for engine in args.engines.split(","):
+    for engine in engines:
         database = None
         if engine == "duckdb":
             url = f"duckdb:///{workdir / f'bench_{uuid.uuid4().hex[:6]}.duckdb'}"
@@ -79,13 +93,14 @@ def main() -> int:
         }
         try:
             started = time.perf_counter()
-            result = materialize_range(summary.first_day, summary.last_day, resources=resources,
+            result = materialize_range(date.fromisoformat(summary["first_day"]), date.fromisoformat(summary["last_day"]),
+                                       resources=resources,
                                        instance=DagsterInstance.ephemeral())
             seconds = time.perf_counter() - started
             wh = Warehouse(url)
             counts = {t: wh.scalar(f"select count(*) from {t}") for t in TABLES}
             print(f"\n[{engine}] success={result.success} full rebuild {seconds:.1f} s, "
-                  f"{summary.landing_lines / seconds:,.0f} landing lines/s, peak RSS {peak_rss_mb():,.0f} MB")
+                  f"{summary['landing_lines'] / seconds:,.0f} landing lines/s, peak RSS {peak_rss_mb():,.0f} MB")
             for table, count in counts.items():
                 print(f"  {table:32s} {count:>12,}")
         finally:
