@@ -6,7 +6,6 @@ provider records go through appointment_pipeline.parsing, which keeps only non-P
 """
 
 
-import hashlib
 from collections.abc import Iterator
 from datetime import date, datetime, time, timedelta, timezone
 
@@ -25,7 +24,7 @@ from dagster import (
 
 from appointment_pipeline import settings
 from appointment_pipeline.metadata import table_metadata
-from appointment_pipeline.parsing import CALENDLY, GHL, Provider, RawColumn, SourceRecord, landing_files, parse_records, read_landing
+from appointment_pipeline.parsing import CALENDLY, GHL, Provider, RawColumn, SourceRecord, parse_records, read_landing
 from appointment_pipeline.partitions import snapshot_days
 from appointment_pipeline.redaction import email_hash
 from appointment_pipeline.resources import (
@@ -154,15 +153,6 @@ def partition_days(context: AssetExecutionContext) -> list[date]:
     return [start + timedelta(days=i) for i in range((end - start).days)]
 
 
-def landing_digest(landing_root, provider: Provider, day: date) -> str:
-    """Content digest of one day's landing files (names and bytes): the sensor's run key and a load's fingerprint."""
-    digest = hashlib.sha256()
-    for path in landing_files(landing_root, provider, day):
-        digest.update(path.name.encode() + b"\0")
-        digest.update(hashlib.sha256(path.read_bytes()).digest())
-    return digest.hexdigest()
-
-
 def _api_records(provider: Provider, api, days: list[date]) -> Iterator[SourceRecord]:
     """Pull each day's snapshot from the provider's API: the records whose start falls in a wide window."""
     client = api.client()
@@ -206,12 +196,12 @@ def build_snapshot_asset(provider: Provider) -> AssetsDefinition:
         days = partition_days(context)
         wh = warehouse.warehouse()
         stamps = _first_stamps(wh, provider, days, ingest_source_for_run(context.run.tags))
+        digests: dict[date, str] = {}
         if config.source == "api":
             records = _api_records(provider, provider_apis.for_provider(provider.name), days)
             digests = {day: "api" for day in days}
         elif config.source == "landing":
-            records = read_landing(landing_zone.path, provider, days)
-            digests = {day: landing_digest(landing_zone.path, provider, day) for day in days}
+            records = read_landing(landing_zone.path, provider, days, digests)
         else:
             raise ValueError(f"config.source must be 'landing' or 'api', not {config.source!r}")
         # Parse everything before touching the warehouse: an API failure leaves the previous partition intact.

@@ -8,6 +8,8 @@ that loaded + rejected = lines holds per file and the rejects mart can list it w
 from __future__ import annotations
 
 import gzip
+import hashlib
+import io
 import json
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -246,15 +248,36 @@ def landing_files(landing_dir: Path, provider: Provider, day: date) -> list[Path
     return sorted(p for p in folder.iterdir() if p.name.endswith((".jsonl", ".jsonl.gz")))
 
 
-def read_landing(landing_dir: Path, provider: Provider, days: Iterable[date]) -> Iterator[SourceRecord]:
+def _add_file_to_digest(digest, path: Path, raw: bytes) -> None:
+    digest.update(path.name.encode() + b"\0")
+    digest.update(hashlib.sha256(raw).digest())
+
+
+def landing_digest(landing_dir: Path, provider: Provider, day: date) -> str:
+    """Content digest of one day's landing files (names and bytes): the sensor's run key and a load's fingerprint."""
+    digest = hashlib.sha256()
+    for path in landing_files(landing_dir, provider, day):
+        _add_file_to_digest(digest, path, path.read_bytes())
+    return digest.hexdigest()
+
+
+def read_landing(
+    landing_dir: Path, provider: Provider, days: Iterable[date], digests: dict[date, str] | None = None
+) -> Iterator[SourceRecord]:
+    """Every line of the days' landing files, each file read once; fills ``digests`` (day -> landing_digest)."""
     for day in days:
+        digest = hashlib.sha256()
         for path in landing_files(landing_dir, provider, day):
-            opener = gzip.open if path.name.endswith(".gz") else open
+            raw = path.read_bytes()
+            _add_file_to_digest(digest, path, raw)
+            data = gzip.decompress(raw) if path.name.endswith(".gz") else raw
             relative = path.relative_to(landing_dir).as_posix()
-            with opener(path, "rt", encoding="utf-8", errors="replace") as handle:
-                for number, text in enumerate(handle, start=1):
-                    # blank lines too: every line is loaded or rejected, none skipped
-                    yield SourceRecord(day, relative, number, text=text)
+            text = io.TextIOWrapper(io.BytesIO(data), encoding="utf-8", errors="replace")
+            for number, line in enumerate(text, start=1):
+                # blank lines too: every line is loaded or rejected, none skipped
+                yield SourceRecord(day, relative, number, text=line)
+        if digests is not None:
+            digests[day] = digest.hexdigest()
 
 
 def parse_records(

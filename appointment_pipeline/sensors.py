@@ -1,7 +1,7 @@
 """``landing_zone_sensor``: new or changed snapshot files under the landing zone -> a run for exactly those days.
 
 Each evaluation lists ``<landing>/<provider>/<YYYY-MM-DD>/*.jsonl[.gz]`` for both providers and fingerprints every
-provider/day with ``extract.landing_digest`` (names and bytes). The cursor remembers the digest of every provider/day
+provider/day with ``parsing.landing_digest`` (names and bytes). The cursor remembers the digest of every provider/day
 it has requested a run for; a day whose digest differs from the cursor (or that the cursor does not know) is
 requested again. Contiguous changed days go into one run (``dagster/asset_partition_range_start/_end`` tags; the
 snapshot assets are single-run backfill assets), so the marts are rebuilt once per run, not once per day.
@@ -40,9 +40,8 @@ from dagster import (
     sensor,
 )
 
-from appointment_pipeline.extract import landing_digest
 from appointment_pipeline.jobs import TRIGGER_TAG, landing_refresh_job, reconcile_job
-from appointment_pipeline.parsing import PROVIDERS, landing_files
+from appointment_pipeline.parsing import PROVIDERS, landing_digest, landing_files
 from appointment_pipeline.partitions import snapshot_days
 from appointment_pipeline.resources import LandingZoneResource
 from appointment_pipeline.run_context import INGEST_SOURCE_TAG
@@ -75,7 +74,7 @@ def minimum_interval_seconds() -> int:
 
 @dataclass(frozen=True)
 class Seen:
-    digest: str  # extract.landing_digest of the provider/day
+    digest: str  # parsing.landing_digest of the provider/day
     listing: str  # fingerprint of names, sizes and mtimes: unchanged listing -> digest reused without reading
 
 
