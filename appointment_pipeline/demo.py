@@ -42,6 +42,8 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
+from appointment_pipeline.statuses import GHL_STATUS, LEGACY_STATUS
+
 __all__ = [
     "DemoAppointment",
     "DemoData",
@@ -535,15 +537,9 @@ class _CalInvitee(_Appt):
         return "CONFIRMED", None
 
 
+# The demo's ground truth uses the pipeline's own mappings (tests/test_demo.py checks them against its own copy).
 _GHL_STATUS = {
-    "new": ("CONFIRMED", None),
-    "confirmed": ("CONFIRMED", None),
-    "active": ("CONFIRMED", None),
-    "cancelled": ("CANCELED", None),
-    "invalid": ("CANCELED", "invalid"),
-    "showed": ("SHOWED", None),
-    "completed": ("SHOWED", None),
-    "noshow": ("NO_SHOW", None),
+    name: (str(status), reason and str(reason)) for name, (status, reason) in GHL_STATUS.items()
 }
 
 
@@ -568,15 +564,7 @@ class _GhlAppt(_Appt):
         return _GHL_STATUS[self.status_str]
 
 
-_LEGACY_STATUS = {
-    "confirmed": "CONFIRMED",
-    "canceled": "CANCELED",
-    "cancelled": "CANCELED",
-    "rescheduled": "RESCHEDULED",
-    "showed": "SHOWED",
-    "no_show": "NO_SHOW",
-    "noshow": "NO_SHOW",
-}
+_LEGACY_STATUS = {name: str(status) for name, status in LEGACY_STATUS.items()}
 
 
 class _Builder:
