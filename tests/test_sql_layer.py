@@ -24,7 +24,7 @@ def tables_read_by_text(sql: str) -> set[str]:
     """An independent reading of a model file: names after FROM/JOIN that are not its own CTEs."""
     body = re.sub(r"--[^\n]*", "", sql)
     body = re.sub(r"\bis\s+(not\s+)?distinct\s+from\b", " <> ", body, flags=re.I)
-    ctes = set(re.findall(r"(?:with|,)\s*([a-z_][a-z0-9_]*)\s+as\s+(?:not\s+)?(?:materialized\s*)?\(", body, flags=re.I))
+    ctes = set(re.findall(r"(?:with(?:\s+recursive)?|,)\s*([a-z_][a-z0-9_]*)\s+as\s+(?:not\s+)?(?:materialized\s*)?\(", body, flags=re.I))
     referenced = set(re.findall(r"\b(?:from|join)\s+([a-z_][a-z0-9_]*)\b(?!\s*\()", body, flags=re.I))
     return {name for name in referenced if name not in ctes}
 

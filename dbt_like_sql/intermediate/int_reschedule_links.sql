@@ -1,9 +1,9 @@
 -- Which appointment each appointment replaced. Provider links come from Calendly old_invitee/new_invitee (either
--- half, any day, any order); heuristic links pair a GHL booking with a cancellation of the same lead and calendar
--- in the 14 days before it. A link never crosses leads, and always points to an appointment booked strictly
--- earlier (created_at, then id), so links can never form a cycle.
+-- half, any day, any order), in the direction Calendly gives; heuristic links pair a GHL booking with a cancellation
+-- of the same lead and calendar in the 14 days before it (always pointing back in time). A link never crosses leads;
+-- links that would close a cycle (only contradictory provider data can) are dropped.
 -- The import CTEs are read several times: NOT MATERIALIZED lets PostgreSQL plan on the tables' statistics.
-with appointments as not materialized (
+with recursive appointments as not materialized (
     select
         id,
         provider,
@@ -44,10 +44,7 @@ provider_candidates as (
     inner join appointments as predecessor
         on predecessor.provider = 'CALENDLY' and predecessor.appointment_key = p.old_key
     where successor.lead_id = predecessor.lead_id
-        and (
-            predecessor.booked_at < successor.booked_at
-            or (predecessor.booked_at = successor.booked_at and predecessor.id < successor.id)
-        )
+        and successor.id <> predecessor.id
 ),
 
 heuristic_candidates as (
@@ -108,6 +105,18 @@ best_successor as (
         from best_predecessor
     ) as ranked
     where pick_successor = 1
+),
+
+chain_members as (
+    -- every appointment reachable from the start of a chain; with one predecessor and one successor each, an
+    -- appointment that is never reached lies on a cycle
+    select rescheduled_from_id as appointment_id
+    from best_successor
+    where rescheduled_from_id not in (select appointment_id from best_successor)
+    union all
+    select links.appointment_id
+    from best_successor as links
+    inner join chain_members as reached on links.rescheduled_from_id = reached.appointment_id
 )
 
 select
@@ -115,3 +124,4 @@ select
     rescheduled_from_id,
     link_method
 from best_successor
+where appointment_id in (select appointment_id from chain_members)
