@@ -43,7 +43,8 @@ legacy_observations as (
         end_at,
         timezone,
         created_at,
-        observed_at
+        observed_at,
+        lead_created_at
     from int_legacy_observations
 ),
 
@@ -103,13 +104,14 @@ newest as (
 ),
 
 legacy as (
-    -- two leads may carry the same legacy key: one observation per key, the most recently written lead first
+    -- two leads may carry the same legacy key: keep the observation of the lead that lead resolution picks for
+    -- that key (int_appointment_leads: latest createdAt, then smallest id), so owner and legacy data agree
     select *
     from (
         select
             *,
             row_number() over (
-                partition by provider, appointment_key order by observed_at desc nulls last, lead_id
+                partition by provider, appointment_key order by lead_created_at desc nulls last, lead_id
             ) as pick
         from legacy_observations
     ) as ranked

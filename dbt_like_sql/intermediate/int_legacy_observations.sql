@@ -20,6 +20,11 @@ with legacy as (
     where reject_reason is null
 ),
 
+leads as (
+    select lead_id, created_at
+    from stg_leads
+),
+
 provider_observations as (
     select provider, appointment_key, calendly_scheduled_event_uri
     from int_provider_observations
@@ -64,6 +69,8 @@ select
     l.end_at,
     l.timezone,
     l.created_at,
-    l.observed_at
+    l.observed_at,
+    leads.created_at as lead_created_at
 from legacy as l
 left join keyless_matches as m on m.lead_id = l.lead_id
+left join leads on leads.lead_id = l.lead_id
