@@ -19,7 +19,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from appointment_pipeline.redaction import email_hash
+from appointment_pipeline.redaction import describe_value, email_hash
 from appointment_pipeline.settings import parse_instant
 from appointment_pipeline.statuses import UnknownStatus, calendly_status, ghl_status
 
@@ -51,7 +51,7 @@ LINEAGE_COLUMNS = [
 ]
 REJECT_COLUMNS = [
     RawColumn("record_key", pa.string(), "text", "The idempotency key when it could be read, also on rejected lines."),
-    RawColumn("reject_reason", pa.string(), "text", "Null for a loaded line; else malformed_json, missing_key, missing_field, bad_timestamp or unknown_status."),
+    RawColumn("reject_reason", pa.string(), "text", "Null for a loaded line; else malformed_json, missing_key, bad_timestamp or unknown_status."),
     RawColumn("reject_detail", pa.string(), "text", "Which field and why, never the record's personal data."),
 ]
 
@@ -105,18 +105,33 @@ def _instant(obj: dict, field: str, *, required: bool, key: str | None, label: s
     name = label or field
     if value is None or value == "":
         if required:
-            raise Reject("missing_field", f"{name} is missing", key)
+            raise Reject("bad_timestamp", f"{name} is missing", key)
         return None
     if not isinstance(value, str):
         raise Reject("bad_timestamp", f"{name} is not a string", key)
     try:
         return parse_instant(value)
-    except ValueError:
-        raise Reject("bad_timestamp", f"{name}={value[:40]!r} is not an ISO-8601 instant with an offset", key) from None
+    except (ValueError, OverflowError):
+        raise Reject(
+            "bad_timestamp", f"{name} is not an ISO-8601 instant with an offset ({describe_value(value)})", key
+        ) from None
 
 
 def _text(value: Any) -> str | None:
-    return value if isinstance(value, str) and value != "" else None
+    if not isinstance(value, str) or value == "":
+        return None
+    # A NUL or a lone surrogate cannot be stored as text (PostgreSQL refuses NUL, Arrow refuses surrogates).
+    if "\x00" in value or not _encodable(value):
+        raise Reject("malformed_json", "a text field holds a NUL or an invalid unicode character")
+    return value
+
+
+def _encodable(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def parse_calendly(obj: Any, hash_key: str) -> dict[str, Any]:
@@ -132,7 +147,7 @@ def parse_calendly(obj: Any, hash_key: str) -> dict[str, Any]:
         raise Reject("missing_key", "invitee uri is missing")
     event = obj.get("scheduled_event")
     if not isinstance(event, dict):
-        raise Reject("missing_field", "scheduled_event is missing", key)
+        raise Reject("bad_timestamp", "scheduled_event.start_time is missing (no scheduled_event)", key)
     cancellation = obj.get("cancellation") if isinstance(obj.get("cancellation"), dict) else {}
     event_cancellation = event.get("cancellation") if isinstance(event.get("cancellation"), dict) else {}
     rescheduled = obj.get("rescheduled") is True
@@ -146,12 +161,12 @@ def parse_calendly(obj: Any, hash_key: str) -> dict[str, Any]:
             event_canceler_type=_text(event_cancellation.get("canceler_type")),
         )
     except UnknownStatus as exc:
-        raise Reject("unknown_status", str(exc)[:80], key) from None
+        raise Reject("unknown_status", str(exc), key) from None
     updated_at = _instant(obj, "updated_at", required=False, key=key)
     canceled_at = None
-    if status in ("CANCELED", "RESCHEDULED"):
-        source = cancellation if cancellation.get("created_at") else event_cancellation
-        canceled_at = _instant(source, "created_at", required=False, key=key, label="cancellation.created_at") or updated_at
+    if status in ("CANCELED", "RESCHEDULED"):  # contracts section 3: cancellation.created_at, else updated_at
+        canceled_at = _instant(cancellation, "created_at", required=False, key=key, label="cancellation.created_at")
+        canceled_at = canceled_at or updated_at
     return {
         "delivery": delivery,
         "invitee_uri": key,
@@ -195,7 +210,7 @@ def parse_ghl(obj: Any, hash_key: str) -> dict[str, Any]:
     try:
         status, cancel_reason = ghl_status(provider_status, deleted=deleted)
     except UnknownStatus as exc:
-        raise Reject("unknown_status", str(exc)[:80], key) from None
+        raise Reject("unknown_status", str(exc), key) from None
     updated_at = _instant(obj, "dateUpdated", required=False, key=key)
     return {
         "delivery": delivery,

@@ -29,3 +29,16 @@ def email_hash(email: str | None, key: str) -> str | None:
 def looks_like_pii(text: str) -> bool:
     """True for text holding an email address or a phone number; hashes, URIs and timestamps do not match."""
     return bool(_EMAIL.search(text) or _PHONE.search(text))
+
+
+_ENUM_TOKEN = re.compile(r"^[a-z][a-z_]{0,19}$")
+_LETTER_OR_DIGIT = re.compile(r"[^\W\d_]|\d")
+
+
+def describe_value(text: str) -> str:
+    """A value safe to keep in a reject's detail: an enum-like lower-case token as is, anything else by its shape
+    only (letters as 'a', digits as '9'), so that free text and personal data never reach the warehouse."""
+    if _ENUM_TOKEN.match(text):
+        return repr(text)
+    shape = _LETTER_OR_DIGIT.sub(lambda m: "9" if m.group().isdigit() else "a", text[:40])
+    return f"shape {shape!r}" + ("..." if len(text) > 40 else "")

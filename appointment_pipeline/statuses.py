@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from appointment_pipeline.redaction import describe_value
+
 
 class Status(StrEnum):
     CONFIRMED = "CONFIRMED"
@@ -25,7 +27,13 @@ class CancelReason(StrEnum):
 
 
 class UnknownStatus(ValueError):
-    """A status string outside the mapping: the record is rejected with reason ``unknown_status``."""
+    """A status string outside the mapping: the record is rejected with reason ``unknown_status``.
+
+    The message names the field and describes the value without echoing free text (redaction.describe_value).
+    """
+
+    def __init__(self, field: str, value: str | None):
+        super().__init__(f"{field} is not a known status ({describe_value(value or '')})")
 
 
 # GHL appointmentStatus (also spelled appoinmentStatus) -> (status, cancel_reason)
@@ -43,7 +51,7 @@ GHL_STATUS: dict[str, tuple[Status, CancelReason | None]] = {
 }
 
 # Legacy "Lead"."appointmentStatus", compared lower-cased and trimmed. The SQL model stg_legacy_observations
-# carries the same mapping; tests/test_statuses.py proves the two agree.
+# carries the same mapping; tests/test_rules.py proves the two agree.
 LEGACY_STATUS: dict[str, Status] = {
     "confirmed": Status.CONFIRMED,
     "canceled": Status.CANCELED,
@@ -70,7 +78,7 @@ def ghl_status(provider_status: str | None, *, deleted: bool = False) -> tuple[S
     try:
         return GHL_STATUS[(provider_status or "").strip().lower()]
     except KeyError:
-        raise UnknownStatus(f"appointmentStatus={provider_status!r}") from None
+        raise UnknownStatus("appointmentStatus", provider_status) from None
 
 
 def calendly_status(
@@ -89,11 +97,11 @@ def calendly_status(
             return Status.RESCHEDULED, CancelReason.RESCHEDULED
         return Status.CANCELED, _canceler(canceler_type)
     if invitee != "active":
-        raise UnknownStatus(f"status={invitee_status!r}")
+        raise UnknownStatus("status", invitee_status)
     if event == "canceled":
         return Status.CANCELED, _canceler(event_canceler_type)
     if event != "active":
-        raise UnknownStatus(f"scheduled_event.status={event_status!r}")
+        raise UnknownStatus("scheduled_event.status", event_status)
     if no_show:
         return Status.NO_SHOW, None
     return Status.CONFIRMED, None
@@ -111,4 +119,4 @@ def legacy_status(text: str | None, *, canceled_at_set: bool) -> Status:
     try:
         return LEGACY_STATUS[text.strip().lower()]
     except KeyError:
-        raise UnknownStatus(f"appointmentStatus={text!r}") from None
+        raise UnknownStatus("appointmentStatus", text) from None

@@ -89,10 +89,11 @@ select
         when provider is null then 'legacy_unknown_provider'
         when status is null then 'legacy_unknown_status'
     end as reject_reason,
+    -- says which rule failed; the offending text itself is not copied (it could be free text)
     case
         when provider is null and ghl_appointment_id is not null
-            then 'keys of both providers and appointmentProvider=' || coalesce(declared_provider, 'null')
-        when provider is null then 'no provider key and appointmentProvider=' || coalesce(declared_provider, 'null')
-        when status is null then 'appointmentStatus=' || substr(legacy_status, 1, 40)
+            then 'keys of both providers and no appointmentProvider GHL or CALENDLY to choose'
+        when provider is null then 'no provider key and no appointmentProvider GHL or CALENDLY'
+        when status is null then 'appointmentStatus is not a known legacy status'
     end as reject_detail
 from classified
