@@ -130,13 +130,19 @@ ROLLUP_SAMPLE_SIZE = 2000
 )
 def rollup_matches_python_rule(warehouse: WarehouseResource) -> AssetCheckResult:
     wh = warehouse.warehouse()
+    # sample leads that have appointments, so that a lead missing from the rollup is caught too
     sample = (
-        f"select lead_id from lead_appointment_rollups order by md5(lead_id), lead_id limit {ROLLUP_SAMPLE_SIZE}"
+        "select lead_id from (select distinct lead_id from appointments) as leads "
+        f"order by md5(lead_id), lead_id limit {ROLLUP_SAMPLE_SIZE}"
     )
-    rollups = wh.query(
-        f"select lead_id, primary_appointment_id, reference_time from lead_appointment_rollups "
-        f"where lead_id in ({sample})"
-    )
+    rollups = {
+        lead_id: (primary_id, reference_time)
+        for lead_id, primary_id, reference_time in wh.query(
+            "select lead_id, primary_appointment_id, reference_time from lead_appointment_rollups "
+            f"where lead_id in ({sample})"
+        )
+    }
+    reference_times = {reference_time for _, reference_time in rollups.values()}
     frame = wh.query_df(f"select * from appointments where lead_id in ({sample})")
     by_lead: dict[str, list[Appointment]] = {}
     fields = set(Appointment.__dataclass_fields__)
@@ -144,13 +150,19 @@ def rollup_matches_python_rule(warehouse: WarehouseResource) -> AssetCheckResult
         clean = {k: (None if v is None or v != v else v) for k, v in record.items() if k in fields}
         by_lead.setdefault(record["lead_id"], []).append(Appointment(**clean))
     mismatches = []
-    for lead_id, primary_id, reference_time in rollups:
-        expected = select_primary_appointment(by_lead.get(lead_id, []), reference_time)
-        if expected is None or expected.id != primary_id:
+    for lead_id, appointments in sorted(by_lead.items()):
+        primary_id, reference_time = rollups.get(lead_id, (None, None))
+        expected = select_primary_appointment(appointments, reference_time) if reference_time else None
+        if primary_id is None or expected is None or expected.id != primary_id:
             mismatches.append({"lead_id": lead_id, "sql": primary_id, "python": expected and expected.id})
     return AssetCheckResult(
-        passed=not mismatches,
-        metadata={"leads_compared": len(rollups), "mismatches": len(mismatches), "sample": mismatches[:5]},
+        passed=not mismatches and len(reference_times) <= 1,
+        metadata={
+            "leads_compared": len(by_lead),
+            "mismatches": len(mismatches),
+            "reference_times": len(reference_times),
+            "sample": mismatches[:5],
+        },
     )
 
 
