@@ -1,23 +1,18 @@
 from __future__ import annotations
 
-from datetime import date
-
 import pytest
 
 from appointment_pipeline.demo import generate_demo
-from pipeline import Inputs, create_pg_database, drop_pg_database, run_pipeline
 from appointment_pipeline.warehouse import Warehouse
-
-DEMO_START = date(2025, 1, 1)
-DEMO_DAYS = 7
+from pipeline import DEMO_ARGS, Inputs, create_pg_database, drop_pg_database, run_pipeline
 
 
 @pytest.fixture(scope="session")
 def demo(tmp_path_factory):
-    """A small deterministic demo: "Lead" table in SQLite and a landing zone of DEMO_DAYS days."""
+    """A small deterministic demo (DEMO_ARGS): "Lead" table in SQLite and a landing zone of a week."""
     root = tmp_path_factory.mktemp("demo")
     inputs = Inputs(source_db_url=f"sqlite:///{root / 'app.sqlite'}", landing_dir=root / "landing")
-    summary = generate_demo(inputs.source_db_url, inputs.landing_dir, leads=120, days=DEMO_DAYS, start=DEMO_START, seed=11)
+    summary = generate_demo(inputs.source_db_url, inputs.landing_dir, **DEMO_ARGS)
     return inputs, summary
 
 

@@ -22,6 +22,7 @@ from appointment_pipeline.warehouse import Warehouse
 
 PG_ADMIN_CONNINFO = "postgresql://postgres@127.0.0.1:5432/postgres"
 HASH_KEY = "test-hash-key"
+DEMO_ARGS = {"leads": 120, "days": 7, "start": date(2025, 1, 1), "seed": 11}  # the session's shared demo
 REFERENCE_TIME = "2025-01-10T12:00:00+00:00"
 
 OUTPUT_TABLES = load_project().marts()  # the tables of contracts section 5

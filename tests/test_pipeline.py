@@ -142,3 +142,25 @@ def test_days_in_any_order_give_the_same_tables_as_one_range(demo, tmp_path, duc
     run_pipeline(url, inputs, days[0], days[-1], selection=sorted(load_project().models))
     tables = RAW_TABLES + OUTPUT_TABLES + ["snapshot_partition_loads"]
     assert table_snapshot(Warehouse(url), tables) == table_snapshot(duckdb_built, tables)
+
+
+def test_the_demo_generators_ground_truth_holds(duckdb_built):
+    """The generator records, per appointment it wrote, the owner and final state a correct pipeline must find."""
+    from appointment_pipeline.demo import build_demo
+    from pipeline import DEMO_ARGS
+
+    truth = [a for a in build_demo(**DEMO_ARGS).appointments if a.lead_id is not None]
+    rows = {}
+    for row in duckdb_built.query_df("select * from appointments").to_dict("records"):
+        key = row["ghl_appointment_id"] or row["calendly_invitee_uri"] or f"legacy:{row['lead_id']}"
+        rows[(row["provider"], key)] = row
+    keys_by_id = {row["id"]: key for key, row in rows.items()}
+    assert len(truth) == len(rows)
+    for expected in truth:
+        row = rows[(expected.provider, expected.key)]
+        predecessor = keys_by_id.get(row["rescheduled_from_id"])
+        actual = (row["lead_id"], row["status"], row["start_at"], row["created_at"], predecessor and predecessor[1])
+        wanted = (expected.lead_id, expected.status, expected.start_at, expected.created_at, expected.rescheduled_from)
+        assert actual == wanted, f"{expected.scenario} {expected.key}"
+        if not expected.legacy_only:  # the generator does not model legacy cancel reasons and times
+            assert (row["cancel_reason"], row["canceled_at"]) == (expected.cancel_reason, expected.canceled_at), expected.key

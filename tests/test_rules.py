@@ -137,3 +137,30 @@ def test_legacy_status_mapping_in_sql_matches_python(tmp_path):
         except UnknownStatus:
             expected = "legacy_unknown_status"
         assert rows[f"lead_{number}"] == expected, spelling
+
+
+def test_hostile_values_are_rejected_not_fatal():
+    """Values that would crash a load (overflowing offset, NUL, lone surrogate) become rejects; the rest loads."""
+    good = {"id": "G1", "appointmentStatus": "confirmed", "startTime": "2025-01-05T10:00:00-06:00"}
+    lines = [
+        json.dumps({**good, "id": "G2", "startTime": "0001-01-01T00:00:00+01:00"}),
+        json.dumps({**good, "id": "G3", "calendarId": "C\u00001"}),
+        '{"id": "G4", "appointmentStatus": "confirmed", "startTime": "2025-01-05T10:00:00-06:00", "calendarId": "\\ud800"}',
+        json.dumps(good),
+    ]
+    records = [SourceRecord(date(2025, 1, 1), "ghl/2025-01-01/a.jsonl", n, text=t) for n, t in enumerate(lines, 1)]
+    table = parse_records(GHL, records, KEY, {date(2025, 1, 1): "MANUAL"})
+    assert table["reject_reason"].to_pylist() == ["bad_timestamp", "malformed_json", "malformed_json", None]
+    assert table["ghl_appointment_id"].to_pylist()[-1] == "G1"
+
+
+def test_reject_details_never_echo_free_text():
+    with pytest.raises(Reject) as status:
+        parse_ghl({"id": "G", "appointmentStatus": "Call Jane Doe", "startTime": "2025-01-05T10:00:00-06:00"}, KEY)
+    assert "Jane" not in status.value.detail and "shape" in status.value.detail
+    with pytest.raises(Reject) as enum_like:
+        parse_ghl({"id": "G", "appointmentStatus": "tentative", "startTime": "2025-01-05T10:00:00-06:00"}, KEY)
+    assert "'tentative'" in enum_like.value.detail  # enum-like tokens stay readable
+    with pytest.raises(Reject) as time_text:
+        parse_ghl({"id": "G", "appointmentStatus": "new", "startTime": "Tuesday with Jane"}, KEY)
+    assert time_text.value.reason == "bad_timestamp" and "Jane" not in time_text.value.detail

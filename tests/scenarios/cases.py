@@ -379,3 +379,69 @@ SCENARIOS.append(Scenario(
         ("calendly", f"calendly/{DAY2}/bad_lines.jsonl", 2, None, "missing_key"),
     ],
 ))
+
+# -- a Calendly reschedule whose old booking is known only from the legacy columns ---------------------------------
+SCENARIOS.append(Scenario(
+    name="reschedule_from_legacy_only",
+    # no appointmentBookedAt: the legacy booking time falls back to updatedAt, which is later than the new booking
+    leads=[lead("s13", email="s13@example.com", updated="2025-01-06 00:00", calendlyInviteeUri=invitee_uri("E13a", "I13a"),
+                appointmentStatus="rescheduled", appointmentStartAt="2025-01-04 10:00")],
+    landing={("calendly", DAY3): [calendly("E13b", "I13b", email="s13@example.com", start="2025-01-12 10:00",
+                                          created="2025-01-02 09:00", updated="2025-01-02 09:00", old=invitee_uri("E13a", "I13a"))]},
+    appointments={
+        C("E13a", "I13a"): dict(status="RESCHEDULED", source="MIGRATION", created_at=t("2025-01-06 00:00"), rescheduled_from=None),
+        C("E13b", "I13b"): dict(status="CONFIRMED", rescheduled_from=C("E13a", "I13a"), reschedule_link_method="provider"),
+    },
+))
+
+# -- two leads carry the same legacy GHL key: one owner, and its own legacy values -------------------------------
+SCENARIOS.append(Scenario(
+    name="shared_legacy_key",
+    leads=[
+        lead("s14_new", created="2024-11-05 00:00", updated="2024-11-06 00:00", ghlAppointmentId="S14-SHARED",
+             appointmentTimezone="America/Denver", appointmentStartAt="2025-01-20 10:00"),
+        lead("s14_old", created="2024-11-01 00:00", updated="2024-12-20 00:00", ghlAppointmentId="S14-SHARED",
+             appointmentTimezone="Europe/Berlin", appointmentStartAt="2025-01-20 10:00"),
+    ],
+    landing={("ghl", DAY2): [ghl("S14-SHARED", contact=None, start="2025-01-20 10:00", added="2025-01-01 08:00", updated="2025-01-01 08:00")]},
+    # lead resolution: the legacy key matches both leads -> latest createdAt wins; the legacy fill-ins come from it too
+    appointments={G("S14-SHARED"): dict(lead_id="s14_new", timezone="America/Denver", source="MIGRATION")},
+    rollups={"s14_new": dict(primary=G("S14-SHARED"), appointment_count=1)},
+))
+
+# -- heuristic links that must not be made ---------------------------------------------------------------------------
+SCENARIOS.append(Scenario(
+    name="heuristic_negatives",
+    leads=[lead("s15", contact="CT-S15"), lead("s15_other", contact="CT-S15-OTHER")],
+    landing={("ghl", DAY2): [
+        ghl("S15-CANCELED", contact="CT-S15", start="2024-12-10 10:00", added="2024-11-20 08:00", updated="2024-12-01 10:00", status="cancelled"),
+        # booked 15 days after the cancel: outside the 14-day window
+        ghl("S15-LATE", contact="CT-S15", start="2025-01-20 10:00", added="2024-12-16 10:01", updated="2024-12-16 10:01"),
+        # booked before the cancel
+        ghl("S15-BEFORE", contact="CT-S15", start="2025-01-21 10:00", added="2024-11-25 08:00", updated="2024-11-25 08:00"),
+        # another lead, same calendar, inside the window
+        ghl("S15-OTHER-LEAD", contact="CT-S15-OTHER", start="2025-01-22 10:00", added="2024-12-05 08:00", updated="2024-12-05 08:00"),
+    ]},
+    appointments={
+        G("S15-CANCELED"): dict(status="CANCELED", rescheduled_from=None),
+        G("S15-LATE"): dict(rescheduled_from=None, reschedule_link_method=None),
+        G("S15-BEFORE"): dict(rescheduled_from=None, reschedule_link_method=None),
+        G("S15-OTHER-LEAD"): dict(lead_id="s15_other", rescheduled_from=None, reschedule_link_method=None),
+    },
+))
+
+# -- one email, two leads: the latest createdAt wins, then the smallest id -------------------------------------------
+SCENARIOS.append(Scenario(
+    name="email_hash_tie",
+    leads=[
+        lead("s16_a", email="shared16@example.com", created="2024-10-01 00:00"),
+        lead("s16_b", email="Shared16@Example.com", created="2024-10-02 00:00"),
+        lead("s17_a", email="same17@example.com", created="2024-10-01 00:00"),
+        lead("s17_b", email="same17@example.com", created="2024-10-01 00:00"),
+    ],
+    landing={("calendly", DAY2): [
+        calendly("E16", "I16", email="shared16@example.com", start="2025-01-20 10:00", created="2025-01-01 08:00", updated="2025-01-01 08:00"),
+        calendly("E17", "I17", email="same17@example.com", start="2025-01-20 10:00", created="2025-01-01 08:00", updated="2025-01-01 08:00"),
+    ]},
+    appointments={C("E16", "I16"): dict(lead_id="s16_b"), C("E17", "I17"): dict(lead_id="s17_a")},
+))
