@@ -47,3 +47,12 @@ def postgres_built(demo, pg_database) -> Warehouse:
     url = pg_database("ap_built")
     run_pipeline(url, inputs, summary.first_day, summary.last_day)
     return Warehouse(url)
+
+
+@pytest.fixture(scope="session")
+def small_demo(tmp_path_factory):
+    """30 leads over three days for the operations tests: (source_db_url, landing_dir). Read-only: copy to change."""
+    root = tmp_path_factory.mktemp("small_demo")
+    source_db_url = f"sqlite:///{root / 'app.sqlite'}"
+    generate_demo(source_db_url, root / "landing", leads=30, days=3, start=DEMO_ARGS["start"], seed=5)
+    return source_db_url, root / "landing"

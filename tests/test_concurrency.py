@@ -21,7 +21,6 @@ import duckdb
 import pytest
 from dagster import DagsterEventType, DagsterInstance, RunsFilter
 
-from appointment_pipeline.demo import generate_demo
 from appointment_pipeline.warehouse import Warehouse
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -32,11 +31,8 @@ RUN_TIMEOUT = 240
 
 
 @pytest.fixture(scope="module")
-def inputs(tmp_path_factory):
-    root = tmp_path_factory.mktemp("concurrency_inputs")
-    source_db_url = f"sqlite:///{root / 'app.sqlite'}"
-    generate_demo(source_db_url, root / "landing", leads=30, days=DAYS, start=START, seed=13)
-    return source_db_url, root / "landing"
+def inputs(small_demo):
+    return small_demo
 
 
 def child_env(home: Path, warehouse: Path, inputs) -> dict[str, str]:

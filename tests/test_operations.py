@@ -40,7 +40,6 @@ from dagster import (
 
 from appointment_pipeline.checks import FRESHNESS_CHECK_NAME, expected_snapshot_day
 from appointment_pipeline.definitions import defs
-from appointment_pipeline.demo import generate_demo
 from appointment_pipeline.resources import (
     LandingZoneResource,
     PipelineSettingsResource,
@@ -61,12 +60,8 @@ SETTLED = time.time() - 3600  # landing files older than the sensor's settle tim
 
 
 @pytest.fixture(scope="module")
-def source(tmp_path_factory):
-    """A small demo: "Lead" table in SQLite and a landing zone of DAYS days (the pristine copy; tests copy it)."""
-    root = tmp_path_factory.mktemp("ops_source")
-    source_db_url = f"sqlite:///{root / 'app.sqlite'}"
-    generate_demo(source_db_url, root / "landing", leads=30, days=DAYS, start=START, seed=5)
-    return source_db_url, root / "landing"
+def source(small_demo):
+    return small_demo
 
 
 @pytest.fixture()

@@ -18,7 +18,6 @@ import psycopg
 import pytest
 from dagster import AssetKey, DagsterInstance
 
-from appointment_pipeline.demo import generate_demo
 from appointment_pipeline.resources import (
     LandingZoneResource,
     PipelineSettingsResource,
@@ -84,11 +83,8 @@ def instance(dagster_home, databases):
 
 
 @pytest.fixture(scope="module")
-def inputs(tmp_path_factory):
-    root = tmp_path_factory.mktemp("pg_inputs")
-    source_db_url = f"sqlite:///{root / 'app.sqlite'}"
-    generate_demo(source_db_url, root / "landing", leads=30, days=DAYS, start=START, seed=9)
-    return source_db_url, root / "landing"
+def inputs(small_demo):
+    return small_demo
 
 
 def query(database: str, sql: str, params=()) -> list[tuple]:
