@@ -27,7 +27,6 @@ import argparse
 import functools
 import gzip
 import json
-import os
 import random
 import shutil
 import sys
@@ -42,6 +41,7 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
+from appointment_pipeline import settings
 from appointment_pipeline.statuses import GHL_STATUS, LEGACY_STATUS
 
 __all__ = [
@@ -266,26 +266,17 @@ _LINES_PER_FILE = 25_000
 
 
 def default_source_db_url() -> str:
-    """``APPOINTMENT_SOURCE_DB_URL``, else ``sqlite:///<cwd>/data/demo_app.sqlite`` (absolute)."""
-    env = os.environ.get("APPOINTMENT_SOURCE_DB_URL")
-    if env:
-        return env
-    return f"sqlite:///{_data_dir() / 'demo_app.sqlite'}"
+    """``APPOINTMENT_SOURCE_DB_URL``, else the demo SQLite file under the data dir (appointment_pipeline.settings)."""
+    return settings.source_db_url()
 
 
 def default_landing_dir() -> Path:
-    """``APPOINTMENT_LANDING_DIR``, else ``<cwd>/data/landing`` (absolute)."""
-    env = os.environ.get("APPOINTMENT_LANDING_DIR")
-    return Path(env).resolve() if env else _data_dir() / "landing"
+    """``APPOINTMENT_LANDING_DIR``, else ``<data dir>/landing`` (appointment_pipeline.settings)."""
+    return settings.landing_dir()
 
 
 def default_partitions_start() -> date:
-    return date.fromisoformat(os.environ.get("APPOINTMENT_PARTITIONS_START") or "2025-01-01")
-
-
-def _data_dir() -> Path:
-    # APPOINTMENT_DATA_DIR is honoured like appointment_pipeline.settings does; default: <cwd>/data
-    return Path(os.environ.get("APPOINTMENT_DATA_DIR") or "data").resolve()
+    return settings.partitions_start()
 
 
 def build_demo(*, leads: int = 300, days: int = 14, start: date = date(2025, 1, 1), seed: int = 7) -> DemoData:

@@ -7,7 +7,6 @@ application database and the demo landing zone under ``data/`` of the current di
 from __future__ import annotations
 
 import os
-import warnings
 from datetime import date, datetime, timezone
 from pathlib import Path
 
@@ -15,7 +14,7 @@ DEMO_HASH_KEY = "appointment-pipeline-demo-key"  # not a secret: only for the de
 
 
 def data_dir() -> Path:
-    return Path(os.environ.get("APPOINTMENT_DATA_DIR", "data")).resolve()
+    return Path(os.environ.get("APPOINTMENT_DATA_DIR") or "data").resolve()
 
 
 def warehouse_url() -> str:
@@ -31,18 +30,7 @@ def landing_dir() -> Path:
 
 
 def partitions_start() -> date:
-    return date.fromisoformat(os.environ.get("APPOINTMENT_PARTITIONS_START", "2025-01-01"))
-
-
-def hash_key() -> str:
-    key = os.environ.get("APPOINTMENT_HASH_KEY")
-    if key:
-        return key
-    warnings.warn(
-        "APPOINTMENT_HASH_KEY is not set: email hashes use the public demo key. Set it in production.",
-        stacklevel=2,
-    )
-    return DEMO_HASH_KEY
+    return date.fromisoformat(os.environ.get("APPOINTMENT_PARTITIONS_START") or "2025-01-01")
 
 
 def parse_instant(text: str) -> datetime:
@@ -51,11 +39,3 @@ def parse_instant(text: str) -> datetime:
     if value.tzinfo is None:
         raise ValueError(f"instant without an offset: {text!r}")
     return value.astimezone(timezone.utc)
-
-
-def reference_time(default: datetime | None = None) -> datetime:
-    """"Now" for the rollup rule: APPOINTMENT_REFERENCE_TIME, else ``default`` (the run's start), else the clock."""
-    text = os.environ.get("APPOINTMENT_REFERENCE_TIME")
-    if text:
-        return parse_instant(text)
-    return (default or datetime.now(timezone.utc)).astimezone(timezone.utc)
