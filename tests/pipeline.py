@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 from dataclasses import dataclass
 from datetime import date
@@ -9,6 +10,7 @@ from pathlib import Path
 
 import psycopg
 from dagster import DagsterInstance
+from sqlalchemy.engine import make_url
 
 from appointment_pipeline.resources import (
     LandingZoneResource,
@@ -20,12 +22,14 @@ from appointment_pipeline.runner import materialize_range
 from appointment_pipeline.sql_project import load_project
 from appointment_pipeline.warehouse import Warehouse
 
-PG_ADMIN_CONNINFO = "postgresql://postgres@127.0.0.1:5432/postgres"
+# The PostgreSQL server the tests create their databases on: any database of it that the user may connect to.
+PG_ADMIN_URL = make_url(os.environ.get("APPOINTMENT_TEST_PG_URL") or "postgresql://postgres@127.0.0.1:5432/postgres")
+PG_ADMIN_CONNINFO = PG_ADMIN_URL.set(drivername="postgresql").render_as_string(hide_password=False)
 HASH_KEY = "test-hash-key"
 DEMO_ARGS = {"leads": 120, "days": 7, "start": date(2025, 1, 1), "seed": 11}  # the session's shared demo
 REFERENCE_TIME = "2025-01-10T12:00:00+00:00"
 
-OUTPUT_TABLES = load_project().marts()  # the tables of contracts section 5
+OUTPUT_TABLES = load_project().marts()  # the output tables of docs/data-contract.md
 RAW_TABLES = ["raw_leads", "raw_calendly_invitees", "raw_ghl_appointments"]
 
 
@@ -34,13 +38,20 @@ def create_pg_database(prefix: str = "ap_test") -> str:
     name = f"{prefix}_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(PG_ADMIN_CONNINFO, autocommit=True) as con:
         con.execute(f"create database {name} template template0 encoding 'UTF8' lc_collate 'C' lc_ctype 'C'")
-    return f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+    return PG_ADMIN_URL.set(drivername="postgresql+psycopg", database=name).render_as_string(hide_password=False)
 
 
 def drop_pg_database(url: str) -> None:
-    name = url.rsplit("/", 1)[1]
+    name = make_url(url).database
     with psycopg.connect(PG_ADMIN_CONNINFO, autocommit=True) as con:
         con.execute(f"drop database if exists {name} with (force)")
+
+
+def cli_env(**settings: str) -> dict[str, str]:
+    """The environment of a spawned Dagster process: this one's, without the pipeline settings a developer may have
+    exported (each test sets its own), plus ``settings``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("APPOINTMENT_") and k != "DAGSTER_HOME"}
+    return {**env, **settings}
 
 
 @dataclass(frozen=True)

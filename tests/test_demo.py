@@ -22,8 +22,10 @@ from appointment_pipeline.demo import (
     build_demo,
     generate_demo,
 )
+from pipeline import PG_ADMIN_URL
 
-PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+
+PG_URL = PG_ADMIN_URL.set(drivername="postgresql+psycopg")
 
 GHL_STATUS = {
     "new": "CONFIRMED",
@@ -575,16 +577,11 @@ def test_lead_table_on_duckdb(tmp_path: Path) -> None:
 @pytest.mark.postgres
 def test_lead_table_on_postgres(tmp_path: Path) -> None:
     admin = sa.create_engine(PG_URL)
-    try:
-        with admin.connect():
-            pass
-    except sa.exc.OperationalError as exc:  # pragma: no cover
-        pytest.skip(f"PostgreSQL not reachable: {exc}")
     schema = f"demo_test_{uuid.uuid4().hex[:12]}"
     with admin.begin() as conn:
         conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
     try:
-        url = f"{PG_URL}?options=-csearch_path%3D{schema}"
+        url = PG_URL.update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(hide_password=False)
         summary = generate_demo(url, tmp_path / "landing", leads=120, days=5)
         summary = generate_demo(url, tmp_path / "landing", leads=100, days=5)
         rows = check_lead_table(admin, summary.leads, schema=schema)

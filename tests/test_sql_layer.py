@@ -14,7 +14,7 @@ from appointment_pipeline.definitions import defs
 from appointment_pipeline.extract import EXTERNAL_TABLES
 from appointment_pipeline.resources import PipelineSettingsResource, WarehouseResource
 from appointment_pipeline.sql_models import build_model_asset
-from appointment_pipeline.sql_project import SQL_ROOT, ModelError, load_project
+from appointment_pipeline.sql_project import ModelError, load_project, sql_project_root
 from appointment_pipeline.warehouse import Warehouse
 
 PROJECT = load_project()
@@ -75,6 +75,33 @@ def test_a_model_file_must_hold_one_select(tmp_path):
         _ = load_project(tmp_path).models["stg_bad"].expression
 
 
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda text: text.replace("tests: [unique, not_null]", "tests: [unique, not_nul]", 1), "unknown test 'not_nul'"),
+        (lambda text: text.replace("    columns:", "    colums:", 1), "colums"),
+        (lambda text: text.replace("{values: [GHL, CALENDLY]}", "{value: [GHL, CALENDLY]}", 1), "value"),
+        (lambda text: text.replace("- name: stg_leads", "- name: stg_lead", 1), "stg_leads.sql: no description"),
+    ],
+    ids=["misspelled-test", "unknown-model-key", "unknown-test-argument", "undocumented-model"],
+)
+def test_schema_yml_mistakes_stop_loading_with_a_clear_error(tmp_path, edit, message):
+    root = _copy_project(tmp_path)
+    path = root / "staging" / "schema.yml"
+    path.write_text(edit(path.read_text()))
+    with pytest.raises(ModelError, match=re.escape(message)):
+        load_project(root)
+
+
+def test_a_missing_or_empty_sql_project_stops_loading(tmp_path):
+    with pytest.raises(ModelError, match="holds no models"):
+        load_project(tmp_path)
+    for layer in ("staging", "intermediate", "marts"):
+        (tmp_path / layer).mkdir()
+    with pytest.raises(ModelError, match="holds no models"):
+        load_project(tmp_path)
+
+
 def test_column_lineage_names_source_columns(duckdb_built):
     model = PROJECT.models["appointments"]
     upstream = {t: dict(duckdb_built.table_columns(t)) for t in model.upstream_tables}
@@ -86,7 +113,7 @@ def test_column_lineage_names_source_columns(duckdb_built):
 
 def _copy_project(tmp_path):
     root = tmp_path / "sql"
-    shutil.copytree(SQL_ROOT, root)
+    shutil.copytree(sql_project_root(), root)
     return root
 
 

@@ -1,0 +1,35 @@
+-- Every record that could not be used, with where it came from and why (contracts section 5): rejected landing
+-- lines and API records of both providers, and legacy leads whose appointment data breaks the rules.
+with calendly as (
+    select snapshot_date, file, line, record_key, reject_reason, reject_detail
+    from raw_calendly_invitees
+    where reject_reason is not null
+),
+
+ghl as (
+    select snapshot_date, file, line, record_key, reject_reason, reject_detail
+    from raw_ghl_appointments
+    where reject_reason is not null
+),
+
+legacy as (
+    select lead_id, reject_reason, reject_detail
+    from stg_legacy_observations
+    where reject_reason is not null
+)
+
+select 'calendly' as source, snapshot_date, file, line, record_key, reject_reason as reason, reject_detail as detail
+from calendly
+union all
+select 'ghl' as source, snapshot_date, file, line, record_key, reject_reason as reason, reject_detail as detail
+from ghl
+union all
+select
+    'legacy' as source,
+    cast(null as date) as snapshot_date,
+    'Lead' as file,
+    cast(null as bigint) as line,
+    lead_id as record_key,
+    reject_reason as reason,
+    reject_detail as detail
+from legacy

@@ -1,0 +1,38 @@
+-- Loaded (not rejected) GHL appointment observations, one per landing line or API record.
+with appointments as (
+    select
+        snapshot_date,
+        file,
+        line,
+        ingest_source,
+        ghl_appointment_id,
+        calendar_id,
+        contact_id,
+        status,
+        cancel_reason,
+        canceled_at,
+        start_at,
+        end_at,
+        created_at,
+        updated_at,
+        reject_reason
+    from raw_ghl_appointments
+)
+
+select
+    snapshot_date,
+    file,
+    line,
+    ingest_source,
+    ghl_appointment_id,
+    calendar_id,
+    contact_id,
+    status,
+    cancel_reason,
+    canceled_at,
+    start_at,
+    end_at,
+    created_at,
+    updated_at
+from appointments
+where reject_reason is null

@@ -1,0 +1,283 @@
+"""Extraction assets (group ``extract``): legacy leads from the application database, and one factory that builds
+the daily snapshot extractor of each provider, from the landing zone or the provider's API.
+
+Nothing personal leaves this module: "Lead" keeps only ids, keys and rollup columns plus the keyed email hash;
+provider records go through appointment_pipeline.parsing, which keeps only non-PII fields.
+"""
+
+
+from collections.abc import Iterator
+from datetime import date, datetime, time, timedelta, timezone
+
+import pandas as pd
+import pyarrow as pa
+import sqlalchemy as sa
+from dagster import (
+    AssetExecutionContext,
+    AssetsDefinition,
+    BackfillPolicy,
+    Config,
+    MaterializeResult,
+    MetadataValue,
+    asset,
+)
+
+from appointment_pipeline import settings
+from appointment_pipeline.metadata import table_metadata
+from appointment_pipeline.parsing import CALENDLY, GHL, Provider, RawColumn, SourceRecord, parse_records, read_landing
+from appointment_pipeline.partitions import snapshot_days
+from appointment_pipeline.redaction import email_hash
+from appointment_pipeline.resources import (
+    LandingZoneResource,
+    PipelineSettingsResource,
+    ProviderApisResource,
+    SourceDatabaseResource,
+    WarehouseResource,
+)
+from appointment_pipeline.run_context import ingest_source_for_run
+
+OWNERS = ["team:data-engineering"]
+WAREHOUSE_POOL = "appointment_warehouse"  # DuckDB takes one writer per file: writers share this pool
+WAREHOUSE_KIND = "postgres" if settings.warehouse_url().startswith("postgres") else "duckdb"
+
+# -- legacy leads ---------------------------------------------------------------------------------------------------
+
+# "Lead" column -> raw_leads column. PII (email, phone, names) is not selected; email is read only to be hashed.
+LEAD_COLUMNS: dict[str, RawColumn] = {
+    "id": RawColumn("lead_id", pa.string(), "text", '"Lead".id'),
+    "ghlContactId": RawColumn("ghl_contact_id", pa.string(), "text", "GHL contact id"),
+    "ghlAppointmentId": RawColumn("ghl_appointment_id", pa.string(), "text", "Legacy GHL appointment id"),
+    "calendlyInviteeUri": RawColumn("calendly_invitee_uri", pa.string(), "text", "Legacy Calendly invitee URI"),
+    "calendlyScheduledEventUri": RawColumn("calendly_scheduled_event_uri", pa.string(), "text", "Legacy Calendly event URI"),
+    "appointmentProvider": RawColumn("appointment_provider", pa.string(), "text", "Legacy provider string"),
+    "appointmentStatus": RawColumn("appointment_status", pa.string(), "text", "Legacy status string"),
+    "appointmentSource": RawColumn("appointment_source", pa.string(), "text", "Legacy source string"),
+    "appointmentStartAt": RawColumn("appointment_start_at", pa.timestamp("us", tz="UTC"), "timestamptz", "Legacy start"),
+    "appointmentEndAt": RawColumn("appointment_end_at", pa.timestamp("us", tz="UTC"), "timestamptz", "Legacy end"),
+    "appointmentBookedAt": RawColumn("appointment_booked_at", pa.timestamp("us", tz="UTC"), "timestamptz", "Legacy booking time"),
+    "appointmentCanceledAt": RawColumn("appointment_canceled_at", pa.timestamp("us", tz="UTC"), "timestamptz", "Legacy cancel time"),
+    "appointmentTimezone": RawColumn("appointment_timezone", pa.string(), "text", "Legacy time zone"),
+    "createdAt": RawColumn("created_at", pa.timestamp("us", tz="UTC"), "timestamptz", "Lead creation time"),
+    "updatedAt": RawColumn("updated_at", pa.timestamp("us", tz="UTC"), "timestamptz", "Lead update time"),
+}
+EMAIL_HASH_COLUMN = RawColumn("email_hash", pa.string(), "text", "HMAC-SHA256 of lower(trim(email))")
+RAW_LEADS_COLUMNS = [LEAD_COLUMNS["id"], EMAIL_HASH_COLUMN, *list(LEAD_COLUMNS.values())[1:]]
+
+
+def read_leads(source_url: str, hash_key: str, chunk_size: int = 50_000) -> pa.Table:
+    """Read "Lead" in chunks and return the PII-free raw_leads columns."""
+    engine = sa.create_engine(source_url)
+    select_list = ", ".join(f'"{name}"' for name in ["email", *LEAD_COLUMNS])
+    chunks = []
+    try:
+        with engine.connect() as con:
+            for frame in pd.read_sql_query(sa.text(f'select {select_list} from "Lead"'), con, chunksize=chunk_size):
+                chunks.append(_lead_chunk(frame, hash_key))
+    finally:
+        engine.dispose()
+    schema = pa.schema([pa.field(c.name, c.arrow_type) for c in RAW_LEADS_COLUMNS])
+    if not chunks:
+        return schema.empty_table()
+    return pa.concat_tables(chunks)
+
+
+def _lead_chunk(frame: pd.DataFrame, hash_key: str) -> pa.Table:
+    arrays = {}
+    for source, column in LEAD_COLUMNS.items():
+        values = frame[source]
+        if column.sql_type == "timestamptz":
+            # Prisma stores UTC without an offset; SQLite stores text: read both as UTC instants.
+            values = pd.to_datetime(values, utc=True, format="ISO8601")
+            arrays[column.name] = pa.array(values, type=column.arrow_type, from_pandas=True)
+        else:
+            arrays[column.name] = pa.array(
+                [None if pd.isna(v) else str(v) for v in values], type=pa.string()
+            )
+    arrays[EMAIL_HASH_COLUMN.name] = pa.array(
+        [email_hash(v if isinstance(v, str) else None, hash_key) for v in frame["email"]], type=pa.string()
+    )
+    return pa.table({c.name: arrays[c.name] for c in RAW_LEADS_COLUMNS})
+
+
+@asset(
+    group_name="extract",
+    kinds={"python", WAREHOUSE_KIND},
+    owners=OWNERS,
+    pool=WAREHOUSE_POOL,
+    backfill_policy=BackfillPolicy.single_run(),
+    description=(
+        'Legacy "Lead" rows from the application database (APPOINTMENT_SOURCE_DB_URL): ids, match keys and the '
+        "appointment rollup columns; the email only as a keyed hash; no names or phones."
+    ),
+)
+def raw_leads(
+    context: AssetExecutionContext,
+    warehouse: WarehouseResource,
+    source_db: SourceDatabaseResource,
+    pipeline_settings: PipelineSettingsResource,
+) -> MaterializeResult:
+    _warn_on_demo_key(context, pipeline_settings)
+    data = read_leads(source_db.url, pipeline_settings.hash_key)
+    wh = warehouse.warehouse()
+    count = wh.replace_table_with_rows("raw_leads", [(c.name, c.sql_type) for c in RAW_LEADS_COLUMNS], data)
+    return MaterializeResult(
+        metadata={
+            **table_metadata(wh, "raw_leads", count, descriptions={c.name: c.description for c in RAW_LEADS_COLUMNS}),
+            "leads_with_email_hash": int(pa.compute.sum(pa.compute.is_valid(data["email_hash"])).as_py() or 0),
+        }
+    )
+
+
+# -- provider snapshots --------------------------------------------------------------------------------------------
+
+
+class SnapshotConfig(Config):
+    """Where a snapshot partition comes from: the landing zone (default) or the provider's HTTP API."""
+
+    source: str = "landing"  # "landing" | "api"
+
+
+PARTITION_LOADS_TABLE = "snapshot_partition_loads"
+PARTITION_LOADS_COLUMNS = [
+    ("provider", "text"),
+    ("snapshot_date", "date"),
+    ("ingest_source", "text"),
+    ("content_digest", "text"),
+    ("record_count", "bigint"),
+]
+
+
+def partition_days(context: AssetExecutionContext) -> list[date]:
+    window = context.partition_time_window
+    start, end = window.start.date(), window.end.date()
+    return [start + timedelta(days=i) for i in range((end - start).days)]
+
+
+def _api_records(provider: Provider, api, days: list[date]) -> Iterator[SourceRecord]:
+    """Pull each day's snapshot from the provider's API: the records whose start falls in a wide window."""
+    client = api.client()
+    for day in days:
+        day_start = datetime.combine(day, time.min, tzinfo=timezone.utc)
+        start = day_start - timedelta(days=api.window_days_before)
+        end = day_start + timedelta(days=1 + api.window_days_after)
+        if provider is CALENDLY:
+            records, endpoint = client.iter_invitee_records(start, end), "api:calendly/scheduled_events"
+        else:
+            records, endpoint = client.iter_appointment_records(start, end), "api:ghl/calendars/events"
+        for number, obj in enumerate(records, start=1):
+            yield SourceRecord(day, endpoint, number, obj=obj)
+
+
+def build_snapshot_asset(provider: Provider) -> AssetsDefinition:
+    """The daily snapshot extractor of one provider (both providers are built by this one factory)."""
+    @asset(
+        name=provider.table,
+        group_name="extract",
+        kinds={"python", provider.name, WAREHOUSE_KIND},
+        owners=OWNERS,
+        pool=WAREHOUSE_POOL,
+        partitions_def=snapshot_days,
+        backfill_policy=BackfillPolicy.single_run(),
+        description=(
+            f"Daily {provider.name} snapshot partitions (landing zone <root>/{provider.name}/<day>/*.jsonl[.gz] or the "
+            "provider API): one row per line with the non-PII fields, the keyed email hash, and reject_reason for a line "
+            "that could not be used. Re-materializing a range replaces exactly those days."
+        ),
+    )
+    def snapshot(
+        context: AssetExecutionContext,
+        config: SnapshotConfig,
+        warehouse: WarehouseResource,
+        landing_zone: LandingZoneResource,
+        pipeline_settings: PipelineSettingsResource,
+        provider_apis: ProviderApisResource,
+    ) -> MaterializeResult:
+        _warn_on_demo_key(context, pipeline_settings)
+        days = partition_days(context)
+        wh = warehouse.warehouse()
+        stamps = _first_stamps(wh, provider, days, ingest_source_for_run(context.run.tags))
+        digests: dict[date, str] = {}
+        if config.source == "api":
+            records = _api_records(provider, provider_apis.for_provider(provider.name), days)
+            digests = {day: "api" for day in days}
+        elif config.source == "landing":
+            records = read_landing(landing_zone.path, provider, days, digests)
+        else:
+            raise ValueError(f"config.source must be 'landing' or 'api', not {config.source!r}")
+        # Parse everything before touching the warehouse: an API failure leaves the previous partition intact.
+        data = parse_records(provider, records, pipeline_settings.hash_key, stamps)
+        columns = [(c.name, c.sql_type) for c in provider.columns]
+        loads = _partition_loads(provider, days, stamps, digests, data)
+        with wh.transaction() as con:
+            wh.create_table_if_missing(con, provider.table, columns)
+            wh.create_table_if_missing(con, PARTITION_LOADS_TABLE, PARTITION_LOADS_COLUMNS)
+            window = [days[0], days[-1]]
+            wh.execute(con, f"delete from {provider.table} where snapshot_date between %s and %s", window)
+            wh.execute(
+                con,
+                f"delete from {PARTITION_LOADS_TABLE} where provider = %s and snapshot_date between %s and %s",
+                [provider.name, *window],
+            )
+            wh.bulk_insert(con, provider.table, data)
+            wh.bulk_insert(con, PARTITION_LOADS_TABLE, loads)
+            wh.analyze(con, provider.table)
+        rejected = data.filter(pa.compute.is_valid(data["reject_reason"]))
+        by_reason = pd.Series(rejected["reject_reason"].to_pylist(), dtype=object).value_counts().to_dict()
+        if rejected.num_rows:
+            context.log.warning(f"{provider.table}: {rejected.num_rows} of {data.num_rows} records rejected {by_reason}")
+        return MaterializeResult(
+            metadata={
+                **table_metadata(
+                    wh,
+                    provider.table,
+                    data.num_rows,
+                    descriptions={c.name: c.description for c in provider.columns},
+                ),
+                "snapshot_days": MetadataValue.text(f"{days[0]} .. {days[-1]} ({len(days)} days)"),
+                "records": data.num_rows,
+                "loaded": data.num_rows - rejected.num_rows,
+                "rejected": rejected.num_rows,
+                "rejected_by_reason": MetadataValue.json({str(k): int(v) for k, v in by_reason.items()}),
+                "source": config.source,
+                "ingest_source": MetadataValue.json({d.isoformat(): s for d, s in stamps.items()}),
+            }
+        )
+
+    return snapshot
+
+
+def _warn_on_demo_key(context: AssetExecutionContext, pipeline_settings: PipelineSettingsResource) -> None:
+    if pipeline_settings.hash_key == settings.DEMO_HASH_KEY:
+        context.log.warning("APPOINTMENT_HASH_KEY is not set: email hashes use the public demo key.")
+
+
+def _first_stamps(wh, provider: Provider, days: list[date], this_run: str) -> dict[date, str]:
+    """How each day was first materialized: kept from an earlier load, so a re-run changes nothing."""
+    stamps = {day: this_run for day in days}
+    if wh.table_exists(PARTITION_LOADS_TABLE):
+        rows = wh.query(
+            f"select snapshot_date, ingest_source from {PARTITION_LOADS_TABLE} "
+            "where provider = %s and snapshot_date between %s and %s",
+            [provider.name, days[0], days[-1]],
+        )
+        stamps.update({day: source for day, source in rows})
+    return stamps
+
+
+def _partition_loads(provider, days, stamps, digests, data: pa.Table) -> pa.Table:
+    counts = pd.Series(data["snapshot_date"].to_pylist(), dtype=object).value_counts().to_dict()
+    return pa.table(
+        {
+            "provider": [provider.name] * len(days),
+            "snapshot_date": pa.array(days, type=pa.date32()),
+            "ingest_source": [stamps[d] for d in days],
+            "content_digest": [digests[d] for d in days],
+            "record_count": pa.array([int(counts.get(d, 0)) for d in days], type=pa.int64()),
+        }
+    )
+
+
+raw_calendly_invitees = build_snapshot_asset(CALENDLY)
+raw_ghl_appointments = build_snapshot_asset(GHL)
+EXTRACT_ASSETS = [raw_leads, raw_calendly_invitees, raw_ghl_appointments]
+EXTERNAL_TABLES = {"raw_leads", CALENDLY.table, GHL.table}

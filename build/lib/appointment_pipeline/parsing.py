@@ -1,0 +1,335 @@
+"""Landing-zone and API records -> flat, PII-free raw rows, or rejects with a reason (no Dagster imports).
+
+One parser per provider turns a provider object (a landing line or an API record) into the columns of its raw
+table. A line that cannot be used still becomes a row, with ``reject_reason`` set and every data column null, so
+that loaded + rejected = lines holds per file and the rejects mart can list it with file, line and reason.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import json
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from appointment_pipeline.redaction import describe_value, email_hash
+from appointment_pipeline.settings import parse_instant
+from appointment_pipeline.statuses import UnknownStatus, calendly_status, ghl_status
+
+
+class Reject(Exception):
+    """A record that cannot be loaded; ``reason`` is a code of contracts section 3, ``detail`` holds no PII."""
+
+    def __init__(self, reason: str, detail: str, record_key: str | None = None):
+        super().__init__(f"{reason}: {detail}")
+        self.reason, self.detail, self.record_key = reason, detail, record_key
+
+
+@dataclass(frozen=True)
+class RawColumn:
+    name: str
+    arrow_type: pa.DataType
+    sql_type: str
+    description: str
+
+
+TS = pa.timestamp("us", tz="UTC")
+
+# Columns every snapshot table starts and ends with.
+LINEAGE_COLUMNS = [
+    RawColumn("snapshot_date", pa.date32(), "date", "Snapshot day = landing folder date = partition key."),
+    RawColumn("file", pa.string(), "text", "Landing file path relative to the provider folder, or api:<endpoint>."),
+    RawColumn("line", pa.int64(), "bigint", "1-based line number in the file (record number for API pulls)."),
+    RawColumn("ingest_source", pa.string(), "text", "How the partition was first materialized: MANUAL, BACKFILL or RECONCILE_CRON."),
+]
+REJECT_COLUMNS = [
+    RawColumn("record_key", pa.string(), "text", "The idempotency key when it could be read, also on rejected lines."),
+    RawColumn("reject_reason", pa.string(), "text", "Null for a loaded line; else malformed_json, missing_key, bad_timestamp or unknown_status."),
+    RawColumn("reject_detail", pa.string(), "text", "Which field and why, never the record's personal data."),
+]
+
+CALENDLY_COLUMNS = [
+    *LINEAGE_COLUMNS,
+    RawColumn("delivery", pa.string(), "text", "Webhook event name (invitee.created, invitee.canceled, ...) or 'snapshot' for a bare object."),
+    RawColumn("invitee_uri", pa.string(), "text", "Calendly invitee URI: the idempotency key."),
+    RawColumn("scheduled_event_uri", pa.string(), "text", "Scheduled event URI (shared by the invitees of a group event)."),
+    RawColumn("old_invitee_uri", pa.string(), "text", "On a rescheduled booking: the invitee it replaced."),
+    RawColumn("new_invitee_uri", pa.string(), "text", "On a rescheduled-away booking: its replacement."),
+    RawColumn("email_hash", pa.string(), "text", "HMAC-SHA256 of the invitee's normalized email."),
+    RawColumn("invitee_status", pa.string(), "text", "Provider invitee status (active, canceled)."),
+    RawColumn("event_status", pa.string(), "text", "Provider scheduled event status (active, canceled)."),
+    RawColumn("rescheduled", pa.bool_(), "boolean", "Provider flag: this invitee was replaced by a reschedule."),
+    RawColumn("status", pa.string(), "text", "Normalized status (contracts section 3)."),
+    RawColumn("cancel_reason", pa.string(), "text", "Cancel reason code: invitee, host, rescheduled."),
+    RawColumn("canceled_at", TS, "timestamptz", "cancellation.created_at, else updated_at, for canceled states."),
+    RawColumn("start_at", TS, "timestamptz", "Scheduled event start."),
+    RawColumn("end_at", TS, "timestamptz", "Scheduled event end."),
+    RawColumn("timezone", pa.string(), "text", "Invitee's IANA time zone."),
+    RawColumn("created_at", TS, "timestamptz", "Invitee created_at: the booking time."),
+    RawColumn("updated_at", TS, "timestamptz", "Invitee updated_at: orders observations of one key."),
+    *REJECT_COLUMNS,
+]
+
+GHL_COLUMNS = [
+    *LINEAGE_COLUMNS,
+    RawColumn("delivery", pa.string(), "text", "Webhook type (AppointmentCreate/Update/Delete) or 'snapshot' for a bare object."),
+    RawColumn("ghl_appointment_id", pa.string(), "text", "GHL appointment (event) id: the idempotency key."),
+    RawColumn("location_id", pa.string(), "text", "GHL sub-account id."),
+    RawColumn("calendar_id", pa.string(), "text", "GHL calendar id."),
+    RawColumn("contact_id", pa.string(), "text", "GHL contact id (pseudonymous key, matched to Lead.ghlContactId)."),
+    RawColumn("provider_status", pa.string(), "text", "appointmentStatus as sent (either spelling of the key)."),
+    RawColumn("status", pa.string(), "text", "Normalized status (contracts section 3)."),
+    RawColumn("cancel_reason", pa.string(), "text", "Cancel reason code: invalid, deleted."),
+    RawColumn("canceled_at", TS, "timestamptz", "dateUpdated of a canceled state."),
+    RawColumn("start_at", TS, "timestamptz", "startTime in UTC."),
+    RawColumn("end_at", TS, "timestamptz", "endTime in UTC."),
+    RawColumn("created_at", TS, "timestamptz", "dateAdded: the booking time."),
+    RawColumn("updated_at", TS, "timestamptz", "dateUpdated: orders observations of one key."),
+    *REJECT_COLUMNS,
+]
+
+
+def arrow_schema(columns: list[RawColumn]) -> pa.Schema:
+    return pa.schema([pa.field(c.name, c.arrow_type) for c in columns])
+
+
+def _instant(obj: dict, field: str, *, required: bool, key: str | None, label: str | None = None) -> datetime | None:
+    value = obj.get(field)
+    name = label or field
+    if value is None or value == "":
+        if required:
+            raise Reject("bad_timestamp", f"{name} is missing", key)
+        return None
+    if not isinstance(value, str):
+        raise Reject("bad_timestamp", f"{name} is not a string", key)
+    try:
+        return parse_instant(value)
+    except (ValueError, OverflowError):
+        raise Reject(
+            "bad_timestamp", f"{name} is not an ISO-8601 instant with an offset ({describe_value(value)})", key
+        ) from None
+
+
+def _text(value: Any) -> str | None:
+    if not isinstance(value, str) or value == "":
+        return None
+    # A NUL or a lone surrogate cannot be stored as text (PostgreSQL refuses NUL, Arrow refuses surrogates).
+    if "\x00" in value or not _encodable(value):
+        raise Reject("malformed_json", "a text field holds a NUL or an invalid unicode character")
+    return value
+
+
+def _encodable(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def parse_calendly(obj: Any, hash_key: str) -> dict[str, Any]:
+    """A Calendly invitee with ``scheduled_event`` embedded, bare or in a webhook envelope -> raw columns."""
+    if not isinstance(obj, dict):
+        raise Reject("malformed_json", "line is not a JSON object")
+    delivery = "snapshot"
+    if isinstance(obj.get("payload"), dict) and "event" in obj:
+        delivery = _text(obj.get("event")) or "webhook"
+        obj = obj["payload"]
+    key = _text(obj.get("uri"))
+    if key is None:
+        raise Reject("missing_key", "invitee uri is missing")
+    event = obj.get("scheduled_event")
+    if not isinstance(event, dict):
+        raise Reject("bad_timestamp", "scheduled_event.start_time is missing (no scheduled_event)", key)
+    cancellation = obj.get("cancellation") if isinstance(obj.get("cancellation"), dict) else {}
+    event_cancellation = event.get("cancellation") if isinstance(event.get("cancellation"), dict) else {}
+    rescheduled = obj.get("rescheduled") is True
+    try:
+        status, cancel_reason = calendly_status(
+            _text(obj.get("status")),
+            _text(event.get("status")),
+            rescheduled=rescheduled,
+            no_show=isinstance(obj.get("no_show"), dict),
+            canceler_type=_text(cancellation.get("canceler_type")),
+            event_canceler_type=_text(event_cancellation.get("canceler_type")),
+        )
+    except UnknownStatus as exc:
+        raise Reject("unknown_status", str(exc), key) from None
+    updated_at = _instant(obj, "updated_at", required=False, key=key)
+    canceled_at = None
+    if status in ("CANCELED", "RESCHEDULED"):  # contracts section 3: cancellation.created_at, else updated_at
+        canceled_at = _instant(cancellation, "created_at", required=False, key=key, label="cancellation.created_at")
+        canceled_at = canceled_at or updated_at
+    return {
+        "delivery": delivery,
+        "invitee_uri": key,
+        "scheduled_event_uri": _text(event.get("uri")) or _text(obj.get("event")),
+        "old_invitee_uri": _text(obj.get("old_invitee")),
+        "new_invitee_uri": _text(obj.get("new_invitee")),
+        "email_hash": email_hash(_text(obj.get("email")), hash_key),
+        "invitee_status": _text(obj.get("status")),
+        "event_status": _text(event.get("status")),
+        "rescheduled": rescheduled,
+        "status": str(status),
+        "cancel_reason": cancel_reason and str(cancel_reason),
+        "canceled_at": canceled_at,
+        "start_at": _instant(event, "start_time", required=True, key=key, label="scheduled_event.start_time"),
+        "end_at": _instant(event, "end_time", required=False, key=key, label="scheduled_event.end_time"),
+        "timezone": _text(obj.get("timezone")),
+        "created_at": _instant(obj, "created_at", required=False, key=key),
+        "updated_at": updated_at,
+        "record_key": key,
+    }
+
+
+def parse_ghl(obj: Any, hash_key: str) -> dict[str, Any]:
+    """A GHL calendar event, bare or in an AppointmentCreate/Update/Delete webhook body -> raw columns."""
+    del hash_key  # GHL records carry no email: contactId is the match key
+    if not isinstance(obj, dict):
+        raise Reject("malformed_json", "line is not a JSON object")
+    delivery = "snapshot"
+    location_id = None
+    if isinstance(obj.get("appointment"), dict):
+        delivery = _text(obj.get("type")) or "webhook"
+        location_id = _text(obj.get("locationId"))
+        obj = obj["appointment"]
+    key = _text(obj.get("id"))
+    if key is None:
+        raise Reject("missing_key", "appointment id is missing")
+    provider_status = _text(obj.get("appointmentStatus")) or _text(obj.get("appoinmentStatus"))
+    deleted = delivery == "AppointmentDelete"
+    if provider_status is None and not deleted:
+        raise Reject("unknown_status", "appointmentStatus is missing", key)
+    try:
+        status, cancel_reason = ghl_status(provider_status, deleted=deleted)
+    except UnknownStatus as exc:
+        raise Reject("unknown_status", str(exc), key) from None
+    updated_at = _instant(obj, "dateUpdated", required=False, key=key)
+    return {
+        "delivery": delivery,
+        "ghl_appointment_id": key,
+        "location_id": location_id or _text(obj.get("locationId")),
+        "calendar_id": _text(obj.get("calendarId")),
+        "contact_id": _text(obj.get("contactId")),
+        "provider_status": provider_status,
+        "status": str(status),
+        "cancel_reason": cancel_reason and str(cancel_reason),
+        "canceled_at": updated_at if status == "CANCELED" else None,
+        "start_at": _instant(obj, "startTime", required=True, key=key),
+        "end_at": _instant(obj, "endTime", required=False, key=key),
+        "created_at": _instant(obj, "dateAdded", required=False, key=key),
+        "updated_at": updated_at,
+        "record_key": key,
+    }
+
+
+@dataclass(frozen=True)
+class Provider:
+    """What differs between the two snapshot sources; everything else is shared."""
+
+    name: str  # folder name under the landing zone and the rejects' `source`
+    table: str
+    columns: list[RawColumn]
+    parse: Callable[[Any, str], dict[str, Any]]
+
+
+CALENDLY = Provider("calendly", "raw_calendly_invitees", CALENDLY_COLUMNS, parse_calendly)
+GHL = Provider("ghl", "raw_ghl_appointments", GHL_COLUMNS, parse_ghl)
+PROVIDERS = {p.name: p for p in (CALENDLY, GHL)}
+
+
+@dataclass(frozen=True)
+class SourceRecord:
+    """One landing line (``text``) or one API record (``obj``) with where it came from."""
+
+    snapshot_date: date
+    file: str
+    line: int
+    text: str | None = None
+    obj: Any = None
+
+
+def landing_files(landing_dir: Path, provider: Provider, day: date) -> list[Path]:
+    folder = landing_dir / provider.name / day.isoformat()
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir() if p.name.endswith((".jsonl", ".jsonl.gz")))
+
+
+def _add_file_to_digest(digest, path: Path, raw: bytes) -> None:
+    digest.update(path.name.encode() + b"\0")
+    digest.update(hashlib.sha256(raw).digest())
+
+
+def landing_digest(landing_dir: Path, provider: Provider, day: date) -> str:
+    """Content digest of one day's landing files (names and bytes): the sensor's run key and a load's fingerprint."""
+    digest = hashlib.sha256()
+    for path in landing_files(landing_dir, provider, day):
+        _add_file_to_digest(digest, path, path.read_bytes())
+    return digest.hexdigest()
+
+
+def read_landing(
+    landing_dir: Path, provider: Provider, days: Iterable[date], digests: dict[date, str] | None = None
+) -> Iterator[SourceRecord]:
+    """Every line of the days' landing files, each file read once; fills ``digests`` (day -> landing_digest)."""
+    for day in days:
+        digest = hashlib.sha256()
+        for path in landing_files(landing_dir, provider, day):
+            raw = path.read_bytes()
+            _add_file_to_digest(digest, path, raw)
+            data = gzip.decompress(raw) if path.name.endswith(".gz") else raw
+            relative = path.relative_to(landing_dir).as_posix()
+            text = io.TextIOWrapper(io.BytesIO(data), encoding="utf-8", errors="replace")
+            for number, line in enumerate(text, start=1):
+                # blank lines too: every line is loaded or rejected, none skipped
+                yield SourceRecord(day, relative, number, text=line)
+        if digests is not None:
+            digests[day] = digest.hexdigest()
+
+
+def parse_records(
+    provider: Provider,
+    records: Iterable[SourceRecord],
+    hash_key: str,
+    ingest_sources: Mapping[date, str],
+    batch_size: int = 50_000,
+) -> pa.Table:
+    """Parse every record into one Arrow table of the provider's raw schema; rejects are rows too.
+
+    ``ingest_sources`` gives each snapshot day's stamp (how the day was first materialized). Rows become Arrow in
+    batches, so Python objects for at most ``batch_size`` records are alive at once.
+    """
+    schema = arrow_schema(provider.columns)
+    names = schema.names
+    batches: list[pa.RecordBatch] = []
+    columns: dict[str, list] = {name: [] for name in names}
+    for count, record in enumerate(records, start=1):
+        try:
+            obj = record.obj if record.text is None else json.loads(record.text)
+            row = provider.parse(obj, hash_key)
+            row["reject_reason"] = row["reject_detail"] = None
+        except json.JSONDecodeError as exc:
+            row = {"reject_reason": "malformed_json", "reject_detail": f"{exc.msg} at column {exc.colno}"}
+        except Reject as exc:
+            row = {"record_key": exc.record_key, "reject_reason": exc.reason, "reject_detail": exc.detail}
+        row.update(
+            snapshot_date=record.snapshot_date,
+            file=record.file,
+            line=record.line,
+            ingest_source=ingest_sources[record.snapshot_date],
+        )
+        for name in names:
+            columns[name].append(row.get(name))
+        if count % batch_size == 0:
+            batches.append(pa.RecordBatch.from_pydict(columns, schema=schema))
+            columns = {name: [] for name in names}
+    batches.append(pa.RecordBatch.from_pydict(columns, schema=schema))
+    return pa.Table.from_batches(batches, schema=schema).combine_chunks()

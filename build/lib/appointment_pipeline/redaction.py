@@ -1,0 +1,44 @@
+"""What may leave extraction: the keyed email hash, and the patterns that find PII-looking text (no Dagster imports)."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+
+# Written for both Python's re and the warehouses' regex engines (PostgreSQL ARE, DuckDB RE2): the warehouse-wide
+# PII check runs them in SQL, tests run them in Python.
+EMAIL_REGEX = r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}"
+# +1 555-010-0000, (555) 010-0000, 555.010.0000 ... but not ISO timestamps, UUIDs or ids.
+PHONE_REGEX = r"(^|[^0-9A-Za-z:/_-])(\+?[0-9]{1,3}[ .-]?)?\(?[0-9]{3}\)?[ .-]?[0-9]{3,4}[ .-][0-9]{4}($|[^0-9A-Za-z_-])"
+
+_EMAIL = re.compile(EMAIL_REGEX)
+_PHONE = re.compile(PHONE_REGEX)
+
+
+def email_hash(email: str | None, key: str) -> str | None:
+    """HMAC-SHA256(key, lower(trim(email))) as hex; None for a missing or blank email."""
+    if email is None:
+        return None
+    normalized = email.strip().lower()
+    if not normalized:
+        return None
+    return hmac.new(key.encode(), normalized.encode(), hashlib.sha256).hexdigest()
+
+
+def looks_like_pii(text: str) -> bool:
+    """True for text holding an email address or a phone number; hashes, URIs and timestamps do not match."""
+    return bool(_EMAIL.search(text) or _PHONE.search(text))
+
+
+_ENUM_TOKEN = re.compile(r"^[a-z][a-z_]{0,19}$")
+_LETTER_OR_DIGIT = re.compile(r"[^\W\d_]|\d")
+
+
+def describe_value(text: str) -> str:
+    """A value safe to keep in a reject's detail: an enum-like lower-case token as is, anything else by its shape
+    only (letters as 'a', digits as '9'), so that free text and personal data never reach the warehouse."""
+    if _ENUM_TOKEN.match(text):
+        return repr(text)
+    shape = _LETTER_OR_DIGIT.sub(lambda m: "9" if m.group().isdigit() else "a", text[:40])
+    return f"shape {shape!r}" + ("..." if len(text) > 40 else "")

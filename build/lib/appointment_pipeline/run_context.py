@@ -1,0 +1,26 @@
+"""What a run's tags say about how it was launched (no Dagster imports: tags are a plain mapping)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+INGEST_SOURCE_TAG = "appointment/ingest_source"
+RECONCILE_SCHEDULE_NAME = "reconcile_daily"
+INGEST_SOURCES = frozenset({"WEBHOOK", "RECONCILE_CRON", "BACKFILL", "AUTO_BOOK", "MANUAL"})
+
+
+def ingest_source_for_run(tags: Mapping[str, str]) -> str:
+    """contracts section 5: a backfill stamps BACKFILL, the reconcile schedule RECONCILE_CRON, anything else MANUAL.
+
+    An explicit ``appointment/ingest_source`` tag wins (the sensor and scripted runs use it).
+    """
+    explicit = tags.get(INGEST_SOURCE_TAG)
+    if explicit:
+        if explicit.upper() not in INGEST_SOURCES:
+            raise ValueError(f"tag {INGEST_SOURCE_TAG}={explicit!r} is not one of {sorted(INGEST_SOURCES)}")
+        return explicit.upper()
+    if tags.get("dagster/backfill"):
+        return "BACKFILL"
+    if tags.get("dagster/schedule_name") == RECONCILE_SCHEDULE_NAME:
+        return "RECONCILE_CRON"
+    return "MANUAL"

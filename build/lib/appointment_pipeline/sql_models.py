@@ -1,0 +1,79 @@
+"""One Dagster asset per SQL model in dbt_like_sql/ (groups staging, intermediate, marts).
+
+Dependencies come from the tables each query reads (sqlglot), descriptions and column docs from the folder's
+schema.yml, and each rebuild is all-or-nothing (scratch table swapped in within one transaction).
+"""
+
+
+import hashlib
+from datetime import datetime, timezone
+
+from dagster import (
+    AssetExecutionContext,
+    AssetKey,
+    AssetsDefinition,
+    BackfillPolicy,
+    CodeReferencesMetadataValue,
+    LocalFileCodeReference,
+    MaterializeResult,
+    MetadataValue,
+    asset,
+)
+
+from appointment_pipeline.extract import EXTERNAL_TABLES, OWNERS, WAREHOUSE_KIND, WAREHOUSE_POOL
+from appointment_pipeline.metadata import preview_markdown, table_metadata
+from appointment_pipeline.resources import PipelineSettingsResource, WarehouseResource
+from appointment_pipeline.sql_project import SqlModel, SqlProject, load_project
+
+
+def run_start_time(context: AssetExecutionContext) -> datetime:
+    record = context.instance.get_run_record_by_id(context.run.run_id)
+    started = record.start_time if record and record.start_time else None
+    return datetime.fromtimestamp(started, tz=timezone.utc) if started else datetime.now(timezone.utc)
+
+
+def build_model_asset(model: SqlModel, project: SqlProject) -> AssetsDefinition:
+    @asset(
+        name=model.name,
+        group_name=model.layer,
+        deps=[AssetKey(table) for table in sorted(model.upstream_tables)],
+        kinds={"sql", WAREHOUSE_KIND},
+        owners=OWNERS,
+        pool=WAREHOUSE_POOL,
+        backfill_policy=BackfillPolicy.single_run(),
+        description=model.description,
+        code_version=hashlib.sha256(model.sql.encode()).hexdigest()[:16],
+        metadata={
+            "sql_file": MetadataValue.path(str(model.path.relative_to(project.root.parent))),
+            "dagster/code_references": CodeReferencesMetadataValue(
+                code_references=[LocalFileCodeReference(file_path=str(model.path), line_number=1, label="SQL")]
+            ),
+        },
+    )
+    def sql_model(
+        context: AssetExecutionContext,
+        warehouse: WarehouseResource,
+        pipeline_settings: PipelineSettingsResource,
+    ) -> MaterializeResult:
+        wh = warehouse.warehouse()
+        parameters = {}
+        if "reference_time" in model.parameters:
+            parameters["reference_time"] = pipeline_settings.resolve_reference_time(run_start_time(context))
+        count = wh.replace_table_with_query(model.name, model.render(wh.dialect, parameters))
+        upstream = {table: dict(wh.table_columns(table)) for table in model.upstream_tables}
+        metadata = table_metadata(
+            wh, model.name, count, descriptions=model.columns, lineage=model.column_lineage(upstream)
+        )
+        if model.layer == "marts":
+            metadata["preview"] = MetadataValue.md(preview_markdown(wh, model.name))
+        if parameters:
+            metadata["parameters"] = MetadataValue.json({k: str(v) for k, v in parameters.items()})
+        return MaterializeResult(metadata=metadata)
+
+    return sql_model
+
+
+def build_model_assets(project: SqlProject | None = None) -> list[AssetsDefinition]:
+    project = project or load_project()
+    project.validate(EXTERNAL_TABLES)
+    return [build_model_asset(project.models[name], project) for name in project.order()]

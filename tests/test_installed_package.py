@@ -1,0 +1,74 @@
+"""The package as a deployment installs it: a wheel in a fresh virtual environment, run from outside the checkout.
+
+An editable install reads the SQL project from the checkout; a wheel must carry it as package data. Both must build
+the same tables from the same inputs.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from appointment_pipeline.warehouse import Warehouse
+from pipeline import HASH_KEY, OUTPUT_TABLES, REFERENCE_TIME, cli_env, table_snapshot
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory) -> Path:
+    """A fresh virtual environment with the wheel built from this checkout (and its dependencies) installed."""
+    root = tmp_path_factory.mktemp("wheel")
+    pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "-q"]
+    subprocess.run([*pip, "wheel", "--no-deps", "-w", str(root / "dist"), str(REPO)], check=True, timeout=600)
+    (wheel,) = (root / "dist").glob("appointment_pipeline-*.whl")
+    venv = root / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
+    subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "--disable-pip-version-check", "-q",
+                    str(wheel)], check=True, timeout=900)
+    return venv
+
+
+def test_the_wheel_ships_the_sql_project(installed, tmp_path):
+    code = (
+        "import appointment_pipeline.sql_project as p; root = p.sql_project_root(); "
+        "print(root); print(len(p.load_project().models))"
+    )
+    completed = subprocess.run([str(installed / "bin" / "python"), "-c", code], cwd=tmp_path, capture_output=True,
+                               text=True, timeout=120)
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    root, count = completed.stdout.split()
+    assert Path(root).is_relative_to(installed), f"the SQL project was read from {root}, not from the installed wheel"
+    assert int(count) == len(list((REPO / "dbt_like_sql").glob("*/*.sql")))
+
+
+@pytest.mark.parametrize("engine", ["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_the_installed_wheel_builds_the_same_tables_from_another_directory(
+    installed, engine, demo, duckdb_built, pg_database, tmp_path
+):
+    inputs, summary = demo
+    url = f"duckdb:///{tmp_path / 'wh.duckdb'}" if engine == "duckdb" else pg_database("ap_wheel")
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    env = cli_env(
+        DAGSTER_HOME=str(home),
+        APPOINTMENT_WAREHOUSE_URL=url,
+        APPOINTMENT_SOURCE_DB_URL=inputs.source_db_url,
+        APPOINTMENT_LANDING_DIR=str(inputs.landing_dir),
+        APPOINTMENT_HASH_KEY=HASH_KEY,
+        APPOINTMENT_REFERENCE_TIME=REFERENCE_TIME,
+    )
+    command = [str(installed / "bin" / "dagster"), "asset", "materialize", "-m", "appointment_pipeline.definitions",
+               "--select", "*", "--partition-range", f"{summary.first_day}...{summary.last_day}"]
+    workdir = tmp_path / "elsewhere"
+    workdir.mkdir()
+    completed = subprocess.run(command, cwd=workdir, env=env, capture_output=True, text=True, timeout=900)
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    built = Warehouse(url)
+    for table in OUTPUT_TABLES:
+        assert built.table_exists(table), f"the installed package did not build {table}"
+    assert table_snapshot(built, OUTPUT_TABLES) == table_snapshot(duckdb_built, OUTPUT_TABLES)
