@@ -64,7 +64,7 @@ def build_declared_checks(project: SqlProject | None = None) -> list[AssetChecks
     return [build_declared_test_checks(project.models[name]) for name in project.order() if project.models[name].tests]
 
 
-# -- domain checks (issue: appointment domain) -------------------------------------------------------------------
+# -- domain checks -------------------------------------------------------------------
 
 
 @asset_check(
@@ -213,7 +213,7 @@ def build_domain_checks(tables: list[str]) -> list[AssetChecksDefinition]:
     ]
 
 
-# -- freshness of the snapshot partitions (issue: operations in the Dagster UI) -----------------------------------
+# -- freshness of the snapshot partitions -----------------------------------
 
 FRESHNESS_CHECK_NAME = "snapshot_partition_fresh"
 SNAPSHOT_TABLES = ("raw_calendly_invitees", "raw_ghl_appointments")
@@ -228,20 +228,24 @@ def freshness_grace_hours() -> float:
     return float(os.environ.get("APPOINTMENT_FRESHNESS_GRACE_HOURS", "6"))
 
 
-def expected_snapshot_day(now: datetime, grace_hours: float, first_day: date) -> date | None:
+def expected_snapshot_day(
+    now: datetime, grace_hours: float, first_day: date, last_day: date | None = None
+) -> date | None:
     """The newest UTC day whose snapshot partition must exist at ``now``; None before the first one is due.
 
-    Day D ends at D+1 00:00 UTC and is due ``grace_hours`` later.
+    Day D ends at D+1 00:00 UTC and is due ``grace_hours`` later; closed partitions expect no day after the last.
     """
     due = (now.astimezone(timezone.utc) - timedelta(hours=grace_hours)).date() - timedelta(days=1)
+    if last_day is not None:
+        due = min(due, last_day)
     return due if due >= first_day else None
 
 
 def evaluate_snapshot_freshness(
-    materialized: set[str], now: datetime, grace_hours: float, first_day: date
+    materialized: set[str], now: datetime, grace_hours: float, first_day: date, last_day: date | None = None
 ) -> AssetCheckResult:
     """The freshness verdict for one snapshot asset from its materialized partition keys (WARN, never blocking)."""
-    expected = expected_snapshot_day(now, grace_hours, first_day)
+    expected = expected_snapshot_day(now, grace_hours, first_day, last_day)
     latest = max(materialized) if materialized else None
     window = (
         [expected - timedelta(days=i) for i in range(FRESHNESS_LOOKBACK_DAYS)] if expected is not None else []
@@ -286,8 +290,9 @@ def build_snapshot_freshness_check(table: str) -> AssetChecksDefinition:
     def snapshot_partition_fresh(context: AssetCheckExecutionContext) -> AssetCheckResult:
         materialized = set(context.instance.get_materialized_partitions(AssetKey(table)))
         first_day = snapshot_days.start.date()
+        last_day = snapshot_days.end.date() - timedelta(days=1) if snapshot_days.end else None
         return evaluate_snapshot_freshness(
-            materialized, datetime.now(timezone.utc), freshness_grace_hours(), first_day
+            materialized, datetime.now(timezone.utc), freshness_grace_hours(), first_day, last_day
         )
 
     return snapshot_partition_fresh

@@ -48,10 +48,8 @@ from appointment_pipeline.run_context import INGEST_SOURCE_TAG
 from appointment_pipeline.schedules import automation_running_by_default
 
 SENSOR_NAME = "landing_zone_sensor"
-# contracts.md section 5 stamps RECONCILE_CRON only on the reconcile schedule's snapshots; anything else that is not
-# a backfill is MANUAL. With both automations on, the sensor usually loads a day first, so most snapshot-first
-# appointments read MANUAL (raised with the CEO as a possible contract change).
-SENSOR_INGEST_SOURCE = "MANUAL"
+# Days the sensor loads are automated reconcile loads, like the schedule's.
+SENSOR_INGEST_SOURCE = "RECONCILE_CRON"
 RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"
 CURSOR_VERSION = 1

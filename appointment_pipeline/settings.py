@@ -33,6 +33,12 @@ def partitions_start() -> date:
     return date.fromisoformat(os.environ.get("APPOINTMENT_PARTITIONS_START") or "2025-01-01")
 
 
+def partitions_last_day() -> date | None:
+    """The last snapshot day (inclusive) when the partitions are closed, as for the demo; None = open-ended."""
+    value = os.environ.get("APPOINTMENT_PARTITIONS_END")
+    return date.fromisoformat(value) if value else None
+
+
 def parse_instant(text: str) -> datetime:
     """An ISO-8601 instant that must carry an offset; returned in UTC."""
     value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))

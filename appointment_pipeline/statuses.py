@@ -26,6 +26,21 @@ class CancelReason(StrEnum):
     LEGACY = "legacy"
 
 
+class LineReason(StrEnum):
+    """Why a landing line or API record was not loaded as an observation (the raw tables' ``reject_reason``)."""
+
+    MALFORMED_JSON = "malformed_json"
+    MISSING_KEY = "missing_key"
+    BAD_TIMESTAMP = "bad_timestamp"
+    UNKNOWN_STATUS = "unknown_status"
+    # Not bad data: a record about something else (a routing form, an event type, ...). Counted apart from rejects.
+    NOT_AN_APPOINTMENT = "not_an_appointment"
+
+    @property
+    def is_reject(self) -> bool:
+        return self is not LineReason.NOT_AN_APPOINTMENT
+
+
 class UnknownStatus(ValueError):
     """A status string outside the mapping: the record is rejected with reason ``unknown_status``.
 
@@ -105,6 +120,12 @@ def calendly_status(
     if no_show:
         return Status.NO_SHOW, None
     return Status.CONFIRMED, None
+
+
+def provider_canceler(canceler_type: str | None) -> str | None:
+    """Calendly's ``canceler_type`` as a cancel reason code (host, invitee), else None."""
+    reason = _canceler(canceler_type)
+    return str(reason) if reason else None
 
 
 def _canceler(canceler_type: str | None) -> CancelReason | None:

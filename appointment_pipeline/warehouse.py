@@ -134,13 +134,15 @@ class Warehouse:
 
     def table_columns(self, table: str) -> list[tuple[str, str]]:
         """(column, normalized type) in table order; types are named the same on both engines."""
-        rows = self.query(
+        rows = self.query(self._columns_sql(), [ident(table)])
+        return [(name, normalize_type(data_type)) for name, data_type in rows]
+
+    def _columns_sql(self) -> str:
+        return (
             "select column_name, data_type from information_schema.columns where table_name = %s and table_schema = "
             + ("current_schema()" if self.dialect == "postgres" else "'main'")
-            + " order by ordinal_position",
-            [ident(table)],
+            + " order by ordinal_position"
         )
-        return [(name, normalize_type(data_type)) for name, data_type in rows]
 
     def _params(self, sql: str) -> str:
         # psycopg uses %s, DuckDB uses ?; code writes %s.
@@ -153,6 +155,15 @@ class Warehouse:
     def create_table_if_missing(self, con: Any, table: str, columns: Sequence[tuple[str, str]]) -> None:
         body = ", ".join(f"{ident(name)} {sql_type}" for name, sql_type in columns)
         con.execute(f"create table if not exists {ident(table)} ({body})")
+
+    def add_missing_columns(self, con: Any, table: str, columns: Sequence[tuple[str, str]]) -> list[str]:
+        """Add the columns a newer release of the table has (nullable, so rows loaded before read as null)."""
+        present = {name for name, _ in self.execute(con, self._columns_sql(), [ident(table)]).fetchall()}
+        added = [name for name, _ in columns if name not in present]
+        for name, sql_type in columns:
+            if name in added:
+                con.execute(f"alter table {ident(table)} add column {ident(name)} {sql_type}")
+        return added
 
     def bulk_insert(self, con: Any, table: str, data: pa.Table) -> int:
         """Append an Arrow table (columns named like the target's) in one bulk operation."""
@@ -171,15 +182,6 @@ class Warehouse:
                     for row in zip(*(column.to_pylist() for column in batch.columns)):
                         copy.write_row(row)
         return data.num_rows
-
-    def replace_where(
-        self, table: str, columns: Sequence[tuple[str, str]], data: pa.Table, where_sql: str, params: Sequence[Any]
-    ) -> int:
-        """Delete the rows matching ``where_sql`` and load ``data`` instead, atomically (partition replace)."""
-        with self.transaction() as con:
-            self.create_table_if_missing(con, table, columns)
-            self.execute(con, f"delete from {ident(table)} where {where_sql}", params)
-            return self.bulk_insert(con, table, data)
 
     def replace_table_with_rows(self, table: str, columns: Sequence[tuple[str, str]], data: pa.Table) -> int:
         """Swap a whole table for ``data`` (scratch table + rename in one transaction)."""

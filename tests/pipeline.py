@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import uuid
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import psycopg
@@ -80,6 +80,7 @@ def run_pipeline(
     instance: DagsterInstance | None = None,
     raise_on_error: bool = True,
     reference_time: str = REFERENCE_TIME,
+    run_config: dict | None = None,
 ):
     return materialize_range(
         first,
@@ -88,8 +89,19 @@ def run_pipeline(
         instance=instance or DagsterInstance.ephemeral(),
         selection=selection,
         tags=tags,
+        run_config=run_config,
         raise_on_error=raise_on_error,
     )
+
+
+def empty_days_config(landing_dir: Path, first: date, last: date) -> dict:
+    """Run config that records the days without landing files of each provider as intentionally empty."""
+    days = [first + timedelta(days=i) for i in range((last - first).days + 1)]
+    ops = {}
+    for provider, table in (("calendly", "raw_calendly_invitees"), ("ghl", "raw_ghl_appointments")):
+        empty = [d.isoformat() for d in days if not any((landing_dir / provider / d.isoformat()).glob("*.jsonl*"))]
+        ops[table] = {"config": {"empty_days": empty}}
+    return {"ops": ops}
 
 
 def _normalize(value):

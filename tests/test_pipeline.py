@@ -114,11 +114,18 @@ def test_rerun_replaces_exactly_its_partition(demo, tmp_path):
     per_day = dict(wh.query("select snapshot_date, count(*) from raw_ghl_appointments group by 1"))
     day = summary.first_day
     wh_rows = table_rows(wh, "raw_ghl_appointments")
-    # a day whose files vanished: re-materializing it empties exactly that day
+    # a day whose files vanished is not a snapshot: the run fails naming it and the loaded day stays as it was;
+    # declared intentionally empty, re-materializing it empties exactly that day
     for path in (inputs.landing_dir / "ghl" / day.isoformat()).iterdir():
         path.rename(tmp_path / path.name)
     try:
-        run_pipeline(url, inputs, day, day, selection=["raw_ghl_appointments"])
+        failed = run_pipeline(url, inputs, day, day, selection=["raw_ghl_appointments"], raise_on_error=False)
+        assert not failed.success
+        failure = next(e for e in failed.all_events if e.event_type_value == "STEP_FAILURE")
+        assert f"no landing files for {day.isoformat()}" in failure.event_specific_data.error.message
+        assert table_rows(wh, "raw_ghl_appointments") == wh_rows
+        empty = {"ops": {"raw_ghl_appointments": {"config": {"empty_days": [day.isoformat()]}}}}
+        run_pipeline(url, inputs, day, day, selection=["raw_ghl_appointments"], run_config=empty)
         after = dict(wh.query("select snapshot_date, count(*) from raw_ghl_appointments group by 1"))
         assert day not in after
         assert after == {d: c for d, c in per_day.items() if d != day}

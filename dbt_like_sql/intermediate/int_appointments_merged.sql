@@ -5,6 +5,7 @@ with provider_observations as (
         provider,
         appointment_key,
         observation_seq,
+        first_seen_seq,
         ingest_source,
         status,
         cancel_reason,
@@ -88,7 +89,7 @@ timeline as (
             partition by provider, appointment_key, streak order by observation_seq
         ) as streak_canceled_at,
         first_value(ingest_source) over (
-            partition by provider, appointment_key order by observation_seq
+            partition by provider, appointment_key order by first_seen_seq
         ) as first_ingest_source,
         min(created_at) over (partition by provider, appointment_key) as first_created_at,
         max(observed_at) over (partition by provider, appointment_key) as last_observed_at,

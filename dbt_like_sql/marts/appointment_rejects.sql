@@ -1,15 +1,16 @@
--- Every record that could not be used, with where it came from and why (contracts section 5): rejected landing
--- lines and API records of both providers, and legacy leads whose appointment data breaks the rules.
+-- Every record that could not be used, with where it came from and why: rejected landing lines and API records of
+-- both providers, and legacy leads whose appointment data breaks the rules. Lines about something other than an
+-- appointment (not_an_appointment) are ignored, not bad data: they stay in the raw tables only.
 with calendly as (
     select snapshot_date, file, line, record_key, reject_reason, reject_detail
     from raw_calendly_invitees
-    where reject_reason is not null
+    where reject_reason is not null and reject_reason <> 'not_an_appointment'
 ),
 
 ghl as (
     select snapshot_date, file, line, record_key, reject_reason, reject_detail
     from raw_ghl_appointments
-    where reject_reason is not null
+    where reject_reason is not null and reject_reason <> 'not_an_appointment'
 ),
 
 legacy as (

@@ -2,7 +2,7 @@
 
 Every scenario owns its leads, keys and landing file (<provider>/<day>/<scenario>.jsonl), so all of them are
 materialized together in one run per engine and each is checked on its own rows. Expected values are written by
-hand from contracts sections 2-6; appointments are named by (provider, key), never by their computed id.
+hand from docs/data-contract.md; appointments are named by (provider, key), never by their computed id.
 The rollups are evaluated at REFERENCE_TIME.
 """
 
@@ -38,7 +38,7 @@ def G(appointment_id: str) -> tuple[str, str]:
 
 SCENARIOS: list[Scenario] = []
 
-# -- every status mapping of contracts section 3 -------------------------------------------------------------------
+# -- every status mapping -------------------------------------------------------------------
 SCENARIOS.append(Scenario(
     name="status_mappings",
     leads=[lead("s1_cal", email="s1@example.com"), lead("s1_ghl", contact="CT-S1")],
@@ -67,7 +67,7 @@ SCENARIOS.append(Scenario(
         ],
     },
     appointments={
-        C("E1a", "I1a"): dict(lead_id="s1_cal", status="CONFIRMED", cancel_reason=None, canceled_at=None, source="MANUAL",
+        C("E1a", "I1a"): dict(lead_id="s1_cal", status="CONFIRMED", cancel_reason=None, canceled_at=None, source="WEBHOOK",
                              start_at=t("2025-01-20 15:00"), end_at=t("2025-01-20 15:30"), timezone="America/Chicago",
                              created_at=t("2025-01-01 10:00"), calendly_scheduled_event_uri=event_uri("E1a")),
         C("E1b", "I1b"): dict(status="CANCELED", cancel_reason="invitee", canceled_at=t("2025-01-02 09:00")),
@@ -129,7 +129,7 @@ SCENARIOS.append(Scenario(
         C("E2a", "I2a"): [("RESCHEDULED", t("2025-01-05 15:00"), t("2024-12-22 10:00"), None, "calendly", DAY6)],
     },
     rollups={"s2": dict(primary=C("E2d", "I2d"), appointment_count=4, appointment_status="confirmed",
-                        appointment_start_at=t("2025-01-15 15:00"), appointment_source="manual",
+                        appointment_start_at=t("2025-01-15 15:00"), appointment_source="webhook",
                         calendly_invitee_uri=invitee_uri("E2d", "I2d"))},
 ))
 

@@ -8,7 +8,7 @@ import pytest
 
 from appointment_pipeline.demo import write_landing, write_leads
 from appointment_pipeline.warehouse import Warehouse
-from pipeline import OUTPUT_TABLES, Inputs, run_pipeline, table_snapshot
+from pipeline import OUTPUT_TABLES, Inputs, empty_days_config, run_pipeline, table_snapshot
 from scenarios.cases import REFERENCE_TIME, SCENARIOS, Scenario
 
 FIRST_DAY, LAST_DAY = date(2025, 1, 1), date(2025, 1, 6)
@@ -39,7 +39,8 @@ def scenario_inputs(tmp_path_factory) -> Inputs:
 
 
 def build(url: str, inputs: Inputs) -> Warehouse:
-    run_pipeline(url, inputs, FIRST_DAY, LAST_DAY, reference_time=REFERENCE_TIME)
+    run_pipeline(url, inputs, FIRST_DAY, LAST_DAY, reference_time=REFERENCE_TIME,
+                 run_config=empty_days_config(inputs.landing_dir, FIRST_DAY, LAST_DAY))
     return Warehouse(url)
 
 

@@ -15,15 +15,28 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import pydantic
 import sqlglot
 import yaml
 from sqlglot import exp
 from sqlglot.lineage import lineage as sqlglot_lineage
 from sqlglot.optimizer.scope import build_scope
 
-SQL_ROOT = Path(__file__).resolve().parent.parent / "dbt_like_sql"
 LAYERS = ("staging", "intermediate", "marts")
 SOURCE_DIALECT = "postgres"
+
+
+def sql_project_root() -> Path:
+    """Where ``dbt_like_sql/`` is: inside the installed package (a wheel ships it as package data), else at the top
+    of the checkout (an editable install). The first candidate that exists wins."""
+    package = Path(__file__).resolve().parent
+    for candidate in (package / "dbt_like_sql", package.parent / "dbt_like_sql"):
+        if candidate.is_dir():
+            return candidate
+    raise ModelError(
+        f"the SQL project dbt_like_sql/ is missing: looked in {package / 'dbt_like_sql'} (installed package) and "
+        f"{package.parent / 'dbt_like_sql'} (checkout); reinstall the package"
+    )
 
 
 class ModelError(ValueError):
@@ -80,9 +93,6 @@ class DeclaredTest:
 
     def referenced_tables(self) -> set[str]:
         return {self.model} | ({self.args["to"]} if self.kind == "relationships" else set())
-
-
-KNOWN_TESTS = {"unique", "not_null", "accepted_values", "relationships"}
 
 
 @dataclass(frozen=True)
@@ -206,44 +216,114 @@ class SqlProject:
         self.order()  # raises graphlib.CycleError on a cycle
 
 
-def _parse_tests(model: str, column: str, entries: list[Any]) -> list[DeclaredTest]:
+class _Strict(pydantic.BaseModel):
+    model_config = pydantic.ConfigDict(extra="forbid", frozen=True)
+
+
+class _TestArgs(_Strict):
+    blocking: bool = False
+    where: str | None = None
+
+
+class _AcceptedValuesArgs(_TestArgs):
+    values: list[str | int | bool] = pydantic.Field(min_length=1)
+
+
+class _RelationshipsArgs(_TestArgs):
+    to: str
+    field: str
+
+
+_TEST_ARGS: dict[str, type[_TestArgs]] = {
+    "unique": _TestArgs,
+    "not_null": _TestArgs,
+    "accepted_values": _AcceptedValuesArgs,
+    "relationships": _RelationshipsArgs,
+}
+
+
+class _ColumnDoc(_Strict):
+    name: str
+    description: str = pydantic.Field(min_length=1)
+    tests: list[str | dict[str, dict[str, Any] | None]] = []
+
+
+class _ModelDoc(_Strict):
+    name: str
+    description: str = pydantic.Field(min_length=1)
+    columns: list[_ColumnDoc] = []
+
+
+class _SchemaFile(_Strict):
+    """One folder's ``schema.yml``: unknown keys and misspelled tests are errors, never silently ignored."""
+
+    version: int = 2
+    models: list[_ModelDoc] = []
+
+
+def _parse_tests(model: str, column: _ColumnDoc) -> list[DeclaredTest]:
     tests = []
-    for entry in entries or []:
-        kind, args = (entry, {}) if isinstance(entry, str) else next(iter(entry.items()))
-        if kind not in KNOWN_TESTS:
-            raise ModelError(f"{model}.{column}: unknown test {kind!r}")
-        tests.append(DeclaredTest(model, column, kind, dict(args or {})))
+    for entry in column.tests:
+        if isinstance(entry, str):
+            kind, raw_args = entry, {}
+        elif len(entry) == 1:
+            kind, raw_args = next(iter(entry.items()))
+        else:
+            raise ModelError(f"{model}.{column.name}: a test entry names one test, not {sorted(entry)}")
+        if kind not in _TEST_ARGS:
+            raise ModelError(f"{model}.{column.name}: unknown test {kind!r}; known tests are {sorted(_TEST_ARGS)}")
+        try:
+            args = _TEST_ARGS[kind].model_validate(raw_args or {})
+        except pydantic.ValidationError as exc:
+            raise ModelError(f"{model}.{column.name}: test {kind}: {_first_error(exc)}") from None
+        tests.append(DeclaredTest(model, column.name, kind, args.model_dump(exclude_defaults=True)))
     return tests
 
 
+def _first_error(exc: pydantic.ValidationError) -> str:
+    error = exc.errors()[0]
+    where = ".".join(str(part) for part in error["loc"])
+    return f"{where}: {error['msg']}" if where else error["msg"]
+
+
+def _read_schema_file(path: Path) -> _SchemaFile:
+    if not path.exists():
+        return _SchemaFile()
+    try:
+        return _SchemaFile.model_validate(yaml.safe_load(path.read_text()) or {})
+    except yaml.YAMLError as exc:
+        raise ModelError(f"{path}: not valid YAML: {exc}") from None
+    except pydantic.ValidationError as exc:
+        raise ModelError(f"{path}: {_first_error(exc)}") from None
+
+
 @functools.cache
-def load_project(root: Path = SQL_ROOT) -> SqlProject:
+def load_project(root: Path | None = None) -> SqlProject:
+    """Read every model and its documentation; raise ModelError on anything missing, unknown or misspelled."""
+    root = root or sql_project_root()
     models: dict[str, SqlModel] = {}
     for layer in LAYERS:
         folder = root / layer
         docs_path = folder / "schema.yml"
-        docs = yaml.safe_load(docs_path.read_text()) if docs_path.exists() else {}
-        documented = {entry["name"]: entry for entry in (docs or {}).get("models", [])}
+        documented = {entry.name: entry for entry in _read_schema_file(docs_path).models}
         for path in sorted(folder.glob("*.sql")):
             name = path.stem
             if name in models:
                 raise ModelError(f"model {name} defined twice")
             entry = documented.pop(name, None)
-            if entry is None or not entry.get("description"):
+            if entry is None:
                 raise ModelError(f"{path}: no description in {docs_path}")
-            columns = {c["name"]: c.get("description", "") for c in entry.get("columns", [])}
-            tests = [
-                t for c in entry.get("columns", []) for t in _parse_tests(name, c["name"], c.get("tests", []))
-            ]
             models[name] = SqlModel(
                 name=name,
                 layer=layer,
                 path=path,
                 sql=path.read_text(),
-                description=" ".join(entry["description"].split()),
-                columns=columns,
-                tests=tuple(tests),
+                description=" ".join(entry.description.split()),
+                columns={c.name: " ".join(c.description.split()) for c in entry.columns},
+                tests=tuple(t for c in entry.columns for t in _parse_tests(name, c)),
             )
         if documented:
             raise ModelError(f"{docs_path} documents models without a .sql file: {sorted(documented)}")
+    if not models:
+        raise ModelError(f"the SQL project {root} holds no models (no {'/'.join(LAYERS)}/*.sql files)")
     return SqlProject(root, models)
