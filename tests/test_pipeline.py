@@ -171,3 +171,28 @@ def test_the_demo_generators_ground_truth_holds(duckdb_built):
         assert actual == wanted, f"{expected.scenario} {expected.key}"
         if not expected.legacy_only:  # the generator does not model legacy cancel reasons and times
             assert (row["cancel_reason"], row["canceled_at"]) == (expected.cancel_reason, expected.canceled_at), expected.key
+
+
+def test_each_partition_of_a_range_reports_its_own_figures(demo, tmp_path):
+    """One single-run backfill of the whole range: every partition's materialization carries that day's counts."""
+    inputs, summary = demo
+    url = f"duckdb:///{tmp_path / 'wh.duckdb'}"
+    result = run_pipeline(url, inputs, summary.first_day, summary.last_day, selection=["raw_calendly_invitees"])
+    wh = Warehouse(url)
+    per_day = {
+        str(day): (total, loaded, ignored)
+        for day, total, loaded, ignored in wh.query(
+            "select snapshot_date, count(*), count(*) filter (where reject_reason is null), "
+            "count(*) filter (where reject_reason = 'not_an_appointment') from raw_calendly_invitees group by 1"
+        )
+    }
+    events = [e for e in result.get_asset_materialization_events() if e.asset_key.path == ["raw_calendly_invitees"]]
+    assert sorted(e.partition for e in events) == sorted(per_day)
+    assert len({e.materialization.metadata["records"].value for e in events}) > 1  # the days differ
+    for event in events:
+        meta = {k: v.value for k, v in event.materialization.metadata.items()}
+        total, loaded, ignored = per_day[event.partition]
+        assert meta["dagster/row_count"] == meta["records"] == total
+        assert meta["loaded"] == loaded and meta["ignored"] == ignored
+        assert meta["loaded"] + meta["rejected"] + meta["ignored"] == total
+        assert sum(meta["rejected_by_reason"].values()) == meta["rejected"]

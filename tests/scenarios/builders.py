@@ -52,7 +52,11 @@ def lead(lead_id: str, *, email: str | None = None, contact: str | None = None, 
 def calendly(event: str, invitee: str, *, email: str, start: str, created: str, updated: str, status: str = "active",
              event_status: str = "active", canceler: str | None = None, canceled: str | None = None,
              rescheduled: bool = False, old: str | None = None, new: str | None = None, no_show: bool = False,
-             minutes: int = 30, webhook: str | None = None, tz: str = "America/Chicago") -> str:
+             minutes: int = 30, webhook: str | None = None, tz: str = "America/Chicago", embed_event: bool = True,
+             resource: bool = False) -> str:
+    """A Calendly invitee in one of its real shapes: bare (``/invitees`` list item), in a webhook envelope
+    (``webhook``), or as a GET body (``resource``); with its scheduled event embedded or, like Calendly's own webhook
+    examples and every API invitee resource, with only the event's URI (``embed_event=False``)."""
     invitee_obj = {
         "uri": invitee_uri(event, invitee),
         "email": email,
@@ -89,9 +93,46 @@ def calendly(event: str, invitee: str, *, email: str, start: str, created: str, 
     if event_status == "canceled":
         invitee_obj["scheduled_event"]["cancellation"] = {"canceled_by": "Host Person", "reason": "Host sick",
                                                           "canceler_type": "host", "created_at": cal_ts(updated)}
+    if not embed_event:
+        del invitee_obj["scheduled_event"]
     if webhook:
-        return json.dumps({"event": webhook, "created_at": cal_ts(updated), "payload": invitee_obj})
+        return json.dumps({"event": webhook, "created_at": cal_ts(updated), "created_by": "https://api.calendly.com/users/HOST",
+                           "payload": invitee_obj})
+    if resource:
+        return json.dumps({"resource": invitee_obj})
     return json.dumps(invitee_obj)
+
+
+def calendly_event(event: str, *, start: str, updated: str, status: str = "active", minutes: int = 30,
+                   canceler: str | None = None, resource: bool = False) -> str:
+    """A scheduled event as a ``GET /scheduled_events`` list item (or, with ``resource``, a GET body)."""
+    event_obj = {
+        "uri": event_uri(event),
+        "name": "30 Minute Meeting",
+        "meeting_notes_plain": "Notes about Scenario Person, +1 555-010-4242",
+        "meeting_notes_html": None,
+        "status": status,
+        "start_time": cal_ts(start),
+        "end_time": cal_ts((t(start) + timedelta(minutes=minutes)).strftime("%Y-%m-%d %H:%M")),
+        "event_type": "https://api.calendly.com/event_types/TYPE1",
+        "location": {"type": "physical", "location": "1 Main Street, Springfield"},
+        "invitees_counter": {"total": 1, "active": 0 if status == "canceled" else 1, "limit": 1},
+        "created_at": cal_ts("2024-12-01 00:00"),
+        "updated_at": cal_ts(updated),
+        "event_memberships": [{"user": "https://api.calendly.com/users/HOST", "user_email": "host@example.com",
+                               "user_name": "Host Person"}],
+        "event_guests": [{"email": "guest@example.com", "created_at": cal_ts(updated), "updated_at": cal_ts(updated)}],
+    }
+    if canceler:
+        event_obj["cancellation"] = {"canceled_by": "Host Person", "reason": "Host sick", "canceler_type": canceler,
+                                     "created_at": cal_ts(updated)}
+    return json.dumps({"resource": event_obj} if resource else event_obj)
+
+
+def calendly_other_webhook(name: str, payload: dict) -> str:
+    """A webhook of a subscription that is not about an invitee (routing forms, event types, ...)."""
+    return json.dumps({"event": name, "created_at": cal_ts("2025-01-02 10:00"),
+                       "created_by": "https://api.calendly.com/users/HOST", "payload": payload})
 
 
 def ghl(appointment_id: str, *, contact: str | None, start: str, added: str, updated: str, status: str = "confirmed",

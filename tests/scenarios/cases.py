@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from scenarios.builders import calendly, event_uri, ghl, invitee_uri, lead, t
+from scenarios.builders import calendly, calendly_event, calendly_other_webhook, event_uri, ghl, invitee_uri, lead, t
 
 REFERENCE_TIME = "2025-01-10T12:00:00+00:00"
 DAY1, DAY2, DAY3, DAY4, DAY5, DAY6 = (f"2025-01-0{d}" for d in range(1, 7))
@@ -444,4 +444,95 @@ SCENARIOS.append(Scenario(
         calendly("E17", "I17", email="same17@example.com", start="2025-01-20 10:00", created="2025-01-01 08:00", updated="2025-01-01 08:00"),
     ]},
     appointments={C("E16", "I16"): dict(lead_id="s16_b"), C("E17", "I17"): dict(lead_id="s17_a")},
+))
+
+# -- Calendly's real shapes: invitees without their scheduled event, events on their own, other webhooks -------------
+S18_EMAIL = "s18@example.com"
+SCENARIOS.append(Scenario(
+    name="calendly_invitee_without_event",
+    leads=[lead("s18", email=S18_EMAIL)],
+    landing={
+        ("calendly", DAY2): [
+            # Calendly's own invitee.created example: the payload names its event only by URI
+            calendly("E18a", "I18a", email=S18_EMAIL, start="2025-01-20 15:00", created="2025-01-01 10:00",
+                     updated="2025-01-01 10:00", webhook="invitee.created", embed_event=False),
+            # an API invitee resource (GET .../invitees/{uuid}): never embeds the event
+            calendly("E18b", "I18b", email=S18_EMAIL, start="2025-01-21 16:00", created="2025-01-01 11:00",
+                     updated="2025-01-01 11:00", resource=True, embed_event=False),
+            # a /invitees list item whose event no record ever describes
+            calendly("E18c", "I18c", email=S18_EMAIL, start="2025-01-22 16:00", created="2025-01-01 12:00",
+                     updated="2025-01-01 12:00", embed_event=False),
+            calendly_other_webhook("routing_form_submission.created", {
+                "uri": "https://api.calendly.com/routing_form_submissions/RF18",
+                "questions_and_answers": [{"question": "Email", "answer": "rf18@example.com", "position": 0}],
+                "tracking": {"utm_source": None}, "submitter": None, "submitter_type": None}),
+            calendly_other_webhook("event_type.updated", {"uri": "https://api.calendly.com/event_types/TYPE1",
+                                                          "name": "30 Minute Meeting", "active": True}),
+        ],
+        ("calendly", DAY3): [
+            calendly_event("E18a", start="2025-01-20 15:00", updated="2025-01-01 10:00"),
+            calendly_event("E18b", start="2025-01-21 16:00", updated="2025-01-02 09:00", status="canceled", canceler="host",
+                           resource=True),
+            '{"collection": [], "pagination": {"count": 0, "next_page": null}}',
+            calendly_event("E18d", start="2025-01-23 16:00", updated="2025-01-02 09:00").replace('"start_time"', '"start"'),
+        ],
+    },
+    appointments={
+        C("E18a", "I18a"): dict(lead_id="s18", status="CONFIRMED", start_at=t("2025-01-20 15:00"), end_at=t("2025-01-20 15:30"),
+                                timezone="America/Chicago", calendly_scheduled_event_uri=event_uri("E18a"), source="WEBHOOK",
+                                created_at=t("2025-01-01 10:00")),
+        # an active invitee on an event that another record says was canceled by the host
+        C("E18b", "I18b"): dict(lead_id="s18", status="CANCELED", cancel_reason="host", canceled_at=t("2025-01-01 11:00"),
+                                start_at=t("2025-01-21 16:00"), end_at=t("2025-01-21 16:30"), source="MANUAL"),
+        C("E18c", "I18c"): dict(lead_id="s18", status="CONFIRMED", start_at=None, end_at=None, timezone="America/Chicago",
+                                calendly_scheduled_event_uri=event_uri("E18c")),
+    },
+    history={
+        C("E18a", "I18a"): [("CONFIRMED", t("2025-01-20 15:00"), t("2025-01-01 10:00"), None, "calendly", DAY2)],
+        C("E18c", "I18c"): [("CONFIRMED", None, t("2025-01-01 12:00"), None, "calendly", DAY2)],
+    },
+    rollups={"s18": dict(primary=C("E18a", "I18a"), appointment_count=3, appointment_status="confirmed",
+                         appointment_start_at=t("2025-01-20 15:00"), appointment_source="webhook")},
+    # the two other webhooks are ignored, not rejected: only the list response and the event without a start are
+    rejects=[
+        ("calendly", f"calendly/{DAY3}/calendly_invitee_without_event.jsonl", 3, None, "malformed_json"),
+        ("calendly", f"calendly/{DAY3}/calendly_invitee_without_event.jsonl", 4, event_uri("E18d"), "bad_timestamp"),
+    ],
+))
+
+# -- a late re-delivery of an old state never rolls an appointment back; webhooks stamp WEBHOOK ---------------------
+SCENARIOS.append(Scenario(
+    name="late_redelivery",
+    leads=[lead("s19", email="s19@example.com", contact="CT-S19")],
+    landing={
+        ("ghl", DAY2): [
+            ghl("S19-APPT", contact="CT-S19", start="2025-01-20 10:00", added="2025-01-01 08:00", updated="2025-01-01 08:00"),
+            ghl("S19-WH", contact="CT-S19", start="2025-01-25 10:00", added="2025-01-01 09:00", updated="2025-01-01 09:00",
+                webhook="AppointmentCreate"),
+        ],
+        ("ghl", DAY3): [ghl("S19-APPT", contact="CT-S19", start="2025-01-20 10:00", added="2025-01-01 08:00",
+                            updated="2025-01-02 09:00", status="cancelled", webhook="AppointmentUpdate")],
+        # an old copy of the first state, landed again three days later
+        ("ghl", DAY5): [ghl("S19-APPT", contact="CT-S19", start="2025-01-20 10:00", added="2025-01-01 08:00", updated="2025-01-01 08:00")],
+        ("calendly", DAY2): [calendly("E19", "I19", email="s19@example.com", start="2025-01-21 15:00", created="2025-01-01 10:00",
+                                      updated="2025-01-02 10:00", status="canceled", canceler="invitee", canceled="2025-01-02 10:00")],
+        ("calendly", DAY4): [calendly("E19", "I19", email="s19@example.com", start="2025-01-21 15:00", created="2025-01-01 10:00",
+                                      updated="2025-01-01 10:00")],
+    },
+    appointments={
+        G("S19-APPT"): dict(lead_id="s19", status="CANCELED", canceled_at=t("2025-01-02 09:00"), status_changed_at=t("2025-01-02 09:00"),
+                            updated_at=t("2025-01-02 09:00"), source="MANUAL"),
+        G("S19-WH"): dict(lead_id="s19", status="CONFIRMED", source="WEBHOOK"),
+        C("E19", "I19"): dict(lead_id="s19", status="CANCELED", cancel_reason="invitee", canceled_at=t("2025-01-02 10:00"), source="MANUAL"),
+    },
+    history={
+        G("S19-APPT"): [
+            ("CONFIRMED", t("2025-01-20 10:00"), t("2025-01-01 08:00"), t("2025-01-02 09:00"), "ghl", DAY2),
+            ("CANCELED", t("2025-01-20 10:00"), t("2025-01-02 09:00"), None, "ghl", DAY3),
+        ],
+        C("E19", "I19"): [
+            ("CONFIRMED", t("2025-01-21 15:00"), t("2025-01-01 10:00"), t("2025-01-02 10:00"), "calendly", DAY4),
+            ("CANCELED", t("2025-01-21 15:00"), t("2025-01-02 10:00"), None, "calendly", DAY2),
+        ],
+    },
 ))
