@@ -46,7 +46,7 @@ TS = pa.timestamp("us", tz="UTC")
 # Columns every snapshot table starts and ends with.
 LINEAGE_COLUMNS = [
     RawColumn("snapshot_date", pa.date32(), "date", "Snapshot day = landing folder date = partition key."),
-    RawColumn("file", pa.string(), "text", "Landing file path relative to the provider folder, or api:<endpoint>."),
+    RawColumn("file", pa.string(), "text", "Landing file path relative to the provider folder, or `api:{endpoint}`."),
     RawColumn("line", pa.int64(), "bigint", "1-based line number in the file (record number for API pulls)."),
     RawColumn("ingest_source", pa.string(), "text", "How the partition was first materialized: MANUAL, BACKFILL or RECONCILE_CRON."),
     RawColumn("webhook", pa.bool_(), "boolean", "The record arrived in a webhook body (a Calendly envelope, a GHL Appointment* body)."),

@@ -1,4 +1,4 @@
-"""Environment configuration of contracts section 1, resolved in one place (no Dagster imports).
+"""Environment configuration (docs/data-contract.md#configuration), resolved in one place (no Dagster imports).
 
 Every variable is optional; the defaults give the embedded quickstart: a DuckDB warehouse file, the demo
 application database and the demo landing zone under ``data/`` of the current directory.

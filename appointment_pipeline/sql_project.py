@@ -193,7 +193,7 @@ class SqlProject:
     models: Mapping[str, SqlModel]
 
     def marts(self) -> list[str]:
-        """The output tables of contracts section 5, in dependency order."""
+        """The output tables (docs/data-contract.md#output-tables), in dependency order."""
         return [name for name in self.order() if self.models[name].layer == "marts"]
 
     def order(self) -> list[str]:

@@ -1,4 +1,4 @@
-"""Status vocabulary and the provider/legacy status mappings of contracts sections 2 and 3 (no Dagster imports)."""
+"""Status vocabulary and the provider/legacy status mappings (docs/data-contract.md#status-mappings; no Dagster imports)."""
 
 from __future__ import annotations
 
@@ -77,7 +77,7 @@ LEGACY_STATUS: dict[str, Status] = {
     "noshow": Status.NO_SHOW,
 }
 
-# Lower-case legacy spelling written back by the rollup (contracts section 5).
+# Lower-case legacy spelling written back by the rollup (docs/data-contract.md#lead_appointment_rollups).
 LEGACY_ROLLUP_STATUS: dict[Status, str] = {
     Status.CONFIRMED: "confirmed",
     Status.CANCELED: "canceled",

@@ -80,7 +80,7 @@ def instant(text: object) -> datetime:
 
 
 def classify(provider: str, line: str) -> tuple[str | None, dict | None]:
-    """(reject reason, parsed record) following contracts section 3; record = key, status, updated, raw objects."""
+    """(reject reason, parsed record) following docs/data-contract.md; record = key, status, updated, raw objects."""
     try:
         obj = json.loads(line)
     except json.JSONDecodeError:

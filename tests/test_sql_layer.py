@@ -179,3 +179,28 @@ def test_a_violated_declared_test_fails_its_asset_check(tmp_path, duckdb_built):
     result = run_declared_test(wh, next(t for t in model.tests if t.name == "unique_id"))
     assert result.metadata["failing_rows"].value == 1
     assert AssetCheckKey(AssetKey("appointments"), "unique_id") in checks.check_keys
+
+
+def _outside_code(text: str) -> str:
+    return re.sub(r"```.*?```|`[^`]*`", "", text or "", flags=re.S)
+
+
+def test_descriptions_show_in_the_ui_as_written():
+    """Markdown renders `<word>` as an HTML tag and drops it: placeholders must sit in backticks."""
+    texts = []
+    for asset in defs.assets or []:
+        for spec in asset.specs:
+            texts.append((spec.key.to_user_string(), spec.description))
+        for check in getattr(asset, "check_specs", []):
+            texts.append((check.name, check.description))
+    for check in defs.asset_checks or []:
+        for spec in check.check_specs:
+            texts.append((spec.name, spec.description))
+    for model in PROJECT.models.values():
+        texts += [(f"{model.name}.{column}", text) for column, text in model.columns.items()]
+    from appointment_pipeline.parsing import CALENDLY, GHL
+
+    texts += [(f"{p.table}.{c.name}", c.description) for p in (CALENDLY, GHL) for c in p.columns]
+    assert len(texts) > 100
+    swallowed = [(name, text) for name, text in texts if re.search(r"<[A-Za-z/]", _outside_code(text))]
+    assert swallowed == []

@@ -1,5 +1,5 @@
 -- Accepted legacy observations with their final key: a keyless Calendly observation merges into the provider
--- appointment of the same lead and scheduled event once one appears (contracts section 2).
+-- appointment of the same lead and scheduled event once one appears (docs/data-contract.md#legacy-lead-table).
 with legacy as (
     select
         lead_id,
