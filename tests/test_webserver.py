@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
+import sys
 import time
 from collections import defaultdict
 from datetime import date
@@ -19,9 +20,12 @@ import requests
 
 from appointment_pipeline.definitions import defs
 from appointment_pipeline.extract import WAREHOUSE_KIND
+from pipeline import cli_env
 
 ROOT = Path(__file__).resolve().parent.parent
-WEBSERVER = ROOT / ".venv" / "bin" / "dagster-webserver"
+WEBSERVER = Path(sys.executable).with_name("dagster-webserver")
+DAEMON = Path(sys.executable).with_name("dagster-daemon")
+WORKSPACE = str(ROOT / "workspace.yaml")
 READY_TIMEOUT = 120  # seconds: server start plus loading the code location (a gRPC subprocess)
 
 ASSETS_QUERY = """
@@ -93,16 +97,15 @@ def free_port() -> int:
 def child_env(tmp: Path) -> dict[str, str]:
     home = tmp / "dagster_home"
     home.mkdir(exist_ok=True)
-    return {
-        **os.environ,
-        "DAGSTER_HOME": str(home),
-        "APPOINTMENT_WAREHOUSE_URL": f"duckdb:///{tmp / 'warehouse.duckdb'}",
-        "APPOINTMENT_SOURCE_DB_URL": f"sqlite:///{tmp / 'app.sqlite'}",
-        "APPOINTMENT_LANDING_DIR": str(tmp / "landing"),
-        "APPOINTMENT_PARTITIONS_START": "2025-01-01",
-        "APPOINTMENT_HASH_KEY": "webserver-test-key",
-        "DAGSTER_DISABLE_TELEMETRY": "1",
-    }
+    return cli_env(
+        DAGSTER_HOME=str(home),
+        APPOINTMENT_WAREHOUSE_URL=f"duckdb:///{tmp / 'warehouse.duckdb'}",
+        APPOINTMENT_SOURCE_DB_URL=f"sqlite:///{tmp / 'app.sqlite'}",
+        APPOINTMENT_LANDING_DIR=str(tmp / "landing"),
+        APPOINTMENT_PARTITIONS_START="2025-01-01",
+        APPOINTMENT_HASH_KEY="webserver-test-key",
+        DAGSTER_DISABLE_TELEMETRY="1",
+    )
 
 
 class Webserver:
@@ -123,8 +126,8 @@ def webserver(tmp_path_factory):
     port = free_port()
     log = open(tmp / "webserver.log", "wb")
     process = subprocess.Popen(
-        [str(WEBSERVER), "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)],
-        cwd=ROOT,
+        [str(WEBSERVER), "-w", WORKSPACE, "-h", "127.0.0.1", "-p", str(port)],
+        cwd=tmp,
         env=child_env(tmp),
         stdout=log,
         stderr=subprocess.STDOUT,
@@ -292,9 +295,9 @@ def test_ui_backfill_and_sensor_with_the_daemon(tmp_path):
     port = free_port()
     logs = [open(tmp_path / name, "wb") for name in ("webserver.log", "daemon.log")]
     processes = [
-        subprocess.Popen([str(WEBSERVER), "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)], cwd=ROOT,
+        subprocess.Popen([str(WEBSERVER), "-w", WORKSPACE, "-h", "127.0.0.1", "-p", str(port)], cwd=tmp_path,
                          env=env, stdout=logs[0], stderr=subprocess.STDOUT),
-        subprocess.Popen([str(ROOT / ".venv" / "bin" / "dagster-daemon"), "run", "-w", "workspace.yaml"], cwd=ROOT,
+        subprocess.Popen([str(DAEMON), "run", "-w", WORKSPACE], cwd=tmp_path,
                          env=env, stdout=logs[1], stderr=subprocess.STDOUT),
     ]
     server = Webserver(f"http://127.0.0.1:{port}")
