@@ -34,9 +34,10 @@ from appointment_pipeline.parsing import (
     Provider,
     RawColumn,
     SourceRecord,
-    landing_files,
+    non_day_folders,
     parse_records,
     read_landing,
+    scan_landing_day,
 )
 from appointment_pipeline.partitions import snapshot_days
 from appointment_pipeline.redaction import email_hash
@@ -226,7 +227,9 @@ def build_snapshot_asset(provider: Provider) -> AssetsDefinition:
             digests = {day: "api" for day in days}
         else:
             _require_landing_files(landing_zone, provider, days, config.empty_days)
-            records = read_landing(landing_zone.path, provider, days, digests)
+            for name in non_day_folders(landing_zone.path, provider):
+                context.log.info(f"{provider.name}/{name}: not a YYYY-MM-DD snapshot folder, skipped")
+            records = read_landing(landing_zone.path, provider, days, digests, on_skip=context.log.warning)
         stamps = _first_stamps(wh, provider, days, ingest_source_for_run(context.run.tags))
         # Parse everything before touching the warehouse: an API failure leaves the previous partition intact.
         data = parse_records(provider, records, pipeline_settings.hash_key, stamps)
@@ -273,7 +276,9 @@ def build_snapshot_asset(provider: Provider) -> AssetsDefinition:
 def _require_landing_files(landing_zone, provider: Provider, days: list[date], empty_days: list[str]) -> None:
     """A day without landing files is not a snapshot: fail naming the days, unless the run says they are empty."""
     allowed = {date.fromisoformat(day) for day in empty_days}
-    missing = [day for day in days if day not in allowed and not landing_files(landing_zone.path, provider, day)]
+    missing = [
+        day for day in days if day not in allowed and not scan_landing_day(landing_zone.path, provider, day).has_snapshot
+    ]
     if missing:
         folders = ", ".join(str(landing_zone.path / provider.name / day.isoformat()) for day in missing[:5])
         raise Failure(

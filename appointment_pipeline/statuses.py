@@ -33,6 +33,7 @@ class LineReason(StrEnum):
     MISSING_KEY = "missing_key"
     BAD_TIMESTAMP = "bad_timestamp"
     UNKNOWN_STATUS = "unknown_status"
+    UNREADABLE_FILE = "unreadable_file"  # a landing entry that is no readable file, or a file that breaks midway
     # Not bad data: a record about something else (a routing form, an event type, ...). Counted apart from rejects.
     NOT_AN_APPOINTMENT = "not_an_appointment"
 

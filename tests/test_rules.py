@@ -164,3 +164,13 @@ def test_reject_details_never_echo_free_text():
     with pytest.raises(Reject) as time_text:
         parse_ghl({"id": "G", "appointmentStatus": "new", "startTime": "Tuesday with Jane"}, KEY)
     assert time_text.value.reason == "bad_timestamp" and "Jane" not in time_text.value.detail
+
+
+def test_the_rejects_mart_accepts_exactly_the_reject_reasons():
+    """The reasons a landing line can be rejected with (statuses.LineReason) are the mart's accepted values."""
+    from appointment_pipeline.statuses import LineReason
+
+    model = load_project().models["appointment_rejects"]
+    (test,) = [t for t in model.tests if t.column == "reason" and t.kind == "accepted_values"]
+    landing = {value for value in test.args["values"] if not value.startswith("legacy_")}
+    assert landing == {str(reason) for reason in LineReason if reason.is_reject}
