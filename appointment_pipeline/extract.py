@@ -27,6 +27,7 @@ from dagster import (
 from pydantic import Field
 
 from appointment_pipeline import settings
+from appointment_pipeline.audits import pii_audit
 from appointment_pipeline.metadata import table_metadata
 from appointment_pipeline.parsing import (
     CALENDLY,
@@ -50,6 +51,7 @@ from appointment_pipeline.resources import (
 )
 from appointment_pipeline.run_context import ingest_source_for_run
 from appointment_pipeline.statuses import LineReason
+from appointment_pipeline.warehouse import AuditFailed
 
 OWNERS = ["team:data-engineering"]
 WAREHOUSE_POOL = "appointment_warehouse"  # DuckDB takes one writer per file: writers share this pool
@@ -134,7 +136,12 @@ def raw_leads(
     _warn_on_demo_key(context, pipeline_settings)
     data = read_leads(source_db.url, pipeline_settings.hash_key)
     wh = warehouse.warehouse()
-    count = wh.replace_table_with_rows("raw_leads", [(c.name, c.sql_type) for c in RAW_LEADS_COLUMNS], data)
+    try:
+        count = wh.replace_table_with_rows(
+            "raw_leads", [(c.name, c.sql_type) for c in RAW_LEADS_COLUMNS], data, audit=pii_audit(wh)
+        )
+    except AuditFailed as exc:
+        raise _not_published(exc) from None
     return MaterializeResult(
         metadata={
             **table_metadata(wh, "raw_leads", count, descriptions={c.name: c.description for c in RAW_LEADS_COLUMNS}),
@@ -248,6 +255,8 @@ def build_snapshot_asset(provider: Provider) -> AssetsDefinition:
             )
             wh.bulk_insert(con, provider.table, data)
             wh.bulk_insert(con, PARTITION_LOADS_TABLE, loads)
+            # what this run wrote must hold no PII before it is committed; otherwise the old days stay
+            _publishable(wh, con, provider.table, pii_audit(wh, where="snapshot_date between %s and %s", params=window))
             wh.analyze(con, provider.table)
         outcomes = _line_outcomes(data)
         totals: Counter = Counter()
@@ -325,6 +334,19 @@ def _outcome_metadata(counts: Counter, ingest_source: str) -> dict:
         "ignored_by_reason": MetadataValue.json(dict(_reasons(counts, reject=False))),
         "ingest_source": ingest_source,
     }
+
+
+def _publishable(wh, con, table: str, audit) -> None:
+    failures = {name: count for name, count in audit(con, table).items() if count}
+    if failures:
+        raise _not_published(AuditFailed(table, failures))
+
+
+def _not_published(exc: AuditFailed) -> Failure:
+    return Failure(
+        description=f"{exc} Nothing of this run was written; the table is as it was.",
+        metadata={"failed_audits": MetadataValue.json(exc.failures)},
+    )
 
 
 def _warn_on_demo_key(context: AssetExecutionContext, pipeline_settings: PipelineSettingsResource) -> None:

@@ -11,7 +11,7 @@ import logging
 import random
 import re
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +30,21 @@ def ident(name: str) -> str:
     if not IDENTIFIER.match(name):
         raise ValueError(f"not a plain lower-case identifier: {name!r}")
     return name
+
+
+class AuditFailed(RuntimeError):
+    """A rebuilt table failed a blocking audit before it was swapped in: the previous table stays."""
+
+    def __init__(self, table: str, failures: dict[str, int]):
+        super().__init__(
+            f"{table}: not published, blocking audits failed: "
+            + ", ".join(f"{name} ({count} rows)" for name, count in sorted(failures.items()))
+        )
+        self.table, self.failures = table, failures
+
+
+# Runs on the writing connection against the unpublished table; returns the failing audits and their row counts.
+Audit = Callable[[Any, str], dict[str, int]]
 
 
 class WarehouseLocked(RuntimeError):
@@ -132,9 +147,13 @@ class Warehouse:
             )
         )
 
-    def table_columns(self, table: str) -> list[tuple[str, str]]:
-        """(column, normalized type) in table order; types are named the same on both engines."""
-        rows = self.query(self._columns_sql(), [ident(table)])
+    def table_columns(self, table: str, con: Any = None) -> list[tuple[str, str]]:
+        """(column, normalized type) in table order; types are named the same on both engines. With ``con``, on
+        that connection (a table created in its open transaction is visible only there)."""
+        if con is None:
+            rows = self.query(self._columns_sql(), [ident(table)])
+        else:
+            rows = self.execute(con, self._columns_sql(), [ident(table)]).fetchall()
         return [(name, normalize_type(data_type)) for name, data_type in rows]
 
     def _columns_sql(self) -> str:
@@ -183,27 +202,38 @@ class Warehouse:
                         copy.write_row(row)
         return data.num_rows
 
-    def replace_table_with_rows(self, table: str, columns: Sequence[tuple[str, str]], data: pa.Table) -> int:
-        """Swap a whole table for ``data`` (scratch table + rename in one transaction)."""
+    def replace_table_with_rows(
+        self, table: str, columns: Sequence[tuple[str, str]], data: pa.Table, audit: Audit | None = None
+    ) -> int:
+        """Swap a whole table for ``data`` (scratch table, audited, renamed in one transaction)."""
         scratch = f"{ident(table)}__scratch"
         with self.transaction() as con:
             con.execute(f"drop table if exists {scratch}")
             self.create_table_if_missing(con, scratch, columns)
             count = self.bulk_insert(con, scratch, data)
+            self._audit(con, table, scratch, audit)
             self._swap(con, scratch, table)
             self.analyze(con, table)
         return count
 
-    def replace_table_with_query(self, table: str, select_sql: str) -> int:
-        """Rebuild a model: ``create table scratch as <select>``, then swap it in; all or nothing."""
+    def replace_table_with_query(self, table: str, select_sql: str, audit: Audit | None = None) -> int:
+        """Rebuild a model: ``create table scratch as <select>``, audit it, then swap it in; all or nothing."""
         scratch = f"{ident(table)}__scratch"
         with self.transaction() as con:
             con.execute(f"drop table if exists {scratch}")
             con.execute(f"create table {scratch} as {select_sql}")
             count = con.execute(f"select count(*) from {scratch}").fetchone()[0]
+            self._audit(con, table, scratch, audit)
             self._swap(con, scratch, table)
             self.analyze(con, table)
         return count
+
+    def _audit(self, con: Any, table: str, candidate: str, audit: Audit | None) -> None:
+        if audit is None:
+            return
+        failures = {name: count for name, count in audit(con, candidate).items() if count}
+        if failures:
+            raise AuditFailed(table, failures)
 
     def analyze(self, con: Any, table: str) -> None:
         """Fresh planner statistics: PostgreSQL otherwise plans the next model on a new table blind (nested loops)."""

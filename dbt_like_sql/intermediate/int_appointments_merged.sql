@@ -45,7 +45,7 @@ legacy_observations as (
         timezone,
         created_at,
         observed_at,
-        lead_created_at
+        owns_key
     from int_legacy_observations
 ),
 
@@ -105,18 +105,9 @@ newest as (
 ),
 
 legacy as (
-    -- two leads may carry the same legacy key: keep the observation of the lead that lead resolution picks for
-    -- that key (int_appointment_leads: latest createdAt, then smallest id), so owner and legacy data agree
     select *
-    from (
-        select
-            *,
-            row_number() over (
-                partition by provider, appointment_key order by lead_created_at desc nulls last, lead_id
-            ) as pick
-        from legacy_observations
-    ) as ranked
-    where pick = 1
+    from legacy_observations
+    where owns_key
 ),
 
 merged as (

@@ -17,6 +17,12 @@ legacy as (
     select lead_id, reject_reason, reject_detail
     from stg_legacy_observations
     where reject_reason is not null
+),
+
+legacy_claims as (
+    select lead_id, appointment_key, key_owner_lead_id
+    from int_legacy_observations
+    where not owns_key
 )
 
 select 'calendly' as source, snapshot_date, file, line, record_key, reject_reason as reason, reject_detail as detail
@@ -34,3 +40,13 @@ select
     reject_reason as reason,
     reject_detail as detail
 from legacy
+union all
+select
+    'legacy' as source,
+    cast(null as date) as snapshot_date,
+    'Lead' as file,
+    cast(null as bigint) as line,
+    lead_id as record_key,
+    'legacy_duplicate_key' as reason,
+    'lead ' || key_owner_lead_id || ' claims the same legacy appointment key and owns it' as detail
+from legacy_claims

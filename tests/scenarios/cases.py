@@ -26,6 +26,7 @@ class Scenario:
     rollups: dict[str, dict] = field(default_factory=dict)  # lead_id -> expected fields; "primary": (provider, key)
     rejects: list[tuple] = field(default_factory=list)  # (source, file, line, record_key, reason)
     unmatched: list[tuple] = field(default_factory=list)  # (provider, key, snapshot_date, reason)
+    drift: dict[str, dict[str, tuple]] = field(default_factory=dict)  # lead_id -> field -> (legacy, new), a subset
 
 
 def C(event: str, invitee: str) -> tuple[str, str]:
@@ -407,6 +408,9 @@ SCENARIOS.append(Scenario(
     # lead resolution: the legacy key matches both leads -> latest createdAt wins; the legacy fill-ins come from it too
     appointments={G("S14-SHARED"): dict(lead_id="s14_new", timezone="America/Denver", source="MIGRATION")},
     rollups={"s14_new": dict(primary=G("S14-SHARED"), appointment_count=1)},
+    # the other lead does not vanish: its claim is a reject, and its legacy columns show as drift
+    rejects=[("legacy", "Lead", None, "s14_old", "legacy_duplicate_key")],
+    drift={"s14_old": {"ghl_appointment_id": ("S14-SHARED", None), "appointment_timezone": ("Europe/Berlin", None)}},
 ))
 
 # -- heuristic links that must not be made ---------------------------------------------------------------------------

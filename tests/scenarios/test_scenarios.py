@@ -138,6 +138,15 @@ def test_unmatched(wh, scenario):
     assert {r for r in rows if r[1] in keys} == set(scenario.unmatched)
 
 
+@pytest.mark.parametrize("scenario", [s for s in SCENARIOS if s.drift], ids=lambda s: s.name)
+def test_drift(wh, scenario):
+    rows = {(lead, field): (legacy, new) for lead, field, legacy, new in wh.query(
+        "select lead_id, field, legacy_value, new_value from lead_rollup_drift")}
+    for lead_id, fields in scenario.drift.items():
+        for field_name, expected in fields.items():
+            assert rows.get((lead_id, field_name)) == expected, f"{lead_id} {field_name}"
+
+
 def test_history_intervals_chain(wh):
     """valid_to of one state is valid_from of the next; exactly one open state per appointment."""
     broken = wh.scalar(
