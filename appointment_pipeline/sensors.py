@@ -157,6 +157,7 @@ def scan_landing(
     first_day: date,
     settle: float,
     hash_budget: float,
+    last_day: date | None = None,
 ) -> LandingScan:
     """Compare the landing zone with the cursor ``previous`` (pure: no Dagster, no warehouse)."""
     scan = LandingScan(cursor={day: dict(providers) for day, providers in previous.items()})
@@ -179,6 +180,9 @@ def scan_landing(
                 continue
             if day >= today:
                 scan.skip("day not over yet (its partition exists after midnight UTC)", item)
+                continue
+            if last_day is not None and day > last_day:
+                scan.skip(f"after the last partition {last_day} (APPOINTMENT_PARTITIONS_END)", item)
                 continue
             try:
                 listing, newest = _listing(paths)
@@ -296,6 +300,7 @@ def landing_zone_sensor(context: SensorEvaluationContext, landing_zone: LandingZ
         previous,
         now=time.time(),
         first_day=snapshot_days.start.date(),
+        last_day=snapshot_days.end.date() - timedelta(days=1) if snapshot_days.end else None,
         settle=settle_seconds(),
         hash_budget=hash_budget_seconds(),
     )

@@ -538,6 +538,19 @@ def test_expected_snapshot_day():
     assert expected_snapshot_day(datetime(2025, 1, 5, 7, tzinfo=timezone.utc), 6, first) == date(2025, 1, 4)
     assert expected_snapshot_day(datetime(2025, 1, 5, 5, tzinfo=timezone.utc), 6, first) == date(2025, 1, 3)
     assert expected_snapshot_day(datetime(2025, 1, 1, 12, tzinfo=timezone.utc), 6, first) is None
+    # closed partitions (the demo's) expect nothing after their last day, however late it is
+    assert expected_snapshot_day(datetime(2026, 11, 5, 7, tzinfo=timezone.utc), 6, first, date(2025, 1, 14)) == date(2025, 1, 14)
+
+
+def test_closed_partitions_leave_later_days_to_nobody(landing):
+    from appointment_pipeline.sensors import scan_landing
+
+    (landing / "ghl" / "2025-02-01").mkdir()
+    (landing / "ghl" / "2025-02-01" / "w.jsonl").write_text("{}\n")
+    settle(landing)
+    scan = scan_landing(landing, {}, now=time.time(), first_day=START, settle=0, hash_budget=60, last_day=LAST)
+    assert "ghl/2025-02-01" in " ".join(item for items in scan.skipped.values() for item in items)
+    assert sorted(scan.changed) == [(START + timedelta(days=i)).isoformat() for i in range(DAYS)]
 
 
 def test_freshness_check_warns_until_yesterday_is_materialized():
