@@ -225,8 +225,9 @@ def test_reconcile_schedule_tick_loads_the_previous_day_stamped_reconcile_cron(s
     for table in SNAPSHOT_TABLES.values():
         assert wh.query(f"select distinct snapshot_date, ingest_source from {table}") == [(day, "RECONCILE_CRON")]
     sources = dict(wh.query("select source, count(*) from appointments group by source"))
-    assert sources.get("RECONCILE_CRON", 0) > 0  # provider appointments first seen by the reconcile run
-    assert set(sources) <= {"RECONCILE_CRON", "MIGRATION"}
+    assert sources.get("RECONCILE_CRON", 0) > 0  # provider appointments first seen in the reconcile run's polls
+    assert sources.get("WEBHOOK", 0) > 0  # and those first seen in a webhook body that day
+    assert set(sources) <= {"RECONCILE_CRON", "WEBHOOK", "MIGRATION"}
     assert wh.scalar("select count(*) from lead_appointment_rollups") > 0
 
 

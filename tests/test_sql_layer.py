@@ -78,7 +78,7 @@ def test_a_model_file_must_hold_one_select(tmp_path):
 @pytest.mark.parametrize(
     ("edit", "message"),
     [
-        (lambda text: text.replace("tests: [unique, not_null]", "tests: [unique, not_nul]", 1), "unknown test 'not_nul'"),
+        (lambda text: text.replace("- not_null: {blocking: true}", "- not_nul: {blocking: true}", 1), "unknown test 'not_nul'"),
         (lambda text: text.replace("    columns:", "    colums:", 1), "colums"),
         (lambda text: text.replace("{values: [GHL, CALENDLY]}", "{value: [GHL, CALENDLY]}", 1), "value"),
         (lambda text: text.replace("- name: stg_leads", "- name: stg_lead", 1), "stg_leads.sql: no description"),
@@ -88,7 +88,9 @@ def test_a_model_file_must_hold_one_select(tmp_path):
 def test_schema_yml_mistakes_stop_loading_with_a_clear_error(tmp_path, edit, message):
     root = _copy_project(tmp_path)
     path = root / "staging" / "schema.yml"
-    path.write_text(edit(path.read_text()))
+    original = path.read_text()
+    path.write_text(edit(original))
+    assert path.read_text() != original  # the mistake was really planted
     with pytest.raises(ModelError, match=re.escape(message)):
         load_project(root)
 

@@ -6,6 +6,7 @@ Checks that read the warehouse share the writers' pool: a DuckDB file takes no r
 import os
 from datetime import date, datetime, timedelta, timezone
 
+import pandas as pd
 from dagster import (
     AssetCheckExecutionContext,
     AssetCheckResult,
@@ -21,7 +22,7 @@ from dagster import (
 from appointment_pipeline.extract import WAREHOUSE_POOL
 from appointment_pipeline.metadata import frame_markdown
 from appointment_pipeline.partitions import snapshot_days
-from appointment_pipeline.redaction import EMAIL_REGEX, PHONE_REGEX
+from appointment_pipeline.audits import find_cycles, links_leaving_their_lead, reschedule_links, scan_for_pii
 from appointment_pipeline.rollup import Appointment, select_primary_appointment
 from appointment_pipeline.resources import WarehouseResource
 from appointment_pipeline.sql_project import DeclaredTest, SqlModel, SqlProject, load_project, transpile
@@ -64,7 +65,7 @@ def build_declared_checks(project: SqlProject | None = None) -> list[AssetChecks
     return [build_declared_test_checks(project.models[name]) for name in project.order() if project.models[name].tests]
 
 
-# -- domain checks (issue: appointment domain) -------------------------------------------------------------------
+# -- domain checks -------------------------------------------------------------------
 
 
 @asset_check(
@@ -74,45 +75,21 @@ def build_declared_checks(project: SqlProject | None = None) -> list[AssetChecks
     description="Every rescheduled_from_id points to an existing appointment of the same lead.",
 )
 def reschedule_links_stay_within_lead(warehouse: WarehouseResource) -> AssetCheckResult:
-    wh = warehouse.warehouse()
-    bad = wh.query_df(
-        "select a.id, a.lead_id, a.rescheduled_from_id, p.lead_id as predecessor_lead_id "
-        "from appointments as a left join appointments as p on p.id = a.rescheduled_from_id "
-        "where a.rescheduled_from_id is not null and (p.id is null or p.lead_id <> a.lead_id)"
-    )
+    bad = links_leaving_their_lead(warehouse.warehouse())
+    sample = pd.DataFrame(bad[:5], columns=["id", "lead_id", "rescheduled_from_id", "predecessor_lead_id"])
     return AssetCheckResult(
-        passed=bad.empty,
-        metadata={"bad_links": len(bad), "sample": MetadataValue.md(frame_markdown(bad.head(5)))},
+        passed=not bad,
+        metadata={"bad_links": len(bad), "sample": MetadataValue.md(frame_markdown(sample))},
     )
-
-
-def find_cycles(links: dict[str, str]) -> list[str]:
-    """Appointment ids that lie on a cycle of successor -> predecessor links (each id has one predecessor)."""
-    state: dict[str, int] = {}  # 1 = on the current walk, 2 = done
-    on_cycle: list[str] = []
-    for start in links:
-        path = []
-        node = start
-        while node is not None and state.get(node) is None:
-            state[node] = 1
-            path.append(node)
-            node = links.get(node)
-        if node is not None and state.get(node) == 1:
-            on_cycle.extend(path[path.index(node):])
-        for visited in path:
-            state[visited] = 2
-    return on_cycle
 
 
 @asset_check(asset="appointments", blocking=True, pool=WAREHOUSE_POOL, description="Reschedule links never form a cycle.")
 def reschedule_links_acyclic(warehouse: WarehouseResource) -> AssetCheckResult:
-    rows = warehouse.warehouse().query(
-        "select id, rescheduled_from_id from appointments where rescheduled_from_id is not null"
-    )
-    cycles = find_cycles(dict(rows))
+    links = reschedule_links(warehouse.warehouse())
+    cycles = find_cycles(links)
     return AssetCheckResult(
         passed=not cycles,
-        metadata={"links": len(rows), "appointments_on_cycles": len(cycles), "sample": sorted(cycles)[:5]},
+        metadata={"links": len(links), "appointments_on_cycles": len(cycles), "sample": sorted(cycles)[:5]},
     )
 
 
@@ -166,25 +143,6 @@ def rollup_matches_python_rule(warehouse: WarehouseResource) -> AssetCheckResult
     )
 
 
-def pii_condition(dialect: str, column: str) -> str:
-    if dialect == "duckdb":
-        return f"(regexp_matches({column}, %s) or regexp_matches({column}, %s))"
-    return f"({column} ~ %s or {column} ~ %s)"
-
-
-def scan_for_pii(wh, table: str) -> dict[str, int]:
-    """Text column -> number of values that look like an email address or a phone number."""
-    text_columns = [name for name, data_type in wh.table_columns(table) if data_type == "text"]
-    if not text_columns:
-        return {}
-    counts = ", ".join(
-        f"count(*) filter (where {pii_condition(wh.dialect, column)}) as {column}" for column in text_columns
-    )
-    params = [pattern for _ in text_columns for pattern in (EMAIL_REGEX, PHONE_REGEX)]
-    row = wh.query(f"select {counts} from {table}", params)[0]
-    return {column: int(count) for column, count in zip(text_columns, row)}
-
-
 def build_pii_check(table: str) -> AssetChecksDefinition:
     @asset_check(
         name="no_pii_in_text_columns",
@@ -213,7 +171,7 @@ def build_domain_checks(tables: list[str]) -> list[AssetChecksDefinition]:
     ]
 
 
-# -- freshness of the snapshot partitions (issue: operations in the Dagster UI) -----------------------------------
+# -- freshness of the snapshot partitions -----------------------------------
 
 FRESHNESS_CHECK_NAME = "snapshot_partition_fresh"
 SNAPSHOT_TABLES = ("raw_calendly_invitees", "raw_ghl_appointments")
@@ -228,20 +186,24 @@ def freshness_grace_hours() -> float:
     return float(os.environ.get("APPOINTMENT_FRESHNESS_GRACE_HOURS", "6"))
 
 
-def expected_snapshot_day(now: datetime, grace_hours: float, first_day: date) -> date | None:
+def expected_snapshot_day(
+    now: datetime, grace_hours: float, first_day: date, last_day: date | None = None
+) -> date | None:
     """The newest UTC day whose snapshot partition must exist at ``now``; None before the first one is due.
 
-    Day D ends at D+1 00:00 UTC and is due ``grace_hours`` later.
+    Day D ends at D+1 00:00 UTC and is due ``grace_hours`` later; closed partitions expect no day after the last.
     """
     due = (now.astimezone(timezone.utc) - timedelta(hours=grace_hours)).date() - timedelta(days=1)
+    if last_day is not None:
+        due = min(due, last_day)
     return due if due >= first_day else None
 
 
 def evaluate_snapshot_freshness(
-    materialized: set[str], now: datetime, grace_hours: float, first_day: date
+    materialized: set[str], now: datetime, grace_hours: float, first_day: date, last_day: date | None = None
 ) -> AssetCheckResult:
     """The freshness verdict for one snapshot asset from its materialized partition keys (WARN, never blocking)."""
-    expected = expected_snapshot_day(now, grace_hours, first_day)
+    expected = expected_snapshot_day(now, grace_hours, first_day, last_day)
     latest = max(materialized) if materialized else None
     window = (
         [expected - timedelta(days=i) for i in range(FRESHNESS_LOOKBACK_DAYS)] if expected is not None else []
@@ -286,8 +248,9 @@ def build_snapshot_freshness_check(table: str) -> AssetChecksDefinition:
     def snapshot_partition_fresh(context: AssetCheckExecutionContext) -> AssetCheckResult:
         materialized = set(context.instance.get_materialized_partitions(AssetKey(table)))
         first_day = snapshot_days.start.date()
+        last_day = snapshot_days.end.date() - timedelta(days=1) if snapshot_days.end else None
         return evaluate_snapshot_freshness(
-            materialized, datetime.now(timezone.utc), freshness_grace_hours(), first_day
+            materialized, datetime.now(timezone.utc), freshness_grace_hours(), first_day, last_day
         )
 
     return snapshot_partition_fresh

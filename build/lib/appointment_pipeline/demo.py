@@ -2,7 +2,7 @@
 
 Plain Python (no Dagster). ``generate_demo`` writes
 
-* the application database table ``"Lead"`` (contracts section 2), dropped and recreated on every run, on SQLite,
+* the application database table ``"Lead"`` (docs/data-contract.md#legacy-lead-table), dropped and recreated on every run, on SQLite,
   PostgreSQL or DuckDB through SQLAlchemy;
 * ``<landing>/calendly/<YYYY-MM-DD>/*.jsonl[.gz]`` and ``<landing>/ghl/<YYYY-MM-DD>/*.jsonl[.gz]`` (contracts
   section 3, payload shapes of ``providers.md``); both provider folders are deleted first.
@@ -65,7 +65,7 @@ UTC = timezone.utc
 # Public API
 # --------------------------------------------------------------------------------------------------------------------
 
-#: The legacy columns of contracts section 2, in table order.
+#: The legacy columns of the "Lead" table, in table order.
 LEAD_COLUMNS: tuple[str, ...] = (
     "id",
     "email",

@@ -6,8 +6,10 @@ provider records go through appointment_pipeline.parsing, which keeps only non-P
 """
 
 
+from collections import Counter
 from collections.abc import Iterator
 from datetime import date, datetime, time, timedelta, timezone
+from typing import Literal
 
 import pandas as pd
 import pyarrow as pa
@@ -17,14 +19,27 @@ from dagster import (
     AssetsDefinition,
     BackfillPolicy,
     Config,
+    Failure,
     MaterializeResult,
     MetadataValue,
     asset,
 )
+from pydantic import Field
 
 from appointment_pipeline import settings
+from appointment_pipeline.audits import pii_audit
 from appointment_pipeline.metadata import table_metadata
-from appointment_pipeline.parsing import CALENDLY, GHL, Provider, RawColumn, SourceRecord, parse_records, read_landing
+from appointment_pipeline.parsing import (
+    CALENDLY,
+    GHL,
+    Provider,
+    RawColumn,
+    SourceRecord,
+    non_day_folders,
+    parse_records,
+    read_landing,
+    scan_landing_day,
+)
 from appointment_pipeline.partitions import snapshot_days
 from appointment_pipeline.redaction import email_hash
 from appointment_pipeline.resources import (
@@ -35,6 +50,8 @@ from appointment_pipeline.resources import (
     WarehouseResource,
 )
 from appointment_pipeline.run_context import ingest_source_for_run
+from appointment_pipeline.statuses import LineReason
+from appointment_pipeline.warehouse import AuditFailed
 
 OWNERS = ["team:data-engineering"]
 WAREHOUSE_POOL = "appointment_warehouse"  # DuckDB takes one writer per file: writers share this pool
@@ -119,7 +136,12 @@ def raw_leads(
     _warn_on_demo_key(context, pipeline_settings)
     data = read_leads(source_db.url, pipeline_settings.hash_key)
     wh = warehouse.warehouse()
-    count = wh.replace_table_with_rows("raw_leads", [(c.name, c.sql_type) for c in RAW_LEADS_COLUMNS], data)
+    try:
+        count = wh.replace_table_with_rows(
+            "raw_leads", [(c.name, c.sql_type) for c in RAW_LEADS_COLUMNS], data, audit=pii_audit(wh)
+        )
+    except AuditFailed as exc:
+        raise _not_published(exc) from None
     return MaterializeResult(
         metadata={
             **table_metadata(wh, "raw_leads", count, descriptions={c.name: c.description for c in RAW_LEADS_COLUMNS}),
@@ -132,9 +154,18 @@ def raw_leads(
 
 
 class SnapshotConfig(Config):
-    """Where a snapshot partition comes from: the landing zone (default) or the provider's HTTP API."""
+    """Where a snapshot partition comes from, and which days may be empty."""
 
-    source: str = "landing"  # "landing" | "api"
+    source: Literal["landing", "api"] = Field(
+        default="landing", description="`landing` (the landing zone, default) or `api` (the provider's HTTP API)."
+    )
+    empty_days: list[str] = Field(
+        default=[],
+        description=(
+            "Days (YYYY-MM-DD) of the run to record as loaded although they have no landing files. Without it a day "
+            "with no files fails the run and stays unloaded, so the freshness check keeps reporting it."
+        ),
+    )
 
 
 PARTITION_LOADS_TABLE = "snapshot_partition_loads"
@@ -179,9 +210,11 @@ def build_snapshot_asset(provider: Provider) -> AssetsDefinition:
         partitions_def=snapshot_days,
         backfill_policy=BackfillPolicy.single_run(),
         description=(
-            f"Daily {provider.name} snapshot partitions (landing zone <root>/{provider.name}/<day>/*.jsonl[.gz] or the "
-            "provider API): one row per line with the non-PII fields, the keyed email hash, and reject_reason for a line "
-            "that could not be used. Re-materializing a range replaces exactly those days."
+            f"Daily {provider.name} snapshot partitions, from the landing zone (`{provider.name}/YYYY-MM-DD/*.jsonl` or "
+            "`*.jsonl.gz` under APPOINTMENT_LANDING_DIR) or the provider API (run config `source: api`): one row per "
+            "line or record with the non-PII fields, the keyed email hash, and `reject_reason` for a line that was "
+            "not loaded. Re-materializing a range replaces exactly those days; a day without landing files is not "
+            "loaded (run config `empty_days` records an intentionally empty day)."
         ),
     )
     def snapshot(
@@ -195,21 +228,23 @@ def build_snapshot_asset(provider: Provider) -> AssetsDefinition:
         _warn_on_demo_key(context, pipeline_settings)
         days = partition_days(context)
         wh = warehouse.warehouse()
-        stamps = _first_stamps(wh, provider, days, ingest_source_for_run(context.run.tags))
         digests: dict[date, str] = {}
         if config.source == "api":
             records = _api_records(provider, provider_apis.for_provider(provider.name), days)
             digests = {day: "api" for day in days}
-        elif config.source == "landing":
-            records = read_landing(landing_zone.path, provider, days, digests)
         else:
-            raise ValueError(f"config.source must be 'landing' or 'api', not {config.source!r}")
+            _require_landing_files(landing_zone, provider, days, config.empty_days)
+            for name in non_day_folders(landing_zone.path, provider):
+                context.log.info(f"{provider.name}/{name}: not a YYYY-MM-DD snapshot folder, skipped")
+            records = read_landing(landing_zone.path, provider, days, digests, on_skip=context.log.warning)
+        stamps = _first_stamps(wh, provider, days, ingest_source_for_run(context.run.tags))
         # Parse everything before touching the warehouse: an API failure leaves the previous partition intact.
         data = parse_records(provider, records, pipeline_settings.hash_key, stamps)
         columns = [(c.name, c.sql_type) for c in provider.columns]
         loads = _partition_loads(provider, days, stamps, digests, data)
         with wh.transaction() as con:
             wh.create_table_if_missing(con, provider.table, columns)
+            wh.add_missing_columns(con, provider.table, columns)
             wh.create_table_if_missing(con, PARTITION_LOADS_TABLE, PARTITION_LOADS_COLUMNS)
             window = [days[0], days[-1]]
             wh.execute(con, f"delete from {provider.table} where snapshot_date between %s and %s", window)
@@ -220,30 +255,98 @@ def build_snapshot_asset(provider: Provider) -> AssetsDefinition:
             )
             wh.bulk_insert(con, provider.table, data)
             wh.bulk_insert(con, PARTITION_LOADS_TABLE, loads)
+            # what this run wrote must hold no PII before it is committed; otherwise the old days stay
+            _publishable(wh, con, provider.table, pii_audit(wh, where="snapshot_date between %s and %s", params=window))
             wh.analyze(con, provider.table)
-        rejected = data.filter(pa.compute.is_valid(data["reject_reason"]))
-        by_reason = pd.Series(rejected["reject_reason"].to_pylist(), dtype=object).value_counts().to_dict()
-        if rejected.num_rows:
-            context.log.warning(f"{provider.table}: {rejected.num_rows} of {data.num_rows} records rejected {by_reason}")
+        outcomes = _line_outcomes(data)
+        totals: Counter = Counter()
+        for day in days:
+            counts = outcomes.get(day, Counter())
+            totals.update(counts)
+            # each partition of a range reports its own figures (the shared metadata below is the run's)
+            context.add_asset_metadata(_outcome_metadata(counts, stamps[day]), partition_key=day.isoformat())
+        if totals["rejected"]:
+            context.log.warning(
+                f"{provider.table}: {totals['rejected']} of {totals['records']} records rejected "
+                f"{dict(_reasons(totals, reject=True))}"
+            )
         return MaterializeResult(
             metadata={
-                **table_metadata(
-                    wh,
-                    provider.table,
-                    data.num_rows,
-                    descriptions={c.name: c.description for c in provider.columns},
-                ),
-                "snapshot_days": MetadataValue.text(f"{days[0]} .. {days[-1]} ({len(days)} days)"),
-                "records": data.num_rows,
-                "loaded": data.num_rows - rejected.num_rows,
-                "rejected": rejected.num_rows,
-                "rejected_by_reason": MetadataValue.json({str(k): int(v) for k, v in by_reason.items()}),
+                **table_metadata(wh, provider.table, None, descriptions={c.name: c.description for c in provider.columns}),
+                "run_snapshot_days": MetadataValue.text(f"{days[0]} .. {days[-1]} ({len(days)} days)"),
+                "run_records": totals["records"],
                 "source": config.source,
-                "ingest_source": MetadataValue.json({d.isoformat(): s for d, s in stamps.items()}),
             }
         )
 
     return snapshot
+
+
+def _require_landing_files(landing_zone, provider: Provider, days: list[date], empty_days: list[str]) -> None:
+    """A day without landing files is not a snapshot: fail naming the days, unless the run says they are empty."""
+    allowed = {date.fromisoformat(day) for day in empty_days}
+    missing = [
+        day for day in days if day not in allowed and not scan_landing_day(landing_zone.path, provider, day).has_snapshot
+    ]
+    if missing:
+        folders = ", ".join(str(landing_zone.path / provider.name / day.isoformat()) for day in missing[:5])
+        raise Failure(
+            description=(
+                f"{provider.name}: no landing files for {', '.join(d.isoformat() for d in missing)} "
+                f"(looked for *.jsonl / *.jsonl.gz in {folders}{' ...' if len(missing) > 5 else ''}). "
+                "Nothing was loaded. Land the files and re-run, or, if the day really had no data, re-run with "
+                f"run config `empty_days: [{', '.join(repr(d.isoformat()) for d in missing)}]`."
+            ),
+            metadata={"days_without_files": MetadataValue.json([d.isoformat() for d in missing])},
+        )
+
+
+def _line_outcomes(data: pa.Table) -> dict[date, Counter]:
+    """Per snapshot day: records, loaded, rejected, ignored and the count of each reason."""
+    outcomes: dict[date, Counter] = {}
+    for day, reason in zip(data["snapshot_date"].to_pylist(), data["reject_reason"].to_pylist()):
+        counts = outcomes.setdefault(day, Counter())
+        counts["records"] += 1
+        if reason is None:
+            counts["loaded"] += 1
+        else:
+            counts["rejected" if LineReason(reason).is_reject else "ignored"] += 1
+            counts[f"reason:{reason}"] += 1
+    return outcomes
+
+
+def _reasons(counts: Counter, *, reject: bool) -> list[tuple[str, int]]:
+    return sorted(
+        (key.removeprefix("reason:"), value)
+        for key, value in counts.items()
+        if key.startswith("reason:") and LineReason(key.removeprefix("reason:")).is_reject == reject
+    )
+
+
+def _outcome_metadata(counts: Counter, ingest_source: str) -> dict:
+    return {
+        "dagster/row_count": counts["records"],
+        "records": counts["records"],
+        "loaded": counts["loaded"],
+        "rejected": counts["rejected"],
+        "ignored": counts["ignored"],
+        "rejected_by_reason": MetadataValue.json(dict(_reasons(counts, reject=True))),
+        "ignored_by_reason": MetadataValue.json(dict(_reasons(counts, reject=False))),
+        "ingest_source": ingest_source,
+    }
+
+
+def _publishable(wh, con, table: str, audit) -> None:
+    failures = {name: count for name, count in audit(con, table).items() if count}
+    if failures:
+        raise _not_published(AuditFailed(table, failures))
+
+
+def _not_published(exc: AuditFailed) -> Failure:
+    return Failure(
+        description=f"{exc} Nothing of this run was written; the table is as it was.",
+        metadata={"failed_audits": MetadataValue.json(exc.failures)},
+    )
 
 
 def _warn_on_demo_key(context: AssetExecutionContext, pipeline_settings: PipelineSettingsResource) -> None:

@@ -19,7 +19,7 @@ from appointment_pipeline.warehouse import Warehouse
 def table_metadata(
     wh: Warehouse,
     table: str,
-    row_count: int,
+    row_count: int | None,
     *,
     descriptions: Mapping[str, str] | None = None,
     lineage: Mapping[str, list[tuple[str, str]]] | None = None,
@@ -32,11 +32,12 @@ def table_metadata(
         ]
     )
     metadata = {
-        "dagster/row_count": int(row_count),
         "dagster/table_name": f"{wh.dialect}:{table}",
         "dagster/column_schema": schema,
         "warehouse": wh.display_name,
     }
+    if row_count is not None:  # a partitioned asset reports each partition's own count instead
+        metadata["dagster/row_count"] = int(row_count)
     if lineage is not None:
         metadata["dagster/column_lineage"] = TableColumnLineage(
             deps_by_column={

@@ -1,8 +1,15 @@
 """The one daily partitions definition every snapshot asset shares (different starts split backfills: dagster#19625)."""
 
 
+from datetime import timedelta
+
 from dagster import DailyPartitionsDefinition
 
 from appointment_pipeline import settings
 
-snapshot_days = DailyPartitionsDefinition(start_date=settings.partitions_start().isoformat(), timezone="UTC")
+_last_day = settings.partitions_last_day()
+snapshot_days = DailyPartitionsDefinition(
+    start_date=settings.partitions_start().isoformat(),
+    end_date=(_last_day + timedelta(days=1)).isoformat() if _last_day else None,  # Dagster's end is exclusive
+    timezone="UTC",
+)

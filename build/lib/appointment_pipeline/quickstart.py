@@ -2,16 +2,22 @@
 
     python -m appointment_pipeline.quickstart [--leads N] [--days D]
 
-Uses a SQLite-backed Dagster instance in .dagster_home/ (DAGSTER_HOME), the demo application database and landing
-zone under data/, and pins APPOINTMENT_REFERENCE_TIME to the day after the demo's last snapshot so the rollups are
-reproducible (set it yourself to override).
+Writes the demo's settings to ``.env`` in the current directory (Dagster's CLI and ``dagster dev`` read it from
+there), so the UI and every shell command of the README use the same persistent instance (``.dagster_home/``),
+the same reference time and the demo's snapshot days as the whole partition set. The run's DEBUG log goes to
+``.dagster_home/quickstart.log``; the terminal shows progress and a summary.
 """
+
+from __future__ import annotations
 
 import argparse
 import os
 import subprocess
 import sys
-from datetime import datetime, time, timedelta, timezone
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from appointment_pipeline import settings
@@ -24,16 +30,71 @@ DAGSTER_YAML = """\
 telemetry:
   enabled: false
 """
-
+ENV_MARKER = "# Written by python -m appointment_pipeline.quickstart: the demo's settings for dagster dev and the CLI."
+RAW_TABLES = ("raw_leads", "raw_calendly_invitees", "raw_ghl_appointments")
 
 
 def ensure_dagster_home() -> Path:
-    home = Path(os.environ.setdefault("DAGSTER_HOME", str(Path(".dagster_home").resolve())))
+    home = Path(os.environ.get("DAGSTER_HOME") or Path(".dagster_home").resolve())
     home.mkdir(parents=True, exist_ok=True)
     config = home / "dagster.yaml"
     if not config.exists():
         config.write_text(DAGSTER_YAML)
     return home
+
+
+def write_env_file(path: Path, values: dict[str, str]) -> bool:
+    """Write the demo settings to ``path`` unless it is a .env of the user's own (then it is left alone)."""
+    if path.exists() and not path.read_text().startswith(ENV_MARKER):
+        return False
+    path.write_text("\n".join([ENV_MARKER, *(f"{key}={value}" for key, value in values.items())]) + "\n")
+    return True
+
+
+@dataclass
+class RunProgress:
+    """What the run has done so far, read from the Dagster instance (the same storage the UI reads)."""
+
+    run_id: str | None = None
+    seen: int = 0
+    steps_done: list[str] = field(default_factory=list)
+    steps_failed: list[str] = field(default_factory=list)
+    checks: Counter = field(default_factory=Counter)
+    failed_checks: list[str] = field(default_factory=list)
+
+    asset_steps: frozenset[str] = frozenset()
+
+    def poll(self, instance, started: float, echo) -> None:
+        from dagster import DagsterEventType
+
+        if self.run_id is None:
+            newest = instance.get_run_records(limit=1)
+            if not newest or newest[0].create_timestamp.timestamp() < started - 1:
+                return  # the CLI has not created its run yet
+            self.run_id = newest[0].dagster_run.run_id
+            echo(f"run {self.run_id} started")
+        records = instance.all_logs(self.run_id)
+        for record in records[self.seen:]:
+            event = record.dagster_event
+            if event is None:
+                continue
+            if event.event_type == DagsterEventType.STEP_SUCCESS:
+                self.steps_done.append(event.step_key)
+                if event.step_key in self.asset_steps:
+                    done = len(self.asset_steps.intersection(self.steps_done))
+                    echo(f"  [{done:2d}/{len(self.asset_steps)}] {event.step_key}")
+            elif event.event_type == DagsterEventType.STEP_FAILURE:
+                self.steps_failed.append(event.step_key)
+                echo(f"  FAILED {event.step_key}")
+            elif event.event_type == DagsterEventType.ASSET_CHECK_EVALUATION:
+                evaluation = event.event_specific_data
+                name = f"{evaluation.asset_key.to_user_string()}:{evaluation.check_name}"
+                if evaluation.passed:
+                    self.checks["passed"] += 1
+                else:
+                    self.checks[f"failed ({evaluation.severity.value})"] += 1
+                    self.failed_checks.append(name)
+        self.seen = len(records)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -43,14 +104,30 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args(argv)
 
+    def echo(text: str) -> None:
+        print(f"[{time.monotonic() - began:5.1f}s] {text}", flush=True)
+
+    began = time.monotonic()
     home = ensure_dagster_home()
     start = settings.partitions_start()
     summary = generate_demo(settings.source_db_url(), settings.landing_dir(), leads=args.leads, days=args.days,
                             start=start, seed=args.seed)
-    print(f"demo data: {summary.leads} leads, {summary.landing_lines} landing lines "
-          f"({summary.malformed_lines} malformed) for {summary.first_day}..{summary.last_day}")
-    reference = datetime.combine(summary.last_day + timedelta(days=1), time.min, tzinfo=timezone.utc)
-    os.environ.setdefault("APPOINTMENT_REFERENCE_TIME", reference.isoformat())
+    echo(f"demo data: {summary.leads} leads, {summary.landing_lines} landing lines ({summary.malformed_lines} "
+         f"malformed on purpose) for {summary.first_day}..{summary.last_day} in {settings.data_dir()}")
+    reference = datetime.combine(summary.last_day + timedelta(days=1), datetime.min.time(), tzinfo=timezone.utc)
+    demo_settings = {
+        "DAGSTER_HOME": str(home),
+        "APPOINTMENT_DATA_DIR": str(settings.data_dir()),
+        "APPOINTMENT_REFERENCE_TIME": os.environ.get("APPOINTMENT_REFERENCE_TIME") or reference.isoformat(),
+        "APPOINTMENT_PARTITIONS_START": summary.first_day.isoformat(),
+        "APPOINTMENT_PARTITIONS_END": summary.last_day.isoformat(),
+    }
+    env_file = Path(".env").resolve()
+    if write_env_file(env_file, demo_settings):
+        echo(f"settings for dagster dev and the CLI written to {env_file}")
+    else:
+        echo(f"{env_file} is your own and was left alone; the demo needs {sorted(demo_settings)}")
+    os.environ.update(demo_settings)
 
     command = [
         str(Path(sys.executable).with_name("dagster")),
@@ -59,18 +136,42 @@ def main(argv: list[str] | None = None) -> int:
         "--select", "*",
         "--partition-range", f"{summary.first_day}...{summary.last_day}",
     ]
-    print("running:", " ".join(command[1:]), f"(DAGSTER_HOME={home})", flush=True)
-    completed = subprocess.run(command, env=os.environ.copy())
-    if completed.returncode != 0:
-        print("materialization failed; see the log above", file=sys.stderr)
-        return completed.returncode
+    log_path = home / "quickstart.log"
+    echo(f"running: dagster {' '.join(command[1:])}  (full log: {log_path})")
+
+    from dagster import DagsterInstance
+
+    from appointment_pipeline.definitions import defs
+
+    progress = RunProgress(asset_steps=frozenset(key.to_python_identifier() for key in defs.resolve_all_asset_keys()))
+    started = time.time()
+    with open(log_path, "w") as log, DagsterInstance.get() as instance:
+        process = subprocess.Popen(command, env=os.environ.copy(), stdout=log, stderr=subprocess.STDOUT)
+        while process.poll() is None:
+            time.sleep(1.0)
+            progress.poll(instance, started, echo)
+        progress.poll(instance, started, echo)
+    if process.returncode != 0:
+        tail = log_path.read_text().splitlines()[-30:]
+        print("\n".join(tail), file=sys.stderr)
+        print(f"\nthe run failed (steps {progress.steps_failed}); full log: {log_path}", file=sys.stderr)
+        return process.returncode
 
     warehouse = Warehouse(settings.warehouse_url())
-    print(f"\nwarehouse {warehouse.display_name}:")
-    for table in load_project().marts():
+    print(f"\nwarehouse {warehouse.display_name}")
+    for table in [*RAW_TABLES, *load_project().marts()]:
         print(f"  {table:34s} {warehouse.scalar(f'select count(*) from {table}'):>8} rows")
-    print(f"\nnext: DAGSTER_HOME={home} .venv/bin/dagster dev -w workspace.yaml  (UI on http://127.0.0.1:3000)")
-    return 0
+    verdict = ", ".join(f"{count} {outcome}" for outcome, count in sorted(progress.checks.items()))
+    print(f"\nasset checks: {verdict or 'none ran'}")
+    for name in progress.failed_checks:
+        print(f"  failed: {name}")
+    print(
+        "\nnext:\n"
+        f"  .venv/bin/dagster dev -w workspace.yaml       # the UI on http://127.0.0.1:3000, this run in its Runs page\n"
+        f"  .venv/bin/python -m pytest                    # the test suite\n"
+        f"  docs/data-contract.md, docs/operations.md     # what the tables mean, how to run it for real"
+    )
+    return 1 if any("ERROR" in outcome for outcome in progress.checks) else 0
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""The primary-appointment rule of contracts section 6, in plain Python over plain data (no Dagster imports).
+"""The primary-appointment rule (docs/data-contract.md#primary-appointment-rule), in plain Python over plain data (no Dagster imports).
 
 ``lead_appointment_rollups.sql`` is the same rule in SQL; tests/test_rollup_property.py feeds both the same random
 appointment sets and asserts they choose the same appointment. Nulls sort last wherever the rule orders by a time.
@@ -15,7 +15,7 @@ from appointment_pipeline.statuses import LEGACY_ROLLUP_STATUS, Status
 
 @dataclass(frozen=True)
 class Appointment:
-    """An ``appointments`` row (contracts section 5)."""
+    """An ``appointments`` row (docs/data-contract.md#appointments)."""
 
     id: str
     lead_id: str

@@ -10,10 +10,10 @@ INGEST_SOURCES = frozenset({"WEBHOOK", "RECONCILE_CRON", "BACKFILL", "AUTO_BOOK"
 
 
 def ingest_source_for_run(tags: Mapping[str, str]) -> str:
-    """contracts section 5: a backfill stamps BACKFILL, the reconcile schedule RECONCILE_CRON, anything else MANUAL.
-
-    An explicit ``appointment/ingest_source`` tag wins (the sensor and scripted runs use it).
-    """
+    """How a run's snapshot days count as first seen: a backfill stamps BACKFILL, the reconcile schedule
+    RECONCILE_CRON, anything else MANUAL. An explicit ``appointment/ingest_source`` tag wins (the landing-zone sensor
+    sets RECONCILE_CRON; scripted runs may set any source). A webhook body overrides the stamp with WEBHOOK later,
+    in the staging models."""
     explicit = tags.get(INGEST_SOURCE_TAG)
     if explicit:
         if explicit.upper() not in INGEST_SOURCES:

@@ -20,6 +20,7 @@ def materialize_range(
     instance: DagsterInstance | None = None,
     selection: str | Sequence[str] | AssetSelection = "*",
     tags: Mapping[str, str] | None = None,
+    run_config: Mapping[str, object] | None = None,
     raise_on_error: bool = True,
 ) -> ExecuteInProcessResult:
     """Materialize ``selection`` (default: every asset) for snapshot days first_day..last_day as one run."""
@@ -36,5 +37,6 @@ def materialize_range(
         resources={**defs.resources, **(resources or {})},
         instance=instance,
         tags=run_tags,
+        run_config=dict(run_config or {}),
         raise_on_error=raise_on_error,
     )

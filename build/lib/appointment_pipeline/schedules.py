@@ -83,6 +83,9 @@ def reconcile_daily(context: ScheduleEvaluationContext):
     first_day = snapshot_days.start.date()
     if day < first_day:
         return SkipReason(f"{day} is before the first snapshot partition {first_day} (APPOINTMENT_PARTITIONS_START)")
+    if snapshot_days.end is not None and day >= snapshot_days.end.date():
+        last = snapshot_days.end.date() - timedelta(days=1)
+        return SkipReason(f"{day} is after the last snapshot partition {last} (APPOINTMENT_PARTITIONS_END)")
     context.log.info(f"reconcile tick {tick_time.isoformat()}: snapshot day {day}")
     # The ingest-source tag says RECONCILE_CRON outright: run_context also derives it from dagster/schedule_name,
     # but a tick launched with "Test schedule" or from a test has no such tag.

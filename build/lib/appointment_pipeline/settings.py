@@ -1,4 +1,4 @@
-"""Environment configuration of contracts section 1, resolved in one place (no Dagster imports).
+"""Environment configuration (docs/data-contract.md#configuration), resolved in one place (no Dagster imports).
 
 Every variable is optional; the defaults give the embedded quickstart: a DuckDB warehouse file, the demo
 application database and the demo landing zone under ``data/`` of the current directory.
@@ -31,6 +31,12 @@ def landing_dir() -> Path:
 
 def partitions_start() -> date:
     return date.fromisoformat(os.environ.get("APPOINTMENT_PARTITIONS_START") or "2025-01-01")
+
+
+def partitions_last_day() -> date | None:
+    """The last snapshot day (inclusive) when the partitions are closed, as for the demo; None = open-ended."""
+    value = os.environ.get("APPOINTMENT_PARTITIONS_END")
+    return date.fromisoformat(value) if value else None
 
 
 def parse_instant(text: str) -> datetime:

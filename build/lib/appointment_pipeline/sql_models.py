@@ -10,6 +10,7 @@ from datetime import datetime, timezone
 
 from dagster import (
     AssetExecutionContext,
+    Failure,
     AssetKey,
     AssetsDefinition,
     BackfillPolicy,
@@ -20,10 +21,12 @@ from dagster import (
     asset,
 )
 
+from appointment_pipeline.audits import model_audit
 from appointment_pipeline.extract import EXTERNAL_TABLES, OWNERS, WAREHOUSE_KIND, WAREHOUSE_POOL
 from appointment_pipeline.metadata import preview_markdown, table_metadata
 from appointment_pipeline.resources import PipelineSettingsResource, WarehouseResource
 from appointment_pipeline.sql_project import SqlModel, SqlProject, load_project
+from appointment_pipeline.warehouse import AuditFailed
 
 
 def run_start_time(context: AssetExecutionContext) -> datetime:
@@ -59,7 +62,15 @@ def build_model_asset(model: SqlModel, project: SqlProject) -> AssetsDefinition:
         parameters = {}
         if "reference_time" in model.parameters:
             parameters["reference_time"] = pipeline_settings.resolve_reference_time(run_start_time(context))
-        count = wh.replace_table_with_query(model.name, model.render(wh.dialect, parameters))
+        try:
+            count = wh.replace_table_with_query(
+                model.name, model.render(wh.dialect, parameters), audit=model_audit(wh, model)
+            )
+        except AuditFailed as exc:
+            raise Failure(
+                description=f"{exc} The previous {model.name} table is unchanged.",
+                metadata={"failed_audits": MetadataValue.json(exc.failures)},
+            ) from None
         upstream = {table: dict(wh.table_columns(table)) for table in model.upstream_tables}
         metadata = table_metadata(
             wh, model.name, count, descriptions=model.columns, lineage=model.column_lineage(upstream)

@@ -68,9 +68,10 @@ class DeclaredTest:
             return f"every {self.column} exists in {self.args['to']}.{self.args['field']}"
         return f"{self.column} is {self.kind.replace('_', ' ')}"
 
-    def failing_rows_sql(self) -> str:
-        """A query (PostgreSQL dialect) returning the violating rows; zero rows = pass."""
-        table, column = self.model, self.column
+    def failing_rows_sql(self, table: str | None = None) -> str:
+        """A query (PostgreSQL dialect) returning the violating rows; zero rows = pass. ``table`` audits another
+        table of the model's shape (the scratch table of a rebuild) instead of the model itself."""
+        table, column = table or self.model, self.column
         where = f" and ({self.args['where']})" if self.args.get("where") else ""
         if self.kind == "unique":
             return (
@@ -193,7 +194,7 @@ class SqlProject:
     models: Mapping[str, SqlModel]
 
     def marts(self) -> list[str]:
-        """The output tables of contracts section 5, in dependency order."""
+        """The output tables (docs/data-contract.md#output-tables), in dependency order."""
         return [name for name in self.order() if self.models[name].layer == "marts"]
 
     def order(self) -> list[str]:

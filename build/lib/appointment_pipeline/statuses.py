@@ -1,4 +1,4 @@
-"""Status vocabulary and the provider/legacy status mappings of contracts sections 2 and 3 (no Dagster imports)."""
+"""Status vocabulary and the provider/legacy status mappings (docs/data-contract.md#status-mappings; no Dagster imports)."""
 
 from __future__ import annotations
 
@@ -24,6 +24,22 @@ class CancelReason(StrEnum):
     INVALID = "invalid"
     DELETED = "deleted"
     LEGACY = "legacy"
+
+
+class LineReason(StrEnum):
+    """Why a landing line or API record was not loaded as an observation (the raw tables' ``reject_reason``)."""
+
+    MALFORMED_JSON = "malformed_json"
+    MISSING_KEY = "missing_key"
+    BAD_TIMESTAMP = "bad_timestamp"
+    UNKNOWN_STATUS = "unknown_status"
+    UNREADABLE_FILE = "unreadable_file"  # a landing entry that is no readable file, or a file that breaks midway
+    # Not bad data: a record about something else (a routing form, an event type, ...). Counted apart from rejects.
+    NOT_AN_APPOINTMENT = "not_an_appointment"
+
+    @property
+    def is_reject(self) -> bool:
+        return self is not LineReason.NOT_AN_APPOINTMENT
 
 
 class UnknownStatus(ValueError):
@@ -62,7 +78,7 @@ LEGACY_STATUS: dict[str, Status] = {
     "noshow": Status.NO_SHOW,
 }
 
-# Lower-case legacy spelling written back by the rollup (contracts section 5).
+# Lower-case legacy spelling written back by the rollup (docs/data-contract.md#lead_appointment_rollups).
 LEGACY_ROLLUP_STATUS: dict[Status, str] = {
     Status.CONFIRMED: "confirmed",
     Status.CANCELED: "canceled",
@@ -105,6 +121,12 @@ def calendly_status(
     if no_show:
         return Status.NO_SHOW, None
     return Status.CONFIRMED, None
+
+
+def provider_canceler(canceler_type: str | None) -> str | None:
+    """Calendly's ``canceler_type`` as a cancel reason code (host, invitee), else None."""
+    reason = _canceler(canceler_type)
+    return str(reason) if reason else None
 
 
 def _canceler(canceler_type: str | None) -> CancelReason | None:

@@ -11,7 +11,7 @@ import logging
 import random
 import re
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +30,21 @@ def ident(name: str) -> str:
     if not IDENTIFIER.match(name):
         raise ValueError(f"not a plain lower-case identifier: {name!r}")
     return name
+
+
+class AuditFailed(RuntimeError):
+    """A rebuilt table failed a blocking audit before it was swapped in: the previous table stays."""
+
+    def __init__(self, table: str, failures: dict[str, int]):
+        super().__init__(
+            f"{table}: not published, blocking audits failed: "
+            + ", ".join(f"{name} ({count} rows)" for name, count in sorted(failures.items()))
+        )
+        self.table, self.failures = table, failures
+
+
+# Runs on the writing connection against the unpublished table; returns the failing audits and their row counts.
+Audit = Callable[[Any, str], dict[str, int]]
 
 
 class WarehouseLocked(RuntimeError):
@@ -132,15 +147,21 @@ class Warehouse:
             )
         )
 
-    def table_columns(self, table: str) -> list[tuple[str, str]]:
-        """(column, normalized type) in table order; types are named the same on both engines."""
-        rows = self.query(
+    def table_columns(self, table: str, con: Any = None) -> list[tuple[str, str]]:
+        """(column, normalized type) in table order; types are named the same on both engines. With ``con``, on
+        that connection (a table created in its open transaction is visible only there)."""
+        if con is None:
+            rows = self.query(self._columns_sql(), [ident(table)])
+        else:
+            rows = self.execute(con, self._columns_sql(), [ident(table)]).fetchall()
+        return [(name, normalize_type(data_type)) for name, data_type in rows]
+
+    def _columns_sql(self) -> str:
+        return (
             "select column_name, data_type from information_schema.columns where table_name = %s and table_schema = "
             + ("current_schema()" if self.dialect == "postgres" else "'main'")
-            + " order by ordinal_position",
-            [ident(table)],
+            + " order by ordinal_position"
         )
-        return [(name, normalize_type(data_type)) for name, data_type in rows]
 
     def _params(self, sql: str) -> str:
         # psycopg uses %s, DuckDB uses ?; code writes %s.
@@ -153,6 +174,15 @@ class Warehouse:
     def create_table_if_missing(self, con: Any, table: str, columns: Sequence[tuple[str, str]]) -> None:
         body = ", ".join(f"{ident(name)} {sql_type}" for name, sql_type in columns)
         con.execute(f"create table if not exists {ident(table)} ({body})")
+
+    def add_missing_columns(self, con: Any, table: str, columns: Sequence[tuple[str, str]]) -> list[str]:
+        """Add the columns a newer release of the table has (nullable, so rows loaded before read as null)."""
+        present = {name for name, _ in self.execute(con, self._columns_sql(), [ident(table)]).fetchall()}
+        added = [name for name, _ in columns if name not in present]
+        for name, sql_type in columns:
+            if name in added:
+                con.execute(f"alter table {ident(table)} add column {ident(name)} {sql_type}")
+        return added
 
     def bulk_insert(self, con: Any, table: str, data: pa.Table) -> int:
         """Append an Arrow table (columns named like the target's) in one bulk operation."""
@@ -172,36 +202,38 @@ class Warehouse:
                         copy.write_row(row)
         return data.num_rows
 
-    def replace_where(
-        self, table: str, columns: Sequence[tuple[str, str]], data: pa.Table, where_sql: str, params: Sequence[Any]
+    def replace_table_with_rows(
+        self, table: str, columns: Sequence[tuple[str, str]], data: pa.Table, audit: Audit | None = None
     ) -> int:
-        """Delete the rows matching ``where_sql`` and load ``data`` instead, atomically (partition replace)."""
-        with self.transaction() as con:
-            self.create_table_if_missing(con, table, columns)
-            self.execute(con, f"delete from {ident(table)} where {where_sql}", params)
-            return self.bulk_insert(con, table, data)
-
-    def replace_table_with_rows(self, table: str, columns: Sequence[tuple[str, str]], data: pa.Table) -> int:
-        """Swap a whole table for ``data`` (scratch table + rename in one transaction)."""
+        """Swap a whole table for ``data`` (scratch table, audited, renamed in one transaction)."""
         scratch = f"{ident(table)}__scratch"
         with self.transaction() as con:
             con.execute(f"drop table if exists {scratch}")
             self.create_table_if_missing(con, scratch, columns)
             count = self.bulk_insert(con, scratch, data)
+            self._audit(con, table, scratch, audit)
             self._swap(con, scratch, table)
             self.analyze(con, table)
         return count
 
-    def replace_table_with_query(self, table: str, select_sql: str) -> int:
-        """Rebuild a model: ``create table scratch as <select>``, then swap it in; all or nothing."""
+    def replace_table_with_query(self, table: str, select_sql: str, audit: Audit | None = None) -> int:
+        """Rebuild a model: ``create table scratch as <select>``, audit it, then swap it in; all or nothing."""
         scratch = f"{ident(table)}__scratch"
         with self.transaction() as con:
             con.execute(f"drop table if exists {scratch}")
             con.execute(f"create table {scratch} as {select_sql}")
             count = con.execute(f"select count(*) from {scratch}").fetchone()[0]
+            self._audit(con, table, scratch, audit)
             self._swap(con, scratch, table)
             self.analyze(con, table)
         return count
+
+    def _audit(self, con: Any, table: str, candidate: str, audit: Audit | None) -> None:
+        if audit is None:
+            return
+        failures = {name: count for name, count in audit(con, candidate).items() if count}
+        if failures:
+            raise AuditFailed(table, failures)
 
     def analyze(self, con: Any, table: str) -> None:
         """Fresh planner statistics: PostgreSQL otherwise plans the next model on a new table blind (nested loops)."""

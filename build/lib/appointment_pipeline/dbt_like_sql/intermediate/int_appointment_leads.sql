@@ -1,4 +1,4 @@
--- Lead resolution per provider key (contracts section 4): legacy key, then GHL contact, then Calendly email hash.
+-- Lead resolution per provider key (docs/data-contract.md#lead-resolution): legacy key, then GHL contact, then Calendly email hash.
 with observations as (
     select
         provider,

@@ -5,6 +5,7 @@ with provider_observations as (
         provider,
         appointment_key,
         observation_seq,
+        first_seen_seq,
         ingest_source,
         status,
         cancel_reason,
@@ -44,7 +45,7 @@ legacy_observations as (
         timezone,
         created_at,
         observed_at,
-        lead_created_at
+        owns_key
     from int_legacy_observations
 ),
 
@@ -88,7 +89,7 @@ timeline as (
             partition by provider, appointment_key, streak order by observation_seq
         ) as streak_canceled_at,
         first_value(ingest_source) over (
-            partition by provider, appointment_key order by observation_seq
+            partition by provider, appointment_key order by first_seen_seq
         ) as first_ingest_source,
         min(created_at) over (partition by provider, appointment_key) as first_created_at,
         max(observed_at) over (partition by provider, appointment_key) as last_observed_at,
@@ -104,18 +105,9 @@ newest as (
 ),
 
 legacy as (
-    -- two leads may carry the same legacy key: keep the observation of the lead that lead resolution picks for
-    -- that key (int_appointment_leads: latest createdAt, then smallest id), so owner and legacy data agree
     select *
-    from (
-        select
-            *,
-            row_number() over (
-                partition by provider, appointment_key order by lead_created_at desc nulls last, lead_id
-            ) as pick
-        from legacy_observations
-    ) as ranked
-    where pick = 1
+    from legacy_observations
+    where owns_key
 ),
 
 merged as (

@@ -1,4 +1,6 @@
--- Calendly and GHL observations in one shape, each with its place in the key's timeline (observation_seq).
+-- Calendly and GHL observations in one shape, each with its place in the key's timeline (observation_seq): the
+-- provider's update time orders observations (a late re-delivery of an old state never becomes the newest), then the
+-- snapshot day, file and line. first_seen_seq orders them by arrival (snapshot day, file, line) instead.
 with calendly as (
     select
         snapshot_date,
@@ -18,7 +20,7 @@ with calendly as (
         timezone,
         created_at,
         updated_at
-    from stg_calendly_invitees
+    from int_calendly_observations
 ),
 
 ghl as (
@@ -97,13 +99,23 @@ unioned as (
 sequenced as (
     select
         *,
-        coalesce(updated_at, cast(snapshot_date as timestamptz)) as observed_at,
-        -- contracts section 5: the newest observation wins by snapshot day, then provider update time, then file and line
+        coalesce(updated_at, cast(snapshot_date as timestamptz)) as observed_at
+    from unioned
+),
+
+ordered as (
+    select
+        *,
+        -- an observation without a provider update time counts as of the start of its snapshot day
         row_number() over (
             partition by provider, appointment_key
-            order by snapshot_date, updated_at nulls first, file, line
-        ) as observation_seq
-    from unioned
+            order by observed_at, snapshot_date, file, line
+        ) as observation_seq,
+        row_number() over (
+            partition by provider, appointment_key
+            order by snapshot_date, file, line
+        ) as first_seen_seq
+    from sequenced
 )
 
 select
@@ -137,5 +149,6 @@ select
     email_hash,
     ghl_contact_id,
     ghl_calendar_id,
-    observation_seq
-from sequenced
+    observation_seq,
+    first_seen_seq
+from ordered

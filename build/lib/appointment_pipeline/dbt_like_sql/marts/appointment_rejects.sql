@@ -1,21 +1,28 @@
--- Every record that could not be used, with where it came from and why (contracts section 5): rejected landing
--- lines and API records of both providers, and legacy leads whose appointment data breaks the rules.
+-- Every record that could not be used, with where it came from and why: rejected landing lines and API records of
+-- both providers, and legacy leads whose appointment data breaks the rules. Lines about something other than an
+-- appointment (not_an_appointment) are ignored, not bad data: they stay in the raw tables only.
 with calendly as (
     select snapshot_date, file, line, record_key, reject_reason, reject_detail
     from raw_calendly_invitees
-    where reject_reason is not null
+    where reject_reason is not null and reject_reason <> 'not_an_appointment'
 ),
 
 ghl as (
     select snapshot_date, file, line, record_key, reject_reason, reject_detail
     from raw_ghl_appointments
-    where reject_reason is not null
+    where reject_reason is not null and reject_reason <> 'not_an_appointment'
 ),
 
 legacy as (
     select lead_id, reject_reason, reject_detail
     from stg_legacy_observations
     where reject_reason is not null
+),
+
+legacy_claims as (
+    select lead_id, appointment_key, key_owner_lead_id
+    from int_legacy_observations
+    where not owns_key
 )
 
 select 'calendly' as source, snapshot_date, file, line, record_key, reject_reason as reason, reject_detail as detail
@@ -33,3 +40,13 @@ select
     reject_reason as reason,
     reject_detail as detail
 from legacy
+union all
+select
+    'legacy' as source,
+    cast(null as date) as snapshot_date,
+    'Lead' as file,
+    cast(null as bigint) as line,
+    lead_id as record_key,
+    'legacy_duplicate_key' as reason,
+    'lead ' || key_owner_lead_id || ' claims the same legacy appointment key and owns it' as detail
+from legacy_claims

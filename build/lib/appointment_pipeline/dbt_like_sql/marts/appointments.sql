@@ -1,4 +1,4 @@
--- One row per real appointment (contracts section 5).
+-- One row per real appointment (docs/data-contract.md#appointments).
 with merged as (
     select
         id,

@@ -1,4 +1,4 @@
--- Per lead: the primary appointment at :reference_time (contracts section 6) in the legacy rollup columns.
+-- Per lead: the primary appointment at :reference_time (docs/data-contract.md#primary-appointment-rule) in the legacy rollup columns.
 -- appointment_pipeline.rollup.select_primary_appointment is the same rule in Python; a property test keeps them equal.
 with lead_appointments as (
     select

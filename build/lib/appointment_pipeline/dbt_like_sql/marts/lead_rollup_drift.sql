@@ -1,4 +1,6 @@
--- Where the new rollup disagrees with the legacy "Lead" rollup columns: one row per lead and differing field.
+-- Where the new rollup disagrees with the legacy "Lead" rollup columns: one row per lead and differing field, for
+-- every lead with a rollup or with legacy values (a lead whose legacy appointment went to another lead, or was
+-- rejected, has no rollup: all its legacy values show as drift).
 -- Values are compared normalized (provider upper case, status and source in their lower-case legacy spelling,
 -- times as instants) and shown as text; a field the legacy row left empty but the rollup fills is drift too.
 -- The source of a migrated appointment is MIGRATION by contract, which replaces (not contradicts) the legacy value.
@@ -57,9 +59,27 @@ legacy as (
     from leads
 ),
 
+compared as (
+    select l.*
+    from legacy as l
+    left join rollups as r on r.lead_id = l.lead_id
+    where r.lead_id is not null
+        or l.appointment_provider is not null
+        or l.ghl_appointment_id is not null
+        or l.calendly_invitee_uri is not null
+        or l.calendly_scheduled_event_uri is not null
+        or l.appointment_status is not null
+        or l.appointment_source is not null
+        or l.appointment_start_at is not null
+        or l.appointment_end_at is not null
+        or l.appointment_timezone is not null
+        or l.appointment_booked_at is not null
+        or l.appointment_canceled_at is not null
+),
+
 paired as (
     select
-        r.lead_id,
+        l.lead_id,
         l.appointment_provider as legacy_provider,
         r.appointment_provider as new_provider,
         l.ghl_appointment_id as legacy_ghl_appointment_id,
@@ -82,8 +102,8 @@ paired as (
         r.appointment_booked_at as new_booked_at,
         l.appointment_canceled_at as legacy_canceled_at,
         r.appointment_canceled_at as new_canceled_at
-    from rollups as r
-    inner join legacy as l on l.lead_id = r.lead_id
+    from compared as l
+    left join rollups as r on r.lead_id = l.lead_id
 ),
 
 differences as (
@@ -103,7 +123,7 @@ differences as (
     from paired where legacy_status is distinct from new_status
     union all
     select lead_id, 'appointment_source', legacy_source, new_source
-    from paired where legacy_source is distinct from new_source and new_source <> 'migration'
+    from paired where legacy_source is distinct from new_source and coalesce(new_source, '') <> 'migration'
     union all
     select lead_id, 'appointment_start_at', cast(legacy_start_at as text), cast(new_start_at as text)
     from paired where legacy_start_at is distinct from new_start_at

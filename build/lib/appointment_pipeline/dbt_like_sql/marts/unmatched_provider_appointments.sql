@@ -1,4 +1,4 @@
--- Provider appointments that belong to no known lead (contracts section 4): kept, never guessed. One row per
+-- Provider appointments that belong to no known lead (docs/data-contract.md#lead-resolution): kept, never guessed. One row per
 -- key and snapshot day on which it was observed.
 with observations as (
     select provider, appointment_key, snapshot_date

@@ -1,10 +1,12 @@
--- Loaded (not rejected) GHL appointment observations, one per landing line or API record.
+-- Loaded GHL appointment observations, one per landing line or API record. A webhook body is how an observation was
+-- seen first when it arrived in one; otherwise the snapshot day's ingest stamp says how.
 with appointments as (
     select
         snapshot_date,
         file,
         line,
         ingest_source,
+        webhook,
         ghl_appointment_id,
         calendar_id,
         contact_id,
@@ -23,7 +25,7 @@ select
     snapshot_date,
     file,
     line,
-    ingest_source,
+    case when webhook then 'WEBHOOK' else ingest_source end as ingest_source,
     ghl_appointment_id,
     calendar_id,
     contact_id,

@@ -1,4 +1,4 @@
--- One row per lead with legacy appointment data (contracts section 2): the legacy observation, or why it is rejected.
+-- One row per lead with legacy appointment data (docs/data-contract.md#legacy-lead-table): the legacy observation, or why it is rejected.
 with leads as (
     select
         lead_id,
