@@ -23,6 +23,7 @@ from dagster import (
 )
 
 from appointment_pipeline import settings
+from appointment_pipeline.lineage_defs import raw_table_metadata, source_deps
 from appointment_pipeline.metadata import table_metadata
 from appointment_pipeline.parsing import CALENDLY, GHL, Provider, RawColumn, SourceRecord, parse_records, read_landing
 from appointment_pipeline.partitions import snapshot_days
@@ -101,6 +102,8 @@ def _lead_chunk(frame: pd.DataFrame, hash_key: str) -> pa.Table:
 
 @asset(
     group_name="extract",
+    deps=source_deps("raw_leads"),
+    metadata=raw_table_metadata("raw_leads"),
     kinds={"python", WAREHOUSE_KIND},
     owners=OWNERS,
     pool=WAREHOUSE_POOL,
@@ -173,6 +176,8 @@ def build_snapshot_asset(provider: Provider) -> AssetsDefinition:
     @asset(
         name=provider.table,
         group_name="extract",
+        deps=source_deps(provider.table),
+        metadata=raw_table_metadata(provider.table),
         kinds={"python", provider.name, WAREHOUSE_KIND},
         owners=OWNERS,
         pool=WAREHOUSE_POOL,
