@@ -215,6 +215,17 @@ def model_lineage(expression: exp.Expression) -> dict[str, Deps]:
     }
 
 
+def sql_lineage(sql: str, schema: Mapping[str, Mapping[str, str]]) -> dict[str, Deps]:
+    """The lineage of one SELECT over tables of the given schema ({table: {column: type}})."""
+    expression = qualify(
+        sqlglot.parse_one(sql, read=SOURCE_DIALECT),
+        schema={t: dict(c) for t, c in schema.items()},
+        dialect=SOURCE_DIALECT,
+        validate_qualify_columns=True,
+    )
+    return model_lineage(expression)
+
+
 _MODEL_CACHE: dict[str, tuple[tuple[str, ...], dict[str, Deps]]] = {}
 
 
@@ -463,6 +474,22 @@ def proof_markdown(proof: PiiProof) -> str:
     return "\n".join(lines) or "No column depends on a personal field."
 
 
+def describe(lineage: ProjectLineage, table: str, column: str) -> str:
+    """One column in plain text: one hop up, then the source fields (direct, then indirect)."""
+    trace = lineage.trace(table, column)
+    lines = [f"{table}.{column}"]
+    if table in lineage.models:
+        deps = lineage.models[table][column]
+        lines.append("  one hop up, direct:   " + (", ".join(f"{t}.{c}" for t, c in sorted(deps.direct)) or "-"))
+        lines.append("  one hop up, indirect:")
+        lines += [f"    {t}.{c} ({', '.join(sorted(k))})" for (t, c), k in sorted(deps.indirect.items())]
+    lines.append("  raw columns, direct:  " + (", ".join(f"{t}.{c}" for t, c in sorted(trace.raw_direct)) or "-"))
+    for label, entries in (("direct", trace.direct), ("indirect", trace.indirect)):
+        lines.append(f"  source fields, {label}:")
+        lines += [f"    {entry}" for entry in sorted(entries)]
+    return "\n".join(lines)
+
+
 def export_json(lineage: ProjectLineage) -> str:
     return json.dumps(lineage.export(), indent=2, sort_keys=True) + "\n"
 
@@ -479,12 +506,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if command == "show" and args and "." in args[0]:
         table, column = args[0].split(".", 1)
-        trace = lineage.trace(table, column)
-        print(f"{table}.{column}")
-        for label, entries in (("direct", trace.direct), ("indirect", trace.indirect)):
-            print(f"  {label}:")
-            for entry in sorted(entries):
-                print(f"    {entry}")
+        if column not in lineage.columns.get(table, ()):
+            print(f"unknown column {table}.{column}")
+            return 2
+        print(describe(lineage, table, column))
         return 0
     if command == "pii":
         proof = lineage.pii_proof()
