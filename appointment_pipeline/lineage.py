@@ -307,7 +307,9 @@ class ProjectLineage:
                 for how, entries in (("direct", trace.direct), ("indirect", trace.indirect)):
                     for entry in sorted(entries):
                         field_id, hashed = field_of(entry)
-                        source = self.catalog.fields[field_id]
+                        source = self.catalog.fields.get(field_id)
+                        if source is None:  # an undeclared field: already one of the problems
+                            continue
                         if source.pii is Pii.NONE or (hashed and source.pii is Pii.EMAIL):
                             continue
                         finding = PiiFinding(table, column, field_id, source.pii.value, how)

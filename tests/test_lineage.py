@@ -462,3 +462,10 @@ def test_model_pages_carry_sql_and_lineage():
     assert start == {("calendly_landing_zone", "scheduled_event.start_time"), ("calendly_api", "scheduled_event.start_time")}
     checks = {k for k in defs.resolve_asset_graph().asset_check_keys if k.name == PII_CHECK_NAME}
     assert AssetCheckKey(key, PII_CHECK_NAME) in checks and AssetCheckKey(raw_key, PII_CHECK_NAME) in checks
+
+
+def test_an_undeclared_source_field_is_a_problem():
+    raw = {table: dict(columns) for table, columns in CATALOG.raw_columns.items()}
+    raw[GHL.table]["calendar_id"] = Derivation(direct=("ghl:calendarName",))
+    proof = build_lineage(catalog=SourceCatalog(raw_columns=raw)).pii_proof()
+    assert not proof.passed and any("ghl:calendarName" in p for p in proof.problems)
