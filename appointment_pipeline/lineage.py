@@ -267,6 +267,7 @@ class ProjectLineage:
     catalog: SourceCatalog
     columns: dict[str, tuple[str, ...]]  # warehouse table -> columns in order
     models: dict[str, dict[str, Deps]]  # model -> column -> one hop of lineage
+    problems: list[str] = field(default_factory=list)  # models whose lineage could not be derived
     _traces: dict[Ref, Trace] = field(default_factory=dict, repr=False)
 
     def trace(self, table: str, column: str) -> Trace:
@@ -300,7 +301,7 @@ class ProjectLineage:
 
     def pii_proof(self) -> PiiProof:
         violations, indirect = [], []
-        problems = list(self.catalog.problems())
+        problems = [*self.catalog.problems(), *self.problems]
         for table in self.tables():
             for column in self.columns[table]:
                 trace = self.trace(table, column)
@@ -404,13 +405,22 @@ def build_lineage(project: SqlProject | None = None, catalog: SourceCatalog = CA
         table: {column: "text" for column in columns} for table, columns in catalog.raw_columns.items()
     }
     columns = {table: tuple(cols) for table, cols in schema.items()}
-    models = {}
+    models, problems = {}, []
     for name in project.order():
-        outputs, lineage = _cached_model_lineage(project.models[name], schema)
+        try:
+            outputs, lineage = _cached_model_lineage(project.models[name], schema)
+        except LineageError as exc:
+            # keep the code location loadable; the PII proof fails on the problem instead
+            problems.append(
+                f"no lineage for {name}: {exc} (a raw column read by the SQL must be declared in "
+                "appointment_pipeline/sources.py RAW_COLUMN_SOURCES)"
+            )
+            outputs = project.models[name].output_columns
+            lineage = {column: Deps() for column in outputs}
         schema[name] = {column: "text" for column in outputs}
         columns[name] = outputs
         models[name] = lineage
-    return ProjectLineage(project, catalog, columns, models)
+    return ProjectLineage(project, catalog, columns, models, problems)
 
 
 @functools.cache

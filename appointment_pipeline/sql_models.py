@@ -25,7 +25,7 @@ from appointment_pipeline.lineage import ProjectLineage, build_lineage, hop_mark
 from appointment_pipeline.lineage_defs import model_definition_metadata
 from appointment_pipeline.metadata import preview_markdown, table_metadata
 from appointment_pipeline.resources import PipelineSettingsResource, WarehouseResource
-from appointment_pipeline.sql_project import SqlModel, SqlProject, load_project
+from appointment_pipeline.sql_project import SqlModel, SqlProject
 
 
 def run_start_time(context: AssetExecutionContext) -> datetime:
@@ -34,7 +34,8 @@ def run_start_time(context: AssetExecutionContext) -> datetime:
     return datetime.fromtimestamp(started, tz=timezone.utc) if started else datetime.now(timezone.utc)
 
 
-def build_model_asset(model: SqlModel, project: SqlProject, lineage: ProjectLineage) -> AssetsDefinition:
+def build_model_asset(model: SqlModel, project: SqlProject, lineage: ProjectLineage | None = None) -> AssetsDefinition:
+    lineage = lineage or build_lineage(project)
     hop = lineage.models[model.name]
     direct = {column: sorted(deps.direct) for column, deps in hop.items()}
 

@@ -469,3 +469,13 @@ def test_an_undeclared_source_field_is_a_problem():
     raw[GHL.table]["calendar_id"] = Derivation(direct=("ghl:calendarName",))
     proof = build_lineage(catalog=SourceCatalog(raw_columns=raw)).pii_proof()
     assert not proof.passed and any("ghl:calendarName" in p for p in proof.problems)
+
+
+def test_a_model_reading_an_undeclared_raw_column_fails_the_proof_not_the_load(tmp_path):
+    project = project_with_model(
+        tmp_path, "select invitee_uri, guest_names as display_name from raw_calendly_invitees\n"
+    )
+    lineage = build_lineage(project, CATALOG)  # loads: the rest of the graph still has its lineage
+    assert lineage.models["lead_appointment_rollups"]["appointment_start_at"].direct
+    proof = lineage.pii_proof()
+    assert not proof.passed and any("stg_invitee_names" in p and "sources.py" in p for p in proof.problems)
