@@ -7,9 +7,9 @@ For each column of each SQL model:
   HAVING, QUALIFY (``filter``), JOIN ON (``join``), GROUP BY (``group_by``), window PARTITION BY / ORDER BY
   (``window``) and ORDER BY / DISTINCT ON (``sort``), in every scope (CTE, subquery, union branch) the column's
   row passes through.
-A column can be both (``start_at`` flows into ``appointment_start_at`` and also ranks the candidates). Raw columns continue to source fields through the
-declarations in appointment_pipeline.sources, so every model column traces down to ``"Lead"`` columns and provider
-JSON fields.
+A column can be both (``start_at`` flows into ``appointment_start_at`` and also ranks the candidates). Raw columns
+continue to source fields through the declarations in appointment_pipeline.sources, so every model column traces
+down to ``"Lead"`` columns and provider JSON fields.
 
 Command line: ``python -m appointment_pipeline.lineage export [path]`` writes the sorted JSON (default
 docs/lineage.json); ``python -m appointment_pipeline.lineage show TABLE.COLUMN`` prints one column's trace;
@@ -511,6 +511,9 @@ def main(argv: list[str] | None = None) -> int:
     command = args.pop(0) if args else "export"
     lineage = project_lineage()
     if command == "export":
+        if not args and not EXPORT_PATH.parent.is_dir():  # an installed package has no docs/ beside it
+            print("not in a source checkout: give the file to write, e.g. export lineage.json")
+            return 2
         path = Path(args[0]) if args else EXPORT_PATH
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(export_json(lineage))
