@@ -5,7 +5,7 @@ from dagster import Definitions, in_process_executor, with_source_code_reference
 from appointment_pipeline.checks import build_declared_checks, build_domain_checks
 from appointment_pipeline.extract import EXTERNAL_TABLES, EXTRACT_ASSETS, OWNERS
 from appointment_pipeline.jobs import FRESHNESS_CHECKS, JOBS
-from appointment_pipeline.lineage_defs import build_pii_lineage_check, build_source_specs
+from appointment_pipeline.lineage_defs import build_pii_lineage_checks, build_source_specs
 from appointment_pipeline.resources import default_resources
 from appointment_pipeline.schedules import SCHEDULES
 from appointment_pipeline.sensors import SENSORS
@@ -20,7 +20,7 @@ defs = Definitions(
         *build_declared_checks(),
         *build_domain_checks(WAREHOUSE_TABLES),
         *FRESHNESS_CHECKS,
-        build_pii_lineage_check(),
+        *build_pii_lineage_checks(),
     ],
     jobs=JOBS,
     schedules=SCHEDULES,

@@ -4,16 +4,14 @@ assets, and the PII proof as an asset check that reads no data."""
 from collections.abc import Sequence
 
 from dagster import (
-    AssetCheckExecutionContext,
     AssetCheckResult,
-    AssetCheckSpec,
     AssetChecksDefinition,
     AssetKey,
     AssetSpec,
     MetadataValue,
     TableColumnDep,
     TableColumnLineage,
-    multi_asset_check,
+    asset_check,
 )
 
 from appointment_pipeline.lineage import (
@@ -98,44 +96,41 @@ def model_definition_metadata(model: SqlModel, lineage: ProjectLineage) -> dict:
     }
 
 
-def build_pii_lineage_check(lineage: ProjectLineage | None = None) -> AssetChecksDefinition:
+def build_pii_lineage_checks(lineage: ProjectLineage | None = None) -> list[AssetChecksDefinition]:
     """One blocking check per warehouse table: no column may take its value from a personal source field, except
-    an email through the keyed hash. Computed from the code (SQL and source declarations), never from data."""
+    an email through the keyed hash. Computed from the code (SQL and source declarations), never from data.
+
+    One check per table rather than one multi-asset check: a check runs after its asset only, so it can still stop
+    the downstream models of the same run."""
     lineage = lineage or project_lineage()
-    tables = lineage.tables()
-    personal = sorted(f.id for f in lineage.catalog.fields.values() if f.pii is not Pii.NONE)
-    specs = [
-        AssetCheckSpec(
-            name=PII_CHECK_NAME,
-            asset=table,
-            blocking=True,
-            description=(
-                "Walks the column lineage (SQL models and the source declarations) back from every source field "
-                "classified as personal: fails if a column of this table takes its value from one, other than an "
-                "email through the keyed hash. Fields that only decide rows are listed, not failed. Reads no data."
-            ),
+    return [_pii_lineage_check(lineage, table) for table in lineage.tables()]
+
+
+def _pii_lineage_check(lineage: ProjectLineage, table: str) -> AssetChecksDefinition:
+    personal = sum(1 for f in lineage.catalog.fields.values() if f.pii is not Pii.NONE)
+
+    @asset_check(
+        name=PII_CHECK_NAME,
+        asset=table,
+        blocking=True,
+        description=(
+            "Walks the column lineage (SQL models and the source declarations) back from every source field "
+            "classified as personal: fails if a column of this table takes its value from one, other than an "
+            "email through the keyed hash. Fields that only decide rows are listed, not failed. Reads no data."
+        ),
+    )
+    def no_pii_by_lineage() -> AssetCheckResult:
+        found = lineage.pii_proof().for_table(table)
+        return AssetCheckResult(
+            passed=found.passed,
+            metadata={
+                "columns_checked": len(lineage.columns[table]),
+                "personal_fields_classified": personal,
+                "columns_derived_from_personal_fields": len({(f.table, f.column) for f in found.violations}),
+                "columns_decided_by_personal_fields": len({(f.table, f.column) for f in found.indirect}),
+                "findings": MetadataValue.md(proof_markdown(found)),
+                "regenerate_export": MetadataValue.text(EXPORT_COMMAND),
+            },
         )
-        for table in tables
-    ]
 
-    @multi_asset_check(name="pii_lineage_proof", specs=specs, can_subset=True)
-    def pii_lineage_proof(context: AssetCheckExecutionContext):
-        proof = lineage.pii_proof()
-        for check_key in context.selected_asset_check_keys:
-            table = check_key.asset_key.to_user_string()
-            found = proof.for_table(table)
-            yield AssetCheckResult(
-                asset_key=check_key.asset_key,
-                check_name=check_key.name,
-                passed=found.passed,
-                metadata={
-                    "columns_checked": len(lineage.columns[table]),
-                    "personal_fields_classified": len(personal),
-                    "columns_derived_from_personal_fields": len({(f.table, f.column) for f in found.violations}),
-                    "columns_decided_by_personal_fields": len({(f.table, f.column) for f in found.indirect}),
-                    "findings": MetadataValue.md(proof_markdown(found)),
-                    "regenerate_export": MetadataValue.text(EXPORT_COMMAND),
-                },
-            )
-
-    return pii_lineage_proof
+    return no_pii_by_lineage

@@ -13,7 +13,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from dagster import AssetCheckKey, AssetKey, AssetSelection, AssetSpec, DagsterInstance, materialize
+from dagster import AssetCheckKey, AssetKey, AssetSelection, AssetSpec, DagsterInstance, asset, materialize
 
 from appointment_pipeline.extract import EMAIL_HASH_COLUMN, LEAD_COLUMNS, RAW_LEADS_COLUMNS
 from appointment_pipeline.lineage import (
@@ -27,7 +27,7 @@ from appointment_pipeline.lineage import (
     project_lineage,
     sql_lineage,
 )
-from appointment_pipeline.lineage_defs import PII_CHECK_NAME, build_pii_lineage_check
+from appointment_pipeline.lineage_defs import PII_CHECK_NAME, build_pii_lineage_checks
 from appointment_pipeline.parsing import CALENDLY, GHL, Reject, parse_calendly, parse_ghl
 from appointment_pipeline.sources import CATALOG, SOURCE_ASSETS, Derivation, Pii, SourceCatalog
 from appointment_pipeline.sql_project import SQL_ROOT, load_project
@@ -333,11 +333,11 @@ def test_committed_lineage_equals_a_fresh_export():
 
 def run_pii_check(lineage) -> tuple[dict[str, bool], bool]:
     """Execute the Dagster check in-process with nothing but the check: no warehouse, no rows."""
-    check = build_pii_lineage_check(lineage)
+    checks = build_pii_lineage_checks(lineage)
     stand_ins = [AssetSpec(table) for table in lineage.tables()]
     result = materialize(
-        [*stand_ins, check],
-        selection=AssetSelection.checks(check),
+        [*stand_ins, *checks],
+        selection=AssetSelection.checks(*checks),
         instance=DagsterInstance.ephemeral(),
         raise_on_error=False,  # a failed blocking check fails the run: that is what a leak should do
     )
@@ -395,6 +395,31 @@ def test_a_planted_name_leak_fails_the_check(tmp_path):
     assert not run_succeeded  # the check is blocking: the run that carries it fails
     assert outcomes[CALENDLY.table] is False and outcomes["stg_invitee_names"] is False
     assert outcomes["appointments"] is True and outcomes["lead_appointment_rollups"] is True
+
+
+def test_the_leak_check_stops_the_models_downstream_in_the_same_run(tmp_path):
+    project = project_with_model(
+        tmp_path, "select invitee_uri, invitee_name as display_name from raw_calendly_invitees\n"
+    )
+    lineage = build_lineage(project, leak_catalog(CATALOG, Derivation(direct=("calendly:name",))))
+    checks = {next(iter(c.check_keys)).asset_key.to_user_string(): c for c in build_pii_lineage_checks(lineage)}
+    built = []
+
+    @asset(name=CALENDLY.table)
+    def raw():  # stands in for the extract: no warehouse needed to see the order of events
+        built.append(CALENDLY.table)
+
+    @asset(name="stg_invitee_names", deps=[raw])
+    def names():
+        built.append("stg_invitee_names")
+
+    result = materialize(
+        [raw, names, checks[CALENDLY.table], checks["stg_invitee_names"]],
+        instance=DagsterInstance.ephemeral(),
+        raise_on_error=False,
+    )
+    assert not result.success
+    assert built == [CALENDLY.table]  # the model reading the leaked column never ran
 
 
 def test_a_personal_field_that_only_filters_is_reported_not_failed(tmp_path):
