@@ -21,7 +21,9 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import os
 import sys
+import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -227,15 +229,64 @@ def sql_lineage(sql: str, schema: Mapping[str, Mapping[str, str]]) -> dict[str, 
 
 
 _MODEL_CACHE: dict[str, tuple[tuple[str, ...], dict[str, Deps]]] = {}
+# A change to this module changes how lineage is derived: it invalidates every cached entry.
+_ALGORITHM_VERSION = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:16]
+
+
+def cache_dir() -> Path | None:
+    """Where model lineage is kept between processes (``APPOINTMENT_LINEAGE_CACHE``; ``off`` disables it). Every
+    run process loads the code location, so without it each run would derive the lineage again."""
+    setting = os.environ.get("APPOINTMENT_LINEAGE_CACHE", "")
+    if setting.lower() == "off":
+        return None
+    return Path(setting) if setting else Path(tempfile.gettempdir()) / f"appointment_pipeline_lineage_{os.getuid()}"
+
+
+def _read_cache(path: Path) -> tuple[tuple[str, ...], dict[str, Deps]] | None:
+    try:
+        data = json.loads(path.read_text())
+        return tuple(data["outputs"]), {
+            column: Deps({tuple(r) for r in d["direct"]}, {(t, c): set(k) for t, c, k in d["indirect"]})
+            for column, d in data["columns"].items()
+        }
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _write_cache(path: Path, outputs: tuple[str, ...], lineage: dict[str, Deps]) -> None:
+    data = {
+        "outputs": list(outputs),
+        "columns": {
+            column: {
+                "direct": sorted(d.direct),
+                "indirect": [[t, c, sorted(k)] for (t, c), k in sorted(d.indirect.items())],
+            }
+            for column, d in lineage.items()
+        },
+    }
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        scratch = path.with_suffix(f".{os.getpid()}.tmp")
+        scratch.write_text(json.dumps(data))
+        scratch.replace(path)  # atomic: a concurrent reader sees the old file or the new one
+    except OSError:
+        pass  # a read-only disk only costs the recomputation
 
 
 def _cached_model_lineage(model: SqlModel, schema: Mapping[str, Mapping[str, str]]) -> tuple[tuple[str, ...], dict[str, Deps]]:
-    """(output columns, lineage) of one model, cached by its code version and its upstream columns."""
+    """(output columns, lineage) of one model, cached by its code version and its upstream columns: in memory, and
+    on disk across processes."""
     upstream = {t: sorted(schema.get(t, {})) for t in sorted(model.upstream_tables)}
-    key = hashlib.sha256((model.sql + json.dumps(upstream)).encode()).hexdigest()
+    key = hashlib.sha256((_ALGORITHM_VERSION + model.sql + json.dumps(upstream)).encode()).hexdigest()
     if key not in _MODEL_CACHE:
-        expression = qualified(model, schema)
-        _MODEL_CACHE[key] = (tuple(expression.named_selects), model_lineage(expression))
+        folder = cache_dir()
+        cached = _read_cache(folder / f"{key}.json") if folder else None
+        if cached is None:
+            expression = qualified(model, schema)
+            cached = (tuple(expression.named_selects), model_lineage(expression))
+            if folder:
+                _write_cache(folder / f"{key}.json", *cached)
+        _MODEL_CACHE[key] = cached
     return _MODEL_CACHE[key]
 
 

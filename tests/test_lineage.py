@@ -504,3 +504,19 @@ def test_a_model_reading_an_undeclared_raw_column_fails_the_proof_not_the_load(t
     assert lineage.models["lead_appointment_rollups"]["appointment_start_at"].direct
     proof = lineage.pii_proof()
     assert not proof.passed and any("stg_invitee_names" in p and "sources.py" in p for p in proof.problems)
+
+
+def test_the_disk_cache_gives_the_same_lineage(tmp_path, monkeypatch):
+    import appointment_pipeline.lineage as lineage_module
+
+    monkeypatch.setenv("APPOINTMENT_LINEAGE_CACHE", "off")
+    monkeypatch.setattr(lineage_module, "_MODEL_CACHE", {})
+    computed = export_json(build_lineage())
+    monkeypatch.setenv("APPOINTMENT_LINEAGE_CACHE", str(tmp_path))
+    monkeypatch.setattr(lineage_module, "_MODEL_CACHE", {})
+    assert export_json(build_lineage()) == computed  # written
+    files = sorted(tmp_path.glob("*.json"))
+    assert len(files) == len(load_project().models)
+    files[0].write_text("{not json")  # a damaged entry is recomputed, not trusted
+    monkeypatch.setattr(lineage_module, "_MODEL_CACHE", {})
+    assert export_json(build_lineage()) == computed  # read back
