@@ -3,8 +3,9 @@
 from dagster import Definitions, in_process_executor, with_source_code_references
 
 from appointment_pipeline.checks import build_declared_checks, build_domain_checks
-from appointment_pipeline.extract import EXTERNAL_TABLES, EXTRACT_ASSETS
+from appointment_pipeline.extract import EXTERNAL_TABLES, EXTRACT_ASSETS, OWNERS
 from appointment_pipeline.jobs import FRESHNESS_CHECKS, JOBS
+from appointment_pipeline.lineage_defs import build_pii_lineage_checks, build_source_specs
 from appointment_pipeline.resources import default_resources
 from appointment_pipeline.schedules import SCHEDULES
 from appointment_pipeline.sensors import SENSORS
@@ -14,8 +15,13 @@ from appointment_pipeline.sql_project import load_project
 WAREHOUSE_TABLES = sorted(EXTERNAL_TABLES | set(load_project().models))
 
 defs = Definitions(
-    assets=with_source_code_references([*EXTRACT_ASSETS, *build_model_assets()]),
-    asset_checks=[*build_declared_checks(), *build_domain_checks(WAREHOUSE_TABLES), *FRESHNESS_CHECKS],
+    assets=[*build_source_specs(OWNERS), *with_source_code_references([*EXTRACT_ASSETS, *build_model_assets()])],
+    asset_checks=[
+        *build_declared_checks(),
+        *build_domain_checks(WAREHOUSE_TABLES),
+        *FRESHNESS_CHECKS,
+        *build_pii_lineage_checks(),
+    ],
     jobs=JOBS,
     schedules=SCHEDULES,
     sensors=SENSORS,

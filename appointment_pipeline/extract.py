@@ -28,6 +28,7 @@ from pydantic import Field
 
 from appointment_pipeline import settings
 from appointment_pipeline.audits import pii_audit
+from appointment_pipeline.lineage_defs import raw_table_metadata, source_deps
 from appointment_pipeline.metadata import table_metadata
 from appointment_pipeline.parsing import (
     CALENDLY,
@@ -118,6 +119,8 @@ def _lead_chunk(frame: pd.DataFrame, hash_key: str) -> pa.Table:
 
 @asset(
     group_name="extract",
+    deps=source_deps("raw_leads"),
+    metadata=raw_table_metadata("raw_leads"),
     kinds={"python", WAREHOUSE_KIND},
     owners=OWNERS,
     pool=WAREHOUSE_POOL,
@@ -204,6 +207,8 @@ def build_snapshot_asset(provider: Provider) -> AssetsDefinition:
     @asset(
         name=provider.table,
         group_name="extract",
+        deps=source_deps(provider.table),
+        metadata=raw_table_metadata(provider.table),
         kinds={"python", provider.name, WAREHOUSE_KIND},
         owners=OWNERS,
         pool=WAREHOUSE_POOL,

@@ -270,6 +270,7 @@ def never_materialized_inputs(context: SensorEvaluationContext) -> list[AssetKey
     graph = context.repository_def.asset_graph
     refreshed = landing_refresh_job.selection.resolve(graph)
     needed = {parent for key in refreshed for parent in graph.get(key).parent_keys} - refreshed
+    needed &= graph.materializable_asset_keys  # the external source systems are never materialized
     return sorted(
         (key for key in needed if context.instance.get_latest_materialization_event(key) is None),
         key=lambda key: key.to_user_string(),

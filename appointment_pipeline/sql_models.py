@@ -23,9 +23,11 @@ from dagster import (
 
 from appointment_pipeline.audits import model_audit
 from appointment_pipeline.extract import EXTERNAL_TABLES, OWNERS, WAREHOUSE_KIND, WAREHOUSE_POOL
+from appointment_pipeline.lineage import ProjectLineage, build_lineage, hop_markdown, project_lineage
+from appointment_pipeline.lineage_defs import model_definition_metadata
 from appointment_pipeline.metadata import preview_markdown, table_metadata
 from appointment_pipeline.resources import PipelineSettingsResource, WarehouseResource
-from appointment_pipeline.sql_project import SqlModel, SqlProject, load_project
+from appointment_pipeline.sql_project import SqlModel, SqlProject
 from appointment_pipeline.warehouse import AuditFailed
 
 
@@ -35,7 +37,11 @@ def run_start_time(context: AssetExecutionContext) -> datetime:
     return datetime.fromtimestamp(started, tz=timezone.utc) if started else datetime.now(timezone.utc)
 
 
-def build_model_asset(model: SqlModel, project: SqlProject) -> AssetsDefinition:
+def build_model_asset(model: SqlModel, project: SqlProject, lineage: ProjectLineage | None = None) -> AssetsDefinition:
+    lineage = lineage or build_lineage(project)
+    hop = lineage.models[model.name]
+    direct = {column: sorted(deps.direct) for column, deps in hop.items()}
+
     @asset(
         name=model.name,
         group_name=model.layer,
@@ -51,6 +57,7 @@ def build_model_asset(model: SqlModel, project: SqlProject) -> AssetsDefinition:
             "dagster/code_references": CodeReferencesMetadataValue(
                 code_references=[LocalFileCodeReference(file_path=str(model.path), line_number=1, label="SQL")]
             ),
+            **model_definition_metadata(model, lineage),
         },
     )
     def sql_model(
@@ -71,10 +78,8 @@ def build_model_asset(model: SqlModel, project: SqlProject) -> AssetsDefinition:
                 description=f"{exc} The previous {model.name} table is unchanged.",
                 metadata={"failed_audits": MetadataValue.json(exc.failures)},
             ) from None
-        upstream = {table: dict(wh.table_columns(table)) for table in model.upstream_tables}
-        metadata = table_metadata(
-            wh, model.name, count, descriptions=model.columns, lineage=model.column_lineage(upstream)
-        )
+        metadata = table_metadata(wh, model.name, count, descriptions=model.columns, lineage=direct)
+        metadata["column_lineage"] = MetadataValue.md(hop_markdown(hop))  # direct and indirect
         if model.layer == "marts":
             metadata["preview"] = MetadataValue.md(preview_markdown(wh, model.name))
         if parameters:
@@ -85,6 +90,7 @@ def build_model_asset(model: SqlModel, project: SqlProject) -> AssetsDefinition:
 
 
 def build_model_assets(project: SqlProject | None = None) -> list[AssetsDefinition]:
-    project = project or load_project()
+    lineage = project_lineage() if project is None else build_lineage(project)
+    project = lineage.project
     project.validate(EXTERNAL_TABLES)
-    return [build_model_asset(project.models[name], project) for name in project.order()]
+    return [build_model_asset(project.models[name], project, lineage) for name in project.order()]

@@ -168,7 +168,10 @@ def test_every_asset_reaches_the_ui_as_declared(webserver):
     nodes = {tuple(n["assetKey"]["path"]): n for n in webserver.graphql(ASSETS_QUERY)["assetNodes"]}
     graph = defs.resolve_asset_graph()
     keys = {tuple(key.path) for key in graph.materializable_asset_keys}
-    assert set(nodes) == keys
+    sources = {tuple(key.path) for key in graph.get_all_asset_keys()} - keys
+    assert set(nodes) == keys | sources
+    for key in sources:  # the external systems the data starts in: shown, described, never materialized
+        assert nodes[key]["groupName"] == "sources" and nodes[key]["description"], key
 
     checks_by_asset = defaultdict(dict)
     for check_key in graph.asset_check_keys:
