@@ -6,6 +6,7 @@ the same tables from the same inputs.
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -22,8 +23,12 @@ REPO = Path(__file__).resolve().parent.parent
 def installed(tmp_path_factory) -> Path:
     """A fresh virtual environment with the wheel built from this checkout (and its dependencies) installed."""
     root = tmp_path_factory.mktemp("wheel")
+    # build from a copy of the sources: an in-tree build/ left by an earlier build must not leak stale files in
+    source = root / "source"
+    shutil.copytree(REPO, source, ignore=shutil.ignore_patterns(
+        ".git", ".venv", "build", "dist", "*.egg-info", "data", ".dagster_home", "__pycache__", ".env"))
     pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "-q"]
-    subprocess.run([*pip, "wheel", "--no-deps", "-w", str(root / "dist"), str(REPO)], check=True, timeout=600)
+    subprocess.run([*pip, "wheel", "--no-deps", "-w", str(root / "dist"), str(source)], check=True, timeout=600)
     (wheel,) = (root / "dist").glob("appointment_pipeline-*.whl")
     venv = root / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
