@@ -1,5 +1,6 @@
--- One row per Calendly scheduled event URI that any record of any day describes: the newest description's status
--- and the newest known times (by the event's updated_at, then snapshot day, file and line).
+-- One row per Calendly scheduled event URI that any record of any day describes: the newest description's status,
+-- the newest known times (by the event's updated_at, then snapshot day, file and line), and for a canceled event
+-- the first description that says so (when, and where it was read).
 with descriptions as (
     select
         scheduled_event_uri,
@@ -29,7 +30,16 @@ ranked as (
                 snapshot_date desc,
                 file desc,
                 line desc
-        ) as times_recency
+        ) as times_recency,
+        row_number() over (
+            partition by scheduled_event_uri
+            order by
+                case when event_status = 'canceled' then 0 else 1 end,
+                coalesce(event_updated_at, cast(snapshot_date as timestamptz)),
+                snapshot_date,
+                file,
+                line
+        ) as cancel_order
     from descriptions
 ),
 
@@ -43,6 +53,17 @@ newest_times as (
     select scheduled_event_uri, start_at, end_at
     from ranked
     where times_recency = 1
+),
+
+first_cancellation as (
+    select
+        scheduled_event_uri,
+        coalesce(event_updated_at, cast(snapshot_date as timestamptz)) as canceled_at,
+        snapshot_date as canceled_snapshot_date,
+        file as canceled_file,
+        line as canceled_line
+    from ranked
+    where cancel_order = 1 and event_status = 'canceled'
 )
 
 select
@@ -50,6 +71,11 @@ select
     s.event_status,
     s.event_cancel_reason,
     t.start_at,
-    t.end_at
+    t.end_at,
+    case when s.event_status = 'canceled' then c.canceled_at end as canceled_at,
+    case when s.event_status = 'canceled' then c.canceled_snapshot_date end as canceled_snapshot_date,
+    case when s.event_status = 'canceled' then c.canceled_file end as canceled_file,
+    case when s.event_status = 'canceled' then c.canceled_line end as canceled_line
 from newest_status as s
 inner join newest_times as t on t.scheduled_event_uri = s.scheduled_event_uri
+left join first_cancellation as c on c.scheduled_event_uri = s.scheduled_event_uri

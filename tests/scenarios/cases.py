@@ -486,14 +486,18 @@ SCENARIOS.append(Scenario(
                                 timezone="America/Chicago", calendly_scheduled_event_uri=event_uri("E18a"), source="WEBHOOK",
                                 created_at=t("2025-01-01 10:00")),
         # an active invitee on an event that another record says was canceled by the host
-        C("E18b", "I18b"): dict(lead_id="s18", status="CANCELED", cancel_reason="host", canceled_at=t("2025-01-01 11:00"),
-                                start_at=t("2025-01-21 16:00"), end_at=t("2025-01-21 16:30"), source="MANUAL"),
+        C("E18b", "I18b"): dict(lead_id="s18", status="CANCELED", cancel_reason="host", canceled_at=t("2025-01-02 09:00"),
+                                status_changed_at=t("2025-01-02 09:00"), start_at=t("2025-01-21 16:00"),
+                                end_at=t("2025-01-21 16:30"), source="MANUAL"),
         C("E18c", "I18c"): dict(lead_id="s18", status="CONFIRMED", start_at=None, end_at=None, timezone="America/Chicago",
                                 calendly_scheduled_event_uri=event_uri("E18c")),
     },
     history={
         C("E18a", "I18a"): [("CONFIRMED", t("2025-01-20 15:00"), t("2025-01-01 10:00"), None, "calendly", DAY2)],
         C("E18c", "I18c"): [("CONFIRMED", None, t("2025-01-01 12:00"), None, "calendly", DAY2)],
+        # confirmed from the booking until the event's record says it was canceled
+        C("E18b", "I18b"): [("CONFIRMED", t("2025-01-21 16:00"), t("2025-01-01 11:00"), t("2025-01-02 09:00"), "calendly", DAY2),
+                            ("CANCELED", t("2025-01-21 16:00"), t("2025-01-02 09:00"), None, "calendly", DAY3)],
     },
     rollups={"s18": dict(primary=C("E18a", "I18a"), appointment_count=3, appointment_status="confirmed",
                          appointment_start_at=t("2025-01-20 15:00"), appointment_source="webhook")},
@@ -538,5 +542,43 @@ SCENARIOS.append(Scenario(
             ("CONFIRMED", t("2025-01-21 15:00"), t("2025-01-01 10:00"), t("2025-01-02 10:00"), "calendly", DAY4),
             ("CANCELED", t("2025-01-21 15:00"), t("2025-01-02 10:00"), None, "calendly", DAY2),
         ],
+    },
+))
+
+# -- a booking seen before its event was canceled stays confirmed until the cancellation ----------------------------
+S20_EMAIL = "s20@example.com"
+SCENARIOS.append(Scenario(
+    name="calendly_event_canceled_later",
+    leads=[lead("s20", email=S20_EMAIL)],
+    landing={
+        ("calendly", DAY2): [
+            calendly("E20a", "I20a", email=S20_EMAIL, start="2025-01-20 15:00", created="2025-01-01 10:00",
+                     updated="2025-01-01 10:00", webhook="invitee.created", embed_event=False),
+            calendly_event("E20a", start="2025-01-20 15:00", updated="2025-01-01 10:00"),
+            calendly("E20b", "I20b", email=S20_EMAIL, start="2025-01-22 15:00", created="2025-01-01 11:00",
+                     updated="2025-01-01 11:00", embed_event=False),
+            calendly_event("E20b", start="2025-01-22 15:00", updated="2025-01-01 11:00"),
+        ],
+        ("calendly", DAY3): [
+            calendly("E20a", "I20a", email=S20_EMAIL, start="2025-01-20 15:00", created="2025-01-01 10:00",
+                     updated="2025-01-02 09:00", status="canceled", canceler="invitee", canceled="2025-01-02 09:00",
+                     webhook="invitee.canceled", embed_event=False),
+            calendly_event("E20a", start="2025-01-20 15:00", updated="2025-01-02 09:00", status="canceled", canceler="invitee"),
+        ],
+        # the host cancels the other event; only the event's record says so, the invitee is never delivered again
+        ("calendly", DAY4): [calendly_event("E20b", start="2025-01-22 15:00", updated="2025-01-03 08:00", status="canceled",
+                                            canceler="host")],
+    },
+    appointments={
+        C("E20a", "I20a"): dict(status="CANCELED", cancel_reason="invitee", canceled_at=t("2025-01-02 09:00"),
+                                status_changed_at=t("2025-01-02 09:00"), source="WEBHOOK"),
+        C("E20b", "I20b"): dict(status="CANCELED", cancel_reason="host", canceled_at=t("2025-01-03 08:00"),
+                                status_changed_at=t("2025-01-03 08:00"), updated_at=t("2025-01-03 08:00"), source="MANUAL"),
+    },
+    history={
+        C("E20a", "I20a"): [("CONFIRMED", t("2025-01-20 15:00"), t("2025-01-01 10:00"), t("2025-01-02 09:00"), "calendly", DAY2),
+                            ("CANCELED", t("2025-01-20 15:00"), t("2025-01-02 09:00"), None, "calendly", DAY3)],
+        C("E20b", "I20b"): [("CONFIRMED", t("2025-01-22 15:00"), t("2025-01-01 11:00"), t("2025-01-03 08:00"), "calendly", DAY2),
+                            ("CANCELED", t("2025-01-22 15:00"), t("2025-01-03 08:00"), None, "calendly", DAY4)],
     },
 ))
