@@ -424,6 +424,36 @@ def _digest(*parts: str) -> bytes:
     return hashlib.sha256("\x1f".join(parts).encode("utf-8")).digest()
 
 
+class _CalLine:
+    """An invitee line chosen to leave its scheduled event out, settled once the event's final status is known.
+
+    An active invitee line keeps its event when the event is canceled afterwards: the pipeline applies an event's
+    newest known status to every observation of its invitees, so such a line would read as canceled from its own
+    time on. Otherwise the line carries only the event's URI and ``event_line`` describes the event.
+    """
+
+    __slots__ = ("embedded", "stripped", "event_line", "ev", "active_then")
+
+    def __init__(self, embedded: str, stripped: str, event_line: str, ev: _CalEvent, active_then: bool) -> None:
+        self.embedded = embedded
+        self.stripped = stripped
+        self.event_line = event_line
+        self.ev = ev
+        self.active_then = active_then  # invitee and event both active in this line
+
+    def strips(self) -> bool:
+        return not (self.active_then and self.ev.status == "canceled")
+
+
+class _EventLineOf:
+    """The scheduled event line owed by a ``_CalLine`` (written only if that line leaves its event out)."""
+
+    __slots__ = ("line",)
+
+    def __init__(self, line: _CalLine) -> None:
+        self.line = line
+
+
 class _Person:
     __slots__ = ("idx", "first", "last", "full", "email", "phone", "tz")
 
@@ -576,10 +606,11 @@ class _Builder:
         self.start = start
         self.w0 = datetime.combine(start, time(0), UTC)
         self.w1 = self.w0 + timedelta(days=days)
-        # (provider, day, kind, sort time, seq, line, malformed reason or None)
-        self.obs: list[tuple[str, int, str, datetime, int, str, str | None]] = []
+        # (provider, day, kind, sort time, seq, line, malformed/ignored reason or None); a line is text, or a
+        # Calendly line whose shape is settled at assembly
+        self.obs: list[tuple[str, int, str, datetime, int, str | _CalLine | _EventLineOf, str | None]] = []
         self.seq = 0
-        self.event_line: str | None = None  # a scheduled event line owed by the invitee line being pushed
+        self.event_line: _CalLine | None = None  # the invitee line being pushed may owe its event's line
         self.pii: set[str] = set()
         self.leads: list[_Lead] = []
         self.scen: dict[str, list[str]] = defaultdict(list)
@@ -643,18 +674,19 @@ class _Builder:
         return self._micro(booked), self._quarter(start)
 
     # ---------------------------------------------------------------- delivery
-    def _push(self, provider: str, day: int, kind: str, t: datetime, line: str, bad: str | None = None) -> None:
+    def _push(self, provider: str, day: int, kind: str, t: datetime, line: str | _CalLine, bad: str | None = None) -> None:
         assert 0 <= day < self.days, (day, self.days)
         self.seq += 1
         self.obs.append((provider, day, kind, t, self.seq, line, bad))
         if self.event_line is not None:
-            # The invitee line left its scheduled event out: the same day's /scheduled_events pull describes the
+            # An invitee line without its scheduled event: the same day's /scheduled_events pull describes the
             # event, so its times and status are known wherever the invitee is.
-            event_line, self.event_line = self.event_line, None
+            assert line is self.event_line
+            owed, self.event_line = _EventLineOf(self.event_line), None
             self.seq += 1
-            self.obs.append((provider, day, "poll", t, self.seq, event_line, None))
+            self.obs.append((provider, day, "poll", t, self.seq, owed, None))
 
-    def _payload(self, a: _Appt, form: str, wtype: str | None = None) -> str:
+    def _payload(self, a: _Appt, form: str, wtype: str | None = None) -> str | _CalLine:
         if isinstance(a, _CalInvitee):
             return self._cal_line(a, form)
         assert isinstance(a, _GhlAppt)
@@ -880,17 +912,23 @@ class _Builder:
             self.pii.add(inv.cancellation["canceled_by"])
         return obj
 
-    def _cal_line(self, inv: _CalInvitee, form: str) -> str:
+    def _cal_line(self, inv: _CalInvitee, form: str) -> str | _CalLine:
         """One invitee line. About a quarter of them carry only the event's URI (Calendly's own webhook examples and
         every invitee API resource do), some poll lines as a GET body; those owe the event as a line of its own."""
         assert self.event_line is None, "the previous invitee line was never pushed"
         obj = self._cal_object(inv)
+        embedded = self._cal_wrap(inv, form, obj)
         shape = _digest(inv.uri, obj["updated_at"])
-        if shape[0] % 4 == 0:
-            event = obj.pop("scheduled_event")
-            self.event_line = _dumps({"resource": event} if shape[1] % 3 == 0 else event)
-            if form == "poll" and shape[2] % 2 == 0:
-                return _dumps({"resource": obj})
+        if shape[0] % 4:
+            return embedded
+        event = obj.pop("scheduled_event")
+        stripped = _dumps({"resource": obj}) if form == "poll" and shape[2] % 2 == 0 else self._cal_wrap(inv, form, obj)
+        event_line = _dumps({"resource": event} if shape[1] % 3 == 0 else event)
+        active_then = inv.status_str == "active" and inv.ev.status == "active"
+        self.event_line = _CalLine(embedded, stripped, event_line, inv.ev, active_then)
+        return self.event_line
+
+    def _cal_wrap(self, inv: _CalInvitee, form: str, obj: dict) -> str:
         if form == "poll":
             return _dumps(obj)
         envelope = {
@@ -1818,6 +1856,12 @@ class _Builder:
         # files
         grouped: dict[tuple[str, int, str], list[tuple[datetime, int, str, str | None]]] = defaultdict(list)
         for provider, day, kind, when, seq, line, bad in self.obs:
+            if isinstance(line, _EventLineOf):
+                if not line.line.strips():
+                    continue
+                line = line.line.event_line
+            elif isinstance(line, _CalLine):
+                line = line.stripped if line.strips() else line.embedded
             grouped[(provider, day, kind)].append((when, seq, line, bad))
         assert self.event_line is None
         files: dict[str, tuple[str, ...]] = {}
