@@ -4,16 +4,27 @@ Plain Python (no Dagster). ``generate_demo`` writes
 
 * the application database table ``"Lead"`` (docs/data-contract.md#legacy-lead-table), dropped and recreated on every run, on SQLite,
   PostgreSQL or DuckDB through SQLAlchemy;
-* ``<landing>/calendly/<YYYY-MM-DD>/*.jsonl[.gz]`` and ``<landing>/ghl/<YYYY-MM-DD>/*.jsonl[.gz]`` (contracts
-  section 3, payload shapes of ``providers.md``); both provider folders are deleted first.
+* ``<landing>/calendly/<YYYY-MM-DD>/*.jsonl[.gz]`` and ``<landing>/ghl/<YYYY-MM-DD>/*.jsonl[.gz]``
+  (docs/data-contract.md#provider-landing-zone, in the providers' own payload shapes); both provider folders are
+  deleted first.
+
+Calendly lines come in the shapes the provider really sends: an invitee bare, in a webhook envelope or as a GET body
+``{"resource": ...}``, about one in five of them with only the event's URI instead of the embedded
+``scheduled_event``; such a line is followed the same day by its event on its own (a ``/scheduled_events`` item,
+bare or as a GET body), so the event's times and status are known. A few webhooks per run are about something else
+(routing form submissions, event type changes, contacts): valid lines that describe no appointment
+(``DemoData.ignored``), not rejects.
 
 Everything comes from one ``random.Random(seed)``: the same arguments give byte-identical files and identical rows.
+Payload shapes and the other webhooks are chosen by hashing, never by drawing from that stream, so they leave every
+other value as it would be without them.
 
 ``build_demo`` returns the same data in memory together with a ground-truth manifest (``DemoData.scenarios``,
-``DemoData.appointments``, ``DemoData.malformed``, ``DemoData.drift``), so tests can find every scenario without
-parsing the files. Scenario names are listed in ``SCENARIOS``; each maps to the lead ids (or, for ``*_unmatched``, the
-provider keys) that exercise it. Every scenario is present from ``leads >= 100`` and ``days >= 2`` on (with one day
-the "halves of a reschedule on different days" variants cannot exist); counts grow in proportion to ``leads``.
+``DemoData.appointments``, ``DemoData.malformed``, ``DemoData.ignored``, ``DemoData.drift``), so tests can find every
+scenario without parsing the files. Scenario names are listed in ``SCENARIOS``; each maps to the lead ids (or, for
+``*_unmatched``, the provider keys) that exercise it. Every scenario is present from ``leads >= 100`` and
+``days >= 2`` on (with one day the "halves of a reschedule on different days" variants cannot exist); counts grow in
+proportion to ``leads``.
 
 Ids: leads ``lead_000001`` (zero-padded to 6 digits or more), GHL contacts ``ctc`` + 17 digits (the lead number;
 contacts matching no lead start ``ctc9``), GHL appointments ``apt`` + 17 digits, Calendly URIs
@@ -674,7 +685,9 @@ class _Builder:
         return self._micro(booked), self._quarter(start)
 
     # ---------------------------------------------------------------- delivery
-    def _push(self, provider: str, day: int, kind: str, t: datetime, line: str | _CalLine, bad: str | None = None) -> None:
+    def _push(
+        self, provider: str, day: int, kind: str, t: datetime, line: str | _CalLine, bad: str | None = None
+    ) -> None:
         assert 0 <= day < self.days, (day, self.days)
         self.seq += 1
         self.obs.append((provider, day, kind, t, self.seq, line, bad))
@@ -913,8 +926,9 @@ class _Builder:
         return obj
 
     def _cal_line(self, inv: _CalInvitee, form: str) -> str | _CalLine:
-        """One invitee line. About a quarter of them carry only the event's URI (Calendly's own webhook examples and
-        every invitee API resource do), some poll lines as a GET body; those owe the event as a line of its own."""
+        """One invitee line. A quarter of them are chosen to carry only the event's URI (Calendly's own webhook
+        examples and every invitee API resource do), some poll lines as a GET body; those owe the event as a line of
+        its own (see ``_CalLine`` for the ones that keep it after all)."""
         assert self.event_line is None, "the previous invitee line was never pushed"
         obj = self._cal_object(inv)
         embedded = self._cal_wrap(inv, form, obj)
@@ -1514,7 +1528,7 @@ class _Builder:
 
     # ---------------------------------------------------------------- legacy rollup of provider appointments
     def _primary(self, appts: list[_Appt]) -> _Appt:
-        """Contracts section 6 at the end of the window (``self.w1``)."""
+        """docs/data-contract.md#primary-appointment-rule at the end of the window (``self.w1``)."""
         t = self.w1
         stat = [(a, a.status()[0]) for a in appts]
         upcoming = [a for a, s in stat if s == "CONFIRMED" and a.start is not None and a.start > t]
@@ -1952,7 +1966,8 @@ def main(argv: list[str] | None = None) -> int:
     shown = sa.engine.make_url(url).render_as_string(hide_password=True)
     print(
         f"demo: {summary.leads} leads -> {shown}; {summary.landing_files} files, {summary.landing_lines} lines "
-        f"({summary.malformed_lines} malformed, {summary.ignored_lines} ignored) for {summary.first_day}..{summary.last_day} -> {landing} "
+        f"({summary.malformed_lines} malformed, {summary.ignored_lines} ignored) for {summary.first_day}.."
+        f"{summary.last_day} -> {landing} "
         f"[seed {args.seed}, {elapsed:.1f}s]"
     )
     return 0
