@@ -4,16 +4,27 @@ Plain Python (no Dagster). ``generate_demo`` writes
 
 * the application database table ``"Lead"`` (docs/data-contract.md#legacy-lead-table), dropped and recreated on every run, on SQLite,
   PostgreSQL or DuckDB through SQLAlchemy;
-* ``<landing>/calendly/<YYYY-MM-DD>/*.jsonl[.gz]`` and ``<landing>/ghl/<YYYY-MM-DD>/*.jsonl[.gz]`` (contracts
-  section 3, payload shapes of ``providers.md``); both provider folders are deleted first.
+* ``<landing>/calendly/<YYYY-MM-DD>/*.jsonl[.gz]`` and ``<landing>/ghl/<YYYY-MM-DD>/*.jsonl[.gz]``
+  (docs/data-contract.md#provider-landing-zone, in the providers' own payload shapes); both provider folders are
+  deleted first.
+
+Calendly lines come in the shapes the provider really sends: an invitee bare, in a webhook envelope or as a GET body
+``{"resource": ...}``, about one in five of them with only the event's URI instead of the embedded
+``scheduled_event``; such a line is followed the same day by its event on its own (a ``/scheduled_events`` item,
+bare or as a GET body), so the event's times and status are known. A few webhooks per run are about something else
+(routing form submissions, event type changes, contacts): valid lines that describe no appointment
+(``DemoData.ignored``), not rejects.
 
 Everything comes from one ``random.Random(seed)``: the same arguments give byte-identical files and identical rows.
+Payload shapes and the other webhooks are chosen by hashing, never by drawing from that stream, so they leave every
+other value as it would be without them.
 
 ``build_demo`` returns the same data in memory together with a ground-truth manifest (``DemoData.scenarios``,
-``DemoData.appointments``, ``DemoData.malformed``, ``DemoData.drift``), so tests can find every scenario without
-parsing the files. Scenario names are listed in ``SCENARIOS``; each maps to the lead ids (or, for ``*_unmatched``, the
-provider keys) that exercise it. Every scenario is present from ``leads >= 100`` and ``days >= 2`` on (with one day
-the "halves of a reschedule on different days" variants cannot exist); counts grow in proportion to ``leads``.
+``DemoData.appointments``, ``DemoData.malformed``, ``DemoData.ignored``, ``DemoData.drift``), so tests can find every
+scenario without parsing the files. Scenario names are listed in ``SCENARIOS``; each maps to the lead ids (or, for
+``*_unmatched``, the provider keys) that exercise it. Every scenario is present from ``leads >= 100`` and
+``days >= 2`` on (with one day the "halves of a reschedule on different days" variants cannot exist); counts grow in
+proportion to ``leads``.
 
 Ids: leads ``lead_000001`` (zero-padded to 6 digits or more), GHL contacts ``ctc`` + 17 digits (the lead number;
 contacts matching no lead start ``ctc9``), GHL appointments ``apt`` + 17 digits, Calendly URIs
@@ -26,6 +37,7 @@ from __future__ import annotations
 import argparse
 import functools
 import gzip
+import hashlib
 import json
 import random
 import shutil
@@ -105,6 +117,7 @@ class DemoSummary:
     landing_files: int
     landing_lines: int  # total lines written to every landing file
     malformed_lines: int  # lines deliberately bad (not JSON / missing key / bad time / unknown status)
+    ignored_lines: int  # valid lines about something else than an appointment (other Calendly webhooks)
     first_day: date
     last_day: date
     # every email, first/last name, full name, phone (and street address) string written anywhere, plus the trimmed
@@ -143,6 +156,7 @@ class DemoData:
     scenarios: Mapping[str, tuple[str, ...]]  # scenario -> lead ids (``*_unmatched``: provider keys)
     appointments: tuple[DemoAppointment, ...]
     malformed: tuple[tuple[str, int, str], ...]  # (relative path, 1-based line number, reason code)
+    ignored: tuple[tuple[str, int, str], ...]  # (relative path, 1-based line number, webhook event name)
     drift: Mapping[str, tuple[str, ...]]  # lead id -> "Lead" columns deliberately disagreeing with the provider data
     reference_time: datetime  # end of the last snapshot day: the "now" the legacy rollups were computed for
 
@@ -262,6 +276,7 @@ _LEAD_UNITS: tuple[tuple[str, float, int], ...] = (
 _GROUP_SIZES = (3, 2, 4)
 _LEGACY_ODD_STATUSES = ("Cancelled", "NOSHOW", "Showed", "CONFIRMED", "Rescheduled", "No_Show", "canceled", "noshow")
 _MALFORMED_KINDS = ("malformed_json", "missing_key", "bad_timestamp", "unknown_status")
+_IGNORED = "not_an_appointment"  # the reason code of a valid line that describes no appointment
 _LINES_PER_FILE = 25_000
 
 
@@ -412,6 +427,42 @@ def _ghl_ts(t: datetime, tz: str) -> str:
 
 def _dumps(obj: object) -> str:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def _digest(*parts: str) -> bytes:
+    """A stable digest of ``parts``: chooses payload shapes without drawing from the builder's random stream, so
+    adding a shape never changes any other generated value."""
+    return hashlib.sha256("\x1f".join(parts).encode("utf-8")).digest()
+
+
+class _CalLine:
+    """An invitee line chosen to leave its scheduled event out, settled once the event's final status is known.
+
+    An active invitee line keeps its event when the event is canceled afterwards: the pipeline applies an event's
+    newest known status to every observation of its invitees, so such a line would read as canceled from its own
+    time on. Otherwise the line carries only the event's URI and ``event_line`` describes the event.
+    """
+
+    __slots__ = ("embedded", "stripped", "event_line", "ev", "active_then")
+
+    def __init__(self, embedded: str, stripped: str, event_line: str, ev: _CalEvent, active_then: bool) -> None:
+        self.embedded = embedded
+        self.stripped = stripped
+        self.event_line = event_line
+        self.ev = ev
+        self.active_then = active_then  # invitee and event both active in this line
+
+    def strips(self) -> bool:
+        return not (self.active_then and self.ev.status == "canceled")
+
+
+class _EventLineOf:
+    """The scheduled event line owed by a ``_CalLine`` (written only if that line leaves its event out)."""
+
+    __slots__ = ("line",)
+
+    def __init__(self, line: _CalLine) -> None:
+        self.line = line
 
 
 class _Person:
@@ -566,9 +617,11 @@ class _Builder:
         self.start = start
         self.w0 = datetime.combine(start, time(0), UTC)
         self.w1 = self.w0 + timedelta(days=days)
-        # (provider, day, kind, sort time, seq, line, malformed reason or None)
-        self.obs: list[tuple[str, int, str, datetime, int, str, str | None]] = []
+        # (provider, day, kind, sort time, seq, line, malformed/ignored reason or None); a line is text, or a
+        # Calendly line whose shape is settled at assembly
+        self.obs: list[tuple[str, int, str, datetime, int, str | _CalLine | _EventLineOf, str | None]] = []
         self.seq = 0
+        self.event_line: _CalLine | None = None  # the invitee line being pushed may owe its event's line
         self.pii: set[str] = set()
         self.leads: list[_Lead] = []
         self.scen: dict[str, list[str]] = defaultdict(list)
@@ -632,12 +685,21 @@ class _Builder:
         return self._micro(booked), self._quarter(start)
 
     # ---------------------------------------------------------------- delivery
-    def _push(self, provider: str, day: int, kind: str, t: datetime, line: str, bad: str | None = None) -> None:
+    def _push(
+        self, provider: str, day: int, kind: str, t: datetime, line: str | _CalLine, bad: str | None = None
+    ) -> None:
         assert 0 <= day < self.days, (day, self.days)
         self.seq += 1
         self.obs.append((provider, day, kind, t, self.seq, line, bad))
+        if self.event_line is not None:
+            # An invitee line without its scheduled event: the same day's /scheduled_events pull describes the
+            # event, so its times and status are known wherever the invitee is.
+            assert line is self.event_line
+            owed, self.event_line = _EventLineOf(self.event_line), None
+            self.seq += 1
+            self.obs.append((provider, day, "poll", t, self.seq, owed, None))
 
-    def _payload(self, a: _Appt, form: str, wtype: str | None = None) -> str:
+    def _payload(self, a: _Appt, form: str, wtype: str | None = None) -> str | _CalLine:
         if isinstance(a, _CalInvitee):
             return self._cal_line(a, form)
         assert isinstance(a, _GhlAppt)
@@ -863,8 +925,24 @@ class _Builder:
             self.pii.add(inv.cancellation["canceled_by"])
         return obj
 
-    def _cal_line(self, inv: _CalInvitee, form: str) -> str:
+    def _cal_line(self, inv: _CalInvitee, form: str) -> str | _CalLine:
+        """One invitee line. A quarter of them are chosen to carry only the event's URI (Calendly's own webhook
+        examples and every invitee API resource do), some poll lines as a GET body; those owe the event as a line of
+        its own (see ``_CalLine`` for the ones that keep it after all)."""
+        assert self.event_line is None, "the previous invitee line was never pushed"
         obj = self._cal_object(inv)
+        embedded = self._cal_wrap(inv, form, obj)
+        shape = _digest(inv.uri, obj["updated_at"])
+        if shape[0] % 4:
+            return embedded
+        event = obj.pop("scheduled_event")
+        stripped = _dumps({"resource": obj}) if form == "poll" and shape[2] % 2 == 0 else self._cal_wrap(inv, form, obj)
+        event_line = _dumps({"resource": event} if shape[1] % 3 == 0 else event)
+        active_then = inv.status_str == "active" and inv.ev.status == "active"
+        self.event_line = _CalLine(embedded, stripped, event_line, inv.ev, active_then)
+        return self.event_line
+
+    def _cal_wrap(self, inv: _CalInvitee, form: str, obj: dict) -> str:
         if form == "poll":
             return _dumps(obj)
         envelope = {
@@ -1450,7 +1528,7 @@ class _Builder:
 
     # ---------------------------------------------------------------- legacy rollup of provider appointments
     def _primary(self, appts: list[_Appt]) -> _Appt:
-        """Contracts section 6 at the end of the window (``self.w1``)."""
+        """docs/data-contract.md#primary-appointment-rule at the end of the window (``self.w1``)."""
         t = self.w1
         stat = [(a, a.status()[0]) for a in appts]
         upcoming = [a for a, s in stat if s == "CONFIRMED" and a.start is not None and a.start > t]
@@ -1558,6 +1636,64 @@ class _Builder:
                     when = self.w0 + timedelta(days=day, seconds=self.rng.randrange(86_400))
                     form = "webhook" if j % 2 else "poll"
                     self._push(provider, day, form, when, self._bad_line(provider, kind, when, form), kind)
+
+    def _other_webhooks(self) -> None:
+        """Calendly webhooks that are not about an invitee (a subscription may include them): a routing form
+        submission every other day, an event type change every third day and a new contact every fourth. They carry
+        personal data (the pipeline must drop them without storing any of it) and draw nothing from ``self.rng``."""
+        for day in range(self.days):
+            for name, every, offset in (("routing_form_submission.created", 2, 0), ("event_type.updated", 3, 1),
+                                        ("contact.created", 4, 3)):  # fmt: skip
+                if day % every != offset:
+                    continue
+                digest = _digest(name, str(day))
+                when = self.w0 + timedelta(days=day, seconds=int.from_bytes(digest[:4], "big") % 86_400,
+                                           microseconds=digest[4] * 1000)  # fmt: skip
+                ident = str(uuid.UUID(bytes=digest[:16], version=4))
+                first = _FIRST_NAMES[digest[5] % len(_FIRST_NAMES)]
+                last = _LAST_NAMES[digest[6] % len(_LAST_NAMES)]
+                email = f"{first.lower()}.{last.lower()}.w{day}@example.net"
+                if name == "routing_form_submission.created":
+                    payload: dict = {
+                        "uri": f"{_CAL}/routing_form_submissions/{ident}",
+                        "routing_form": f"{_CAL}/routing_forms/{uuid.UUID(bytes=digest[16:], version=4)}",
+                        "questions_and_answers": [
+                            {"question_uuid": ident[:8], "question": "Email", "answer": email},
+                            {"question_uuid": ident[9:13], "question": "Full name", "answer": f"{first} {last}"},
+                        ],
+                        "tracking": {"utm_campaign": None, "utm_source": "newsletter", "utm_medium": None,
+                                     "utm_content": None, "utm_term": None, "salesforce_uuid": None},  # fmt: skip
+                        "result": {"type": "event_type", "value": self.event_types[0]},
+                        "submitter": None,
+                        "submitter_type": None,
+                        "created_at": _cal_ts(when),
+                        "updated_at": _cal_ts(when),
+                    }
+                    self.pii.update((email, f"{first} {last}", first, last))
+                elif name == "event_type.updated":
+                    host_name, _ = _HOSTS[digest[7] % len(_HOSTS)]
+                    payload = {
+                        "uri": self.event_types[day % len(self.event_types)],
+                        "name": "30 Minute Meeting",
+                        "active": True,
+                        "duration": 30,
+                        "kind": "solo",
+                        "profile": {"type": "User", "name": host_name, "owner": self.host_uris[0]},
+                        "updated_at": _cal_ts(when),
+                    }
+                    self.pii.add(host_name)
+                else:  # the shape of a contact is not documented: any object will do, it is never read
+                    payload = {
+                        "uri": f"{_CAL}/contacts/{ident}",
+                        "email": email,
+                        "first_name": first,
+                        "last_name": last,
+                        "created_at": _cal_ts(when),
+                    }
+                    self.pii.update((email, first, last))
+                envelope = {"event": name, "created_at": _cal_ts(when), "created_by": self.host_uris[0],
+                            "payload": payload}  # fmt: skip
+                self._push("calendly", day, "webhook", when, _dumps(envelope), _IGNORED)
 
     def _bad_line(self, provider: str, kind: str, when: datetime, form: str) -> str:
         person = self._stranger()
@@ -1674,6 +1810,7 @@ class _Builder:
                 self.scen[name].append(group[0].id)
         self._unmatched()
         self._malformed()
+        self._other_webhooks()
         return self._assemble()
 
     def _lead_row(self, lead: _Lead) -> dict:
@@ -1733,9 +1870,17 @@ class _Builder:
         # files
         grouped: dict[tuple[str, int, str], list[tuple[datetime, int, str, str | None]]] = defaultdict(list)
         for provider, day, kind, when, seq, line, bad in self.obs:
+            if isinstance(line, _EventLineOf):
+                if not line.line.strips():
+                    continue
+                line = line.line.event_line
+            elif isinstance(line, _CalLine):
+                line = line.stripped if line.strips() else line.embedded
             grouped[(provider, day, kind)].append((when, seq, line, bad))
+        assert self.event_line is None
         files: dict[str, tuple[str, ...]] = {}
         malformed: list[tuple[str, int, str]] = []
+        ignored: list[tuple[str, int, str]] = []
         for (provider, day, kind) in sorted(grouped):
             records = sorted(grouped[(provider, day, kind)], key=lambda r: (r[0], r[1]))
             folder = f"{provider}/{(self.start + timedelta(days=day)).isoformat()}"
@@ -1746,7 +1891,7 @@ class _Builder:
                 files[rel] = tuple(r[2] for r in chunk)
                 for i, r in enumerate(chunk, start=1):
                     if r[3]:
-                        malformed.append((rel, i, r[3]))
+                        (ignored if r[3] == _IGNORED else malformed).append((rel, i, r[3]))
         truth = [self._truth(a) for a in self.appts] + self.legacy_truth
         for value in [v for v in self.pii if "@" in v]:  # the forms a pipeline would hash (trim, lower)
             self.pii.update((value.strip(), value.strip().lower()))
@@ -1756,6 +1901,7 @@ class _Builder:
             landing_files=len(files),
             landing_lines=sum(len(lines) for lines in files.values()),
             malformed_lines=len(malformed),
+            ignored_lines=len(ignored),
             first_day=self.start,
             last_day=self.start + timedelta(days=self.days - 1),
             pii_values=frozenset(self.pii),
@@ -1767,6 +1913,7 @@ class _Builder:
             scenarios={name: tuple(dict.fromkeys(ids)) for name, ids in sorted(self.scen.items())},
             appointments=tuple(truth),
             malformed=tuple(malformed),
+            ignored=tuple(ignored),
             drift=drift,
             reference_time=self.w1,
         )
@@ -1819,7 +1966,8 @@ def main(argv: list[str] | None = None) -> int:
     shown = sa.engine.make_url(url).render_as_string(hide_password=True)
     print(
         f"demo: {summary.leads} leads -> {shown}; {summary.landing_files} files, {summary.landing_lines} lines "
-        f"({summary.malformed_lines} malformed) for {summary.first_day}..{summary.last_day} -> {landing} "
+        f"({summary.malformed_lines} malformed, {summary.ignored_lines} ignored) for {summary.first_day}.."
+        f"{summary.last_day} -> {landing} "
         f"[seed {args.seed}, {elapsed:.1f}s]"
     )
     return 0

@@ -113,7 +113,8 @@ def main(argv: list[str] | None = None) -> int:
     summary = generate_demo(settings.source_db_url(), settings.landing_dir(), leads=args.leads, days=args.days,
                             start=start, seed=args.seed)
     echo(f"demo data: {summary.leads} leads, {summary.landing_lines} landing lines ({summary.malformed_lines} "
-         f"malformed on purpose) for {summary.first_day}..{summary.last_day} in {settings.data_dir()}")
+         f"malformed on purpose, {summary.ignored_lines} not about appointments) for {summary.first_day}.."
+         f"{summary.last_day} in {settings.data_dir()}")
     reference = datetime.combine(summary.last_day + timedelta(days=1), datetime.min.time(), tzinfo=timezone.utc)
     demo_settings = {
         "DAGSTER_HOME": str(home),

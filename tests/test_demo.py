@@ -79,34 +79,65 @@ def instant(text: object) -> datetime:
     return value.astimezone(timezone.utc)
 
 
+IGNORED = "not_an_appointment"  # a valid line about something else: counted, neither loaded nor rejected
+
+
+def calendly_status(inv: dict, ev: dict | None) -> str:
+    """The invitee decides, else a canceled event (when known), else a no-show."""
+    if inv["status"] == "canceled":
+        return "RESCHEDULED" if inv.get("rescheduled") else "CANCELED"
+    if ev is not None and ev.get("status") == "canceled":
+        return "CANCELED"
+    return "NO_SHOW" if inv.get("no_show") else "CONFIRMED"
+
+
 def classify(provider: str, line: str) -> tuple[str | None, dict | None]:
-    """(reject reason, parsed record) following docs/data-contract.md; record = key, status, updated, raw objects."""
+    """(reason, record) following docs/data-contract.md.
+
+    reason: a reject code, or IGNORED for a webhook about something else than an invitee (not a reject). record: an
+    appointment observation (key, status, updated, raw objects), or for a Calendly scheduled event on its own
+    ``kind == "event"`` with the event object. A Calendly invitee without its embedded event has ``ev`` None and its
+    status from the invitee alone; ``read_landing`` completes both from the event's descriptions.
+    """
     try:
         obj = json.loads(line)
     except json.JSONDecodeError:
         return "malformed_json", None
     if provider == "calendly":
-        inv = obj["payload"] if "payload" in obj and "event" in obj else obj
+        if isinstance(obj.get("payload"), dict) and "event" in obj:  # webhook envelope
+            if not obj["event"].startswith("invitee."):
+                return IGNORED, None
+            inv = obj["payload"]
+        elif isinstance(obj.get("resource"), dict):  # GET body
+            inv = obj["resource"]
+        else:
+            inv = obj
+        if "start_time" in inv and "event" not in inv and "email" not in inv:  # a /scheduled_events item
+            try:
+                updated = instant(inv["updated_at"])
+                instant(inv["start_time"]), instant(inv["end_time"])
+            except (KeyError, ValueError):
+                return "bad_timestamp", None
+            if inv.get("status") not in ("active", "canceled"):
+                return "unknown_status", None
+            return None, {"kind": "event", "key": inv["uri"], "updated": updated, "event": inv, "envelope": obj}
         if not inv.get("uri"):
             return "missing_key", None
-        ev = inv.get("scheduled_event") or {}
+        ev = inv.get("scheduled_event")
         try:
             updated = instant(inv["updated_at"])
-            for value in (inv["created_at"], ev["start_time"], ev["end_time"]):
-                instant(value)
+            instant(inv["created_at"])
+            if ev is not None:
+                instant(ev["start_time"]), instant(ev["end_time"])
         except (KeyError, ValueError):
             return "bad_timestamp", None
         if inv.get("status") not in ("active", "canceled"):
             return "unknown_status", None
-        if inv["status"] == "canceled":
-            status = "RESCHEDULED" if inv.get("rescheduled") else "CANCELED"
-        elif ev.get("status") == "canceled":
-            status = "CANCELED"
-        elif inv.get("no_show"):
-            status = "NO_SHOW"
-        else:
-            status = "CONFIRMED"
-        return None, {"key": inv["uri"], "status": status, "updated": updated, "inv": inv, "envelope": obj}
+        if ev is not None and ev.get("status") not in ("active", "canceled"):
+            return "unknown_status", None
+        return None, {"kind": "invitee", "key": inv["uri"], "status": calendly_status(inv, ev), "updated": updated,
+                      "inv": inv, "ev": ev, "embedded": ev is not None, "event_uri": ev["uri"] if ev else inv["event"],
+                      "envelope": obj}  # fmt: skip
     appt = obj["appointment"] if "appointment" in obj and "type" in obj else obj
     if not appt.get("id"):
         return "missing_key", None
@@ -120,22 +151,50 @@ def classify(provider: str, line: str) -> tuple[str | None, dict | None]:
     if raw_status not in GHL_STATUS:
         return "unknown_status", None
     status = "CANCELED" if obj.get("type") == "AppointmentDelete" else GHL_STATUS[raw_status]
-    return None, {"key": appt["id"], "status": status, "updated": updated, "appt": appt, "envelope": obj}
+    return None, {"kind": "appointment", "key": appt["id"], "status": status, "updated": updated, "appt": appt,
+                  "envelope": obj}  # fmt: skip
 
 
-def parsed_records(data: DemoData) -> tuple[list[dict], Counter]:
+def read_landing(data: DemoData) -> tuple[list[dict], list[dict], Counter, Counter]:
+    """(appointment observations, scheduled event lines, rejects, ignored lines) of every landing line.
+
+    An invitee without its embedded event takes the event from the newest description of that event URI on any day
+    (an embedded event or a line of its own), and its status from that event's status.
+    """
     records: list[dict] = []
+    events: list[dict] = []
     rejects: Counter = Counter()
+    ignored: Counter = Counter()
     for rel in sorted(data.files):
         provider, day, _ = rel.split("/")
         for no, line in enumerate(data.files[rel], start=1):
             reason, record = classify(provider, line)
+            if reason == IGNORED:
+                ignored[(rel, no)] += 1
+                continue
             if reason:
                 rejects[(rel, no, reason)] += 1
                 continue
             assert record is not None
             record.update(provider=provider, day=date.fromisoformat(day), file=rel, line=no)
-            records.append(record)
+            (events if record["kind"] == "event" else records).append(record)
+    descriptions = defaultdict(list)
+    for r in events:
+        descriptions[r["key"]].append((r["updated"], r["day"], r["file"], r["line"], r["event"]))
+    for r in records:
+        if r["provider"] == "calendly" and r["embedded"]:
+            ev = r["ev"]
+            descriptions[ev["uri"]].append((instant(ev["updated_at"]), r["day"], r["file"], r["line"], ev))
+    newest = {uri: max(found, key=lambda d: d[:4])[4] for uri, found in descriptions.items()}
+    for r in records:
+        if r["provider"] == "calendly" and not r["embedded"]:
+            r["ev"] = newest.get(r["event_uri"])
+            r["status"] = calendly_status(r["inv"], r["ev"])
+    return records, events, rejects, ignored
+
+
+def parsed_records(data: DemoData) -> tuple[list[dict], Counter]:
+    records, _, rejects, _ = read_landing(data)
     return records, rejects
 
 
@@ -202,20 +261,31 @@ def test_summary_counts_match_written_files(tmp_path: Path) -> None:
         assert provider in ("calendly", "ghl")
         assert date(2025, 1, 1) <= date.fromisoformat(day) <= date(2025, 1, 10)
         assert name.endswith((".jsonl", ".jsonl.gz"))
-    bad = Counter()
+    bad, ignored, loaded = Counter(), 0, 0
     for rel, file_lines in lines.items():
         for line in file_lines:
             reason, _ = classify(rel.split("/")[0], line)
-            if reason:
+            if reason == IGNORED:
+                ignored += 1
+            elif reason:
                 bad[reason] += 1
+            else:
+                loaded += 1
     assert sum(bad.values()) == summary.malformed_lines
     assert set(bad) == {"malformed_json", "missing_key", "bad_timestamp", "unknown_status"}
+    assert ignored == summary.ignored_lines >= 5  # a few per run, not rejects
+    assert loaded + summary.malformed_lines + summary.ignored_lines == summary.landing_lines
 
 
 def test_malformed_manifest_is_exact(data: DemoData) -> None:
-    _, rejects = parsed_records(data)
+    records, events, rejects, ignored = read_landing(data)
     assert set(rejects) == {(rel, no, reason) for rel, no, reason in data.malformed}
     assert len(data.malformed) == data.summary.malformed_lines
+    assert set(ignored) == {(rel, no) for rel, no, _ in data.ignored} and max(ignored.values()) == 1
+    assert {reason for _, _, reason in data.ignored} == {IGNORED}
+    assert len(data.ignored) == data.summary.ignored_lines
+    # line accounting: every line is loaded (an observation or an event description), rejected or ignored
+    assert len(records) + len(events) + len(rejects) + len(ignored) == data.summary.landing_lines
     by_provider = Counter((rel.split("/")[0], reason) for rel, _, reason in data.malformed)
     for provider in ("calendly", "ghl"):
         for reason in ("malformed_json", "missing_key", "bad_timestamp", "unknown_status"):
@@ -245,13 +315,15 @@ def test_scales_with_leads_and_handles_tiny_inputs() -> None:
         tiny = build_demo(leads=leads, days=days)
         assert tiny.summary.leads == leads
         assert len(tiny.lead_rows) == leads
-        _, rejects = parsed_records(tiny)
+        records, events, rejects, ignored = read_landing(tiny)
         assert len(rejects) == tiny.summary.malformed_lines
+        assert len(ignored) == tiny.summary.ignored_lines == len(tiny.ignored) >= 1
+        assert len(records) + len(events) + len(rejects) + len(ignored) == tiny.summary.landing_lines
 
 
 # ---------------------------------------------------------------------------------------------------- shapes
 def test_payload_shapes_and_time_formats(data: DemoData) -> None:
-    records, _ = parsed_records(data)
+    records, events, _, _ = read_landing(data)
     cal = [r for r in records if r["provider"] == "calendly"]
     ghl = [r for r in records if r["provider"] == "ghl"]
     assert cal and ghl
@@ -261,18 +333,19 @@ def test_payload_shapes_and_time_formats(data: DemoData) -> None:
     for r in envelopes:
         assert set(r["envelope"]) == {"event", "created_at", "created_by", "payload"}
     for r in cal:
-        inv = r["inv"]
-        for value in (inv["created_at"], inv["updated_at"], inv["scheduled_event"]["start_time"]):
+        inv, ev = r["inv"], r["ev"]
+        assert ev is not None, r["key"]  # some record describes every invitee's event
+        for value in (inv["created_at"], inv["updated_at"], ev["start_time"]):
             assert value.endswith("Z") and len(value) == 27  # 2025-03-10T16:00:00.000000Z
-        event_uri = inv["scheduled_event"]["uri"]
-        assert inv["event"] == event_uri
+        event_uri = ev["uri"]
+        assert inv["event"] == event_uri == r["event_uri"]
         assert inv["uri"].startswith(event_uri + "/invitees/")
         assert event_uri.startswith("https://api.calendly.com/scheduled_events/")
         for part in (event_uri.rsplit("/", 1)[1], inv["uri"].rsplit("/", 1)[1]):
             assert uuid.UUID(part).version == 4
         for pii_field in ("email", "name", "questions_and_answers", "cancel_url", "reschedule_url"):
             assert pii_field in inv
-        assert inv["scheduled_event"]["event_memberships"][0]["user_email"]
+        assert ev["event_memberships"][0]["user_email"]
         if inv["status"] == "canceled":
             assert inv["cancellation"]["canceler_type"] in ("host", "invitee")
             assert inv["cancellation"]["canceled_by"]
@@ -291,6 +364,64 @@ def test_payload_shapes_and_time_formats(data: DemoData) -> None:
     assert "-06:00" in offsets and len(offsets) >= 3
     # duplicate delivery: the same line twice within one day
     assert any(len(lines) != len(set(lines)) for lines in data.files.values())
+
+
+def test_calendly_invitees_without_their_event(data: DemoData) -> None:
+    records, events, _, _ = read_landing(data)
+    cal = [r for r in records if r["provider"] == "calendly"]
+    without = [r for r in cal if not r["embedded"]]
+    assert 0.1 * len(cal) <= len(without) <= 0.4 * len(cal)
+    # in a webhook payload (Calendly's own examples), bare, and as a GET body, which never embeds the event
+    forms = Counter("webhook" if "payload" in r["envelope"] else "resource" if "resource" in r["envelope"] else "bare"
+                    for r in without)  # fmt: skip
+    assert min(forms["webhook"], forms["resource"], forms["bare"]) >= 2, forms
+    assert all(not r["embedded"] for r in cal if "resource" in r["envelope"])
+    for r in without:
+        assert "scheduled_event" not in r["inv"] and r["inv"]["event"] == r["event_uri"]
+    # the same day describes the event on its own: a /scheduled_events item, bare or as a GET body
+    described_on = {(e["day"], e["key"]) for e in events}
+    assert all((r["day"], r["event_uri"]) in described_on for r in without)
+    assert {"resource" in e["envelope"] for e in events} == {True, False}
+    embedded = {(r["ev"]["uri"], r["ev"]["updated_at"]): r["ev"] for r in cal if r["embedded"]}
+    same = 0
+    for e in events:
+        assert e["file"].split("/")[2].startswith("poll-")
+        assert e["key"].startswith("https://api.calendly.com/scheduled_events/") and "/invitees/" not in e["key"]
+        assert uuid.UUID(e["key"].rsplit("/", 1)[1]).version == 4
+        copy = embedded.get((e["key"], e["event"]["updated_at"]))
+        if copy is not None:  # the same state of the event embedded elsewhere: the very same object
+            assert copy == e["event"]
+            same += 1
+    assert same >= 5
+    # an active invitee line without its event never stands for a state the event has since left (the event's
+    # newest status is what it was when the line was written)
+    for r in without:
+        if r["inv"]["status"] == "active":
+            that_day = {e["event"]["status"] for e in events if e["day"] == r["day"] and e["key"] == r["event_uri"]}
+            assert that_day == {r["ev"]["status"]}, r["key"]
+    assert any(r["inv"]["status"] == "active" and r["ev"]["status"] == "canceled" for r in without)
+
+
+def test_webhooks_that_are_not_about_an_invitee(data: DemoData) -> None:
+    names = Counter()
+    days = set()
+    for rel, no, reason in data.ignored:
+        provider, day, name = rel.split("/")
+        assert provider == "calendly" and name.startswith("webhook-") and reason == IGNORED
+        envelope = json.loads(data.files[rel][no - 1])
+        assert set(envelope) == {"event", "created_at", "created_by", "payload"}
+        assert not envelope["event"].startswith("invitee") and isinstance(envelope["payload"], dict)
+        instant(envelope["created_at"])
+        names[envelope["event"]] += 1
+        days.add(day)
+    assert {"routing_form_submission.created", "event_type.updated", "contact.created"} <= set(names)
+    assert names["routing_form_submission.created"] >= 5 and len(days) >= 7
+    # a fixed plan per day, whatever the seed
+    def plan(demo_data: DemoData) -> Counter:
+        return Counter((rel.split("/")[1], json.loads(demo_data.files[rel][no - 1])["event"])
+                       for rel, no, _ in demo_data.ignored)  # fmt: skip
+
+    assert plan(build_demo(seed=99)) == plan(data)
 
 
 def test_stream_of_states_across_days(data: DemoData) -> None:
@@ -324,8 +455,10 @@ def test_calendly_scenarios_in_the_files(data: DemoData) -> None:
     records, _ = parsed_records(data)
     cal = [r for r in records if r["provider"] == "calendly"]
     latest: dict[str, dict] = {}
+    event_of: dict[str, dict] = {}  # the invitee's event, embedded or from the event's newest description
     for r in sorted(cal, key=lambda r: (r["day"], r["updated"], r["file"], r["line"])):
         latest[r["key"]] = r["inv"]
+        event_of[r["key"]] = r["ev"]
     # reschedule chains: follow new_invitee links
     new_of = {k: inv["new_invitee"] for k, inv in latest.items() if inv.get("rescheduled")}
     old_of = {k: inv["old_invitee"] for k, inv in latest.items() if inv.get("old_invitee")}
@@ -335,7 +468,7 @@ def test_calendly_scenarios_in_the_files(data: DemoData) -> None:
     for head in heads:
         hops, key = 0, head
         while key in new_of:
-            assert latest[key]["scheduled_event"]["uri"] != latest[new_of[key]]["scheduled_event"]["uri"]
+            assert event_of[key]["uri"] != event_of[new_of[key]]["uri"]
             key, hops = new_of[key], hops + 1
         lengths.append(hops)
     assert {1, 2, 3} <= set(lengths)
@@ -351,20 +484,20 @@ def test_calendly_scenarios_in_the_files(data: DemoData) -> None:
     # group events: one URI, several invitees (different people), one canceled
     by_event = defaultdict(dict)
     for key, inv in latest.items():
-        by_event[inv["scheduled_event"]["uri"]][key] = inv
+        by_event[event_of[key]["uri"]][key] = inv
     groups = {uri: invs for uri, invs in by_event.items() if len(invs) > 1}
     assert 3 in {len(invs) for invs in groups.values()}
     for invs in groups.values():
         assert len({inv["email"].lower() for inv in invs.values()}) == len(invs)
         assert sum(inv["status"] == "canceled" for inv in invs.values()) == 1
-        assert all(inv["scheduled_event"]["status"] == "active" for inv in invs.values())
+        assert all(event_of[key]["status"] == "active" for key in invs)
     # cancellations by host and invitee, no-shows
     canceler = Counter(inv["cancellation"]["canceler_type"] for inv in latest.values() if inv["status"] == "canceled"
                        and not inv.get("rescheduled"))  # fmt: skip
     assert canceler["host"] >= 2 and canceler["invitee"] >= 2
     assert sum(1 for inv in latest.values() if inv.get("no_show") and inv["status"] == "active") >= 2
     # host canceled the scheduled event while the invitee record still says active
-    assert any(inv["status"] == "active" and inv["scheduled_event"]["status"] == "canceled" for inv in latest.values())
+    assert any(inv["status"] == "active" and event_of[key]["status"] == "canceled" for key, inv in latest.items())
 
 
 def test_ghl_scenarios_in_the_files(data: DemoData) -> None:
@@ -398,6 +531,13 @@ def test_final_states_agree_with_ground_truth(data: DemoData) -> None:
     assert set(truth) == set(final)
     for key, a in truth.items():
         assert final[key]["status"] == a.status, (a.scenario, key)
+        if a.provider == "CALENDLY":  # the times come from the event, embedded or described by another line
+            ev = final[key]["ev"]
+            assert (instant(ev["start_time"]), instant(ev["end_time"])) == (a.start_at, a.end_at), key
+            assert ev["uri"] == a.scheduled_event_uri
+    # the final state of some invitees is a line without its event
+    assert any(not final[key]["embedded"] for key, a in truth.items() if a.provider == "CALENDLY")
+    assert any(a.provider == "CALENDLY" and a.status == "CANCELED" and not final[key]["embedded"] for key, a in truth.items())
     statuses = Counter((a.provider, a.status) for a in data.appointments)
     for provider, status in [("CALENDLY", "CONFIRMED"), ("CALENDLY", "CANCELED"), ("CALENDLY", "RESCHEDULED"),
                              ("CALENDLY", "NO_SHOW"), ("GHL", "CONFIRMED"), ("GHL", "CANCELED"), ("GHL", "SHOWED"),
@@ -413,7 +553,7 @@ def test_final_states_agree_with_ground_truth(data: DemoData) -> None:
 
 
 def test_every_appointment_resolves_to_its_lead(data: DemoData) -> None:
-    """Contracts section 4 applied to the ground truth: legacy key, then contactId, then email hash."""
+    """Lead resolution applied to the ground truth: legacy key, then contactId, then email hash."""
     rows = data.lead_rows
     by_key = {}
     for row in rows:
@@ -609,19 +749,34 @@ def test_pii_values_are_written_and_complete(tmp_path: Path) -> None:
     lowered = (text + "\n" + table).lower()
     for value in summary.pii_values:
         assert value in text or value in table or ("@" in value and value in lowered), value
-    records, _ = parsed_records(build_demo(leads=150, days=7))
+    same = build_demo(leads=150, days=7)
+    records, events, _, _ = read_landing(same)
     written = set()
     for r in records:
         if r["provider"] == "calendly":
             inv = r["inv"]
             written.update((inv["email"], inv["name"], inv["text_reminder_number"]))
-            written.update(m["user_email"] for m in inv["scheduled_event"]["event_memberships"])
+            written.update(m["user_email"] for m in r["ev"]["event_memberships"])
             if inv.get("cancellation"):
                 written.add(inv["cancellation"]["canceled_by"])
         else:
             written.add(r["appt"]["title"].removeprefix("Consultation - "))
+    for e in events:
+        written.update(m["user_email"] for m in e["event"]["event_memberships"])
+        written.update(g["email"] for g in e["event"]["event_guests"])
+        if e["event"].get("cancellation"):
+            written.add(e["event"]["cancellation"]["canceled_by"])
+    # the webhooks that are not about an invitee carry personal data too (form answers, a contact, a host's name)
+    other = set()
+    for rel, no, _ in same.ignored:
+        payload = json.loads(same.files[rel][no - 1])["payload"]
+        other.update(qa["answer"] for qa in payload.get("questions_and_answers", []))
+        other.update(payload.get(k) for k in ("email", "first_name", "last_name"))
+        other.add((payload.get("profile") or {}).get("name"))
+    other.discard(None)
+    assert any("@" in v for v in other) and len(other) >= 5
     written.discard(None)
-    assert written <= summary.pii_values
+    assert written | other <= summary.pii_values
     for kind in ("@example.com", "+1 555-01"):
         assert any(kind in v for v in summary.pii_values)
 
