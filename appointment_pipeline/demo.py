@@ -42,6 +42,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 
 from appointment_pipeline import settings
+from appointment_pipeline.app_database import create_app_schema, drop_app_schema, supports_publish
 from appointment_pipeline.statuses import GHL_STATUS, LEGACY_STATUS
 
 __all__ = [
@@ -297,10 +298,15 @@ def generate_demo(
     start: date = date(2025, 1, 1),
     seed: int = 7,
 ) -> DemoSummary:
-    """(Re)write the ``"Lead"`` table and the provider landing zone; returns the summary."""
+    """(Re)write the ``"Lead"`` table, an empty ``"Appointment"`` (PostgreSQL, SQLite) and the landing zone."""
     data = build_demo(leads=leads, days=days, start=start, seed=seed)
     write_landing(Path(landing_dir), data.files)
+    publishable = supports_publish(source_db_url)
+    if publishable:
+        drop_app_schema(source_db_url)  # it references "Lead", which is recreated
     write_leads(source_db_url, data.lead_rows)
+    if publishable:
+        create_app_schema(source_db_url)
     return data.summary
 
 
