@@ -199,7 +199,7 @@ class AppDatabase:
     def execute(self, con: Any, sql: str, params: Sequence[Any] = ()) -> Any:
         if self.dialect == "sqlite":
             sql = sql.replace("%s", "?")
-        return con.execute(sql, params)
+        return con.execute(sql, params) if params else con.execute(sql)
 
     def scalar(self, sql: str, params: Sequence[Any] = ()) -> Any:
         with self.connect() as con:
@@ -473,7 +473,9 @@ def _run_batches(app: AppDatabase, con: Any, result: PublishResult, sql: str, af
     result.skipped_at_write = result.planned_writes - result.written
 
 
-def _collect(app: AppDatabase, con: Any, plan: str, key: str, flags: Sequence[str], result: PublishResult) -> None:
+def _collect(
+    app: AppDatabase, con: Any, plan: str, key: str, order: str, flags: Sequence[str], result: PublishResult
+) -> None:
     rows = app.execute(con, f"select action, count(*) from {plan} group by action").fetchall()
     result.actions = {action: int(n) for action, n in sorted(rows)}
     sums = ", ".join(f'coalesce(sum("chg_{f}"), 0)' for f in flags)
@@ -482,11 +484,13 @@ def _collect(app: AppDatabase, con: Any, plan: str, key: str, flags: Sequence[st
     flag_list = ", ".join(f'"chg_{f}"' for f in flags)
     sample = app.execute(
         con,
-        f'select "{key}", action, {flag_list} from {plan} where action in (\'insert\', \'update\') '
-        f'order by batch, "{key}" limit {SAMPLE_SIZE}',
+        f'select "{key}", action, batch, {flag_list} from {plan} where action in (\'insert\', \'update\') '
+        f"order by batch, {order} limit {SAMPLE_SIZE}",
     ).fetchall()
+    # in write order, so the first rows of the sample are the first rows an apply writes
     result.sample = [
-        {"id": row[0], "action": row[1], "fields": [f for f, v in zip(flags, row[2:]) if v and row[1] == "update"]}
+        {"id": row[0], "action": row[1], "batch": row[2],
+         "fields": [f for f, v in zip(flags, row[3:]) if v and row[1] == "update"]}
         for row in sample
     ]
     result.batches = int(app.execute(con, f"select coalesce(max(batch) + 1, 0) from {plan}").fetchone()[0])
@@ -496,6 +500,7 @@ def _collect(app: AppDatabase, con: Any, plan: str, key: str, flags: Sequence[st
 
 _IN = "_publish_appointments_in"
 _PLAN = "_publish_appointments_plan"
+_WRITE_ORDER = 'depth, "whId"'  # predecessors first, so a link always points to a row already written
 
 
 def _incoming_appointments(wh: Warehouse, app: AppDatabase) -> Iterator[tuple]:
@@ -531,8 +536,8 @@ def publish_appointments(
             if app.dialect == "postgres":
                 app.execute(con, f"analyze {_IN}")
             app.execute(con, _appointment_plan_sql(app))
-            app.execute(con, _batch_sql(_PLAN, "whId", 'depth, "whId"', batch_size))
-            _collect(app, con, _PLAN, "appId", COMPARED_COLUMNS, result)
+            app.execute(con, _batch_sql(_PLAN, "whId", _WRITE_ORDER, batch_size))
+            _collect(app, con, _PLAN, "appId", _WRITE_ORDER, COMPARED_COLUMNS, result)
         if apply:
             _run_batches(app, con, result, _appointment_upsert_sql(app), after_batch)
     return result
@@ -713,7 +718,7 @@ def publish_lead_rollups(
                 app.execute(con, f"analyze {_LEAD_IN}")
             app.execute(con, _lead_plan_sql(app))
             app.execute(con, _batch_sql(_LEAD_PLAN, "leadId", '"leadId"', batch_size))
-            _collect(app, con, _LEAD_PLAN, "leadId", names, result)
+            _collect(app, con, _LEAD_PLAN, "leadId", '"leadId"', names, result)
         if apply:
             _run_batches(app, con, result, _lead_update_sql(app), after_batch)
     return result
@@ -785,3 +790,20 @@ from {_LEAD_PLAN} as p
 inner join {_LEAD_IN} as i on i."leadId" = p."leadId"
 where "Lead".id = p."leadId" and p.batch = %s and {_lead_unchanged_since_read(app, '"Lead"')}
 """
+
+
+# -- mode -----------------------------------------------------------------------------------------------------------
+
+PUBLISH_MODES = ("dry_run", "apply")
+
+
+def resolve_publish_mode(config_mode: str | None, default_mode: str | None) -> str:
+    """The run config's mode, else the deployment's default (``APPOINTMENT_PUBLISH_MODE``), else ``dry_run``."""
+    for source, mode in (("run config mode", config_mode), ("APPOINTMENT_PUBLISH_MODE", default_mode)):
+        if mode is None or not str(mode).strip():
+            continue
+        mode = str(mode).strip().lower()
+        if mode not in PUBLISH_MODES:
+            raise ValueError(f"{source} must be one of {', '.join(PUBLISH_MODES)}, not {mode!r}")
+        return mode
+    return "dry_run"

@@ -5,6 +5,7 @@ from dagster import Definitions, in_process_executor, with_source_code_reference
 from appointment_pipeline.checks import build_declared_checks, build_domain_checks
 from appointment_pipeline.extract import EXTERNAL_TABLES, EXTRACT_ASSETS
 from appointment_pipeline.jobs import FRESHNESS_CHECKS, JOBS
+from appointment_pipeline.publish import PUBLISH_ASSETS, PUBLISH_CHECKS
 from appointment_pipeline.resources import default_resources
 from appointment_pipeline.schedules import SCHEDULES
 from appointment_pipeline.sensors import SENSORS
@@ -14,8 +15,10 @@ from appointment_pipeline.sql_project import load_project
 WAREHOUSE_TABLES = sorted(EXTERNAL_TABLES | set(load_project().models))
 
 defs = Definitions(
-    assets=with_source_code_references([*EXTRACT_ASSETS, *build_model_assets()]),
-    asset_checks=[*build_declared_checks(), *build_domain_checks(WAREHOUSE_TABLES), *FRESHNESS_CHECKS],
+    assets=with_source_code_references([*EXTRACT_ASSETS, *build_model_assets(), *PUBLISH_ASSETS]),
+    asset_checks=[
+        *build_declared_checks(), *build_domain_checks(WAREHOUSE_TABLES), *FRESHNESS_CHECKS, *PUBLISH_CHECKS
+    ],
     jobs=JOBS,
     schedules=SCHEDULES,
     sensors=SENSORS,
