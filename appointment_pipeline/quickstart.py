@@ -15,6 +15,7 @@ from datetime import datetime, time, timedelta, timezone
 from pathlib import Path
 
 from appointment_pipeline import settings
+from appointment_pipeline.app_database import AppDatabase, publish_appointments, publish_lead_rollups
 from appointment_pipeline.demo import generate_demo
 from appointment_pipeline.sql_project import load_project
 from appointment_pipeline.warehouse import Warehouse
@@ -34,6 +35,15 @@ def ensure_dagster_home() -> Path:
     if not config.exists():
         config.write_text(DAGSTER_YAML)
     return home
+
+
+def print_publish_plan(warehouse: Warehouse) -> None:
+    """The run above published in dry-run mode (the default): show its plan and how to apply it."""
+    app = AppDatabase(settings.source_db_url())
+    for plan in (publish_appointments(warehouse, app, apply=False), publish_lead_rollups(warehouse, app, apply=False)):
+        print(f"\npublish dry run, {plan.target}: {plan.actions or 'nothing to do'}")
+    print("apply it: APPOINTMENT_PUBLISH_MODE=apply .venv/bin/dagster asset materialize "
+          "-m appointment_pipeline.definitions --select app_appointments,app_lead_rollups")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -69,6 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nwarehouse {warehouse.display_name}:")
     for table in load_project().marts():
         print(f"  {table:34s} {warehouse.scalar(f'select count(*) from {table}'):>8} rows")
+    print_publish_plan(warehouse)
     print(f"\nnext: DAGSTER_HOME={home} .venv/bin/dagster dev -w workspace.yaml  (UI on http://127.0.0.1:3000)")
     return 0
 
