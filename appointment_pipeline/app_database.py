@@ -24,6 +24,7 @@ import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import cached_property
 from datetime import datetime, timedelta, timezone
 from importlib import resources
 from pathlib import Path
@@ -138,6 +139,10 @@ def sqlite_text(value: datetime | None) -> str | None:
     return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
 
 
+def _identity(value: Any) -> Any:
+    return value
+
+
 def derived_app_id(warehouse_id: str) -> str:
     """The application id of an appointment the application does not have yet, from its warehouse id."""
     return str(uuid.uuid5(APP_ID_NAMESPACE, warehouse_id))
@@ -152,7 +157,7 @@ class AppDatabase:
 
     url: str
 
-    @property
+    @cached_property
     def dialect(self) -> str:
         backend = make_url(self.url).get_backend_name()
         if backend in ("postgresql", "postgres"):
@@ -226,11 +231,9 @@ class AppDatabase:
         return f"strftime('%Y-%m-%dT%H:%M:%fZ', {expr})"
 
     @property
-    def timestamp_type(self) -> str:
-        return "timestamp(3)" if self.dialect == "postgres" else "text"
-
-    @property
     def instant_type(self) -> str:
+        """Type of the instants in the temporary tables; PostgreSQL rounds them to the millisecond on input, and
+        compares and assigns them to the application's timestamp(3) columns in the session's time zone, UTC."""
         return "timestamptz(3)" if self.dialect == "postgres" else "text"
 
     def app_timestamp(self, value: datetime | None) -> Any:
@@ -240,9 +243,10 @@ class AppDatabase:
         value = round_ms(value)
         return value.replace(tzinfo=None) if value is not None else None
 
-    def lead_timestamp(self, value: datetime | None) -> Any:
-        """An instant for a ``"Lead"`` column (timestamptz on PostgreSQL converts to any timestamp column in UTC)."""
-        return sqlite_text(value) if self.dialect == "sqlite" else round_ms(value)
+    def incoming_timestamp(self) -> Callable[[datetime | None], Any]:
+        """How an instant read from the warehouse is loaded into a temporary table: as is into PostgreSQL's
+        timestamptz(3), as millisecond text on SQLite."""
+        return sqlite_text if self.dialect == "sqlite" else _identity
 
     def bulk_load(self, con: Any, table: str, columns: Sequence[str], rows: Iterator[tuple]) -> int:
         """Append rows to a (temporary) table: COPY on PostgreSQL, executemany on SQLite."""
@@ -507,14 +511,16 @@ def _incoming_appointments(wh: Warehouse, app: AppDatabase) -> Iterator[tuple]:
     select = ", ".join(["id", "rescheduled_from_id", *(_BY_NAME[c].warehouse for c in INCOMING_COLUMNS)])
     timestamps = [i for i, c in enumerate(INCOMING_COLUMNS) if _BY_NAME[c].kind == "timestamp"]
     created, changed, updated = (INCOMING_COLUMNS.index(c) for c in ("createdAt", "statusChangedAt", "updatedAt"))
+    convert = app.incoming_timestamp()
     for rows in wh.stream(f"select {select} from appointments"):
         for wh_id, from_id, *values in rows:
             # Not-null application columns: the latest observation stands in for a missing booking or status time.
             values[updated] = values[updated] or values[created] or values[changed]
             values[created] = values[created] or values[updated]
             values[changed] = values[changed] or values[updated]
-            for i in timestamps:
-                values[i] = app.app_timestamp(values[i])
+            if convert is not _identity:
+                for i in timestamps:
+                    values[i] = convert(values[i])
             yield (wh_id, derived_app_id(wh_id), from_id, *values)
 
 
@@ -545,7 +551,7 @@ def publish_appointments(
 
 def _create_appointment_temp_tables(app: AppDatabase, con: Any) -> None:
     def col_type(name: str) -> str:
-        return app.timestamp_type if _BY_NAME[name].kind == "timestamp" else "text"
+        return app.instant_type if _BY_NAME[name].kind == "timestamp" else "text"
 
     incoming = ", ".join(f'"{c}" {col_type(c)}' for c in INCOMING_COLUMNS)
     flags = ", ".join(f'"chg_{c}" integer' for c in COMPARED_COLUMNS)
@@ -686,13 +692,14 @@ def _lead_candidates_sql() -> str:
 
 def _incoming_leads(wh: Warehouse, app: AppDatabase) -> Iterator[tuple]:
     n = len(LEAD_ROLLUP_FIELDS)
+    convert = app.incoming_timestamp()
     for rows in wh.stream(_lead_candidates_sql()):
         for lead_id, *values in rows:
             read, new, chg = values[:n], values[n : 2 * n], values[2 * n :]
             out = [lead_id]
             for part in (read, new):
                 for f, v in zip(LEAD_ROLLUP_FIELDS, part):
-                    out.append(app.lead_timestamp(v) if f.kind == "timestamp" else v)
+                    out.append(convert(v) if f.kind == "timestamp" else v)
             out.extend(int(c) for c in chg)
             yield tuple(out)
 
