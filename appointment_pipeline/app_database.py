@@ -20,7 +20,6 @@ rounding the databases apply on input, so publishing an unchanged state compares
 from __future__ import annotations
 
 import sqlite3
-import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -37,8 +36,6 @@ from appointment_pipeline.warehouse import Warehouse
 UTC = timezone.utc
 DEFAULT_BATCH_SIZE = 50_000
 SAMPLE_SIZE = 10
-# Namespace of the application ids derived from warehouse appointment ids (uuid5): stable across runs and engines.
-APP_ID_NAMESPACE = uuid.UUID("6f1c8d1e-3a57-4c1b-9e0a-5d2b7c4f8a10")
 
 ENUM_VALUES: dict[str, tuple[str, ...]] = {
     "AppointmentStatus": ("CONFIRMED", "CANCELED", "RESCHEDULED", "SHOWED", "NO_SHOW"),
@@ -144,8 +141,15 @@ def _identity(value: Any) -> Any:
 
 
 def derived_app_id(warehouse_id: str) -> str:
-    """The application id of an appointment the application does not have yet, from its warehouse id."""
-    return str(uuid.uuid5(APP_ID_NAMESPACE, warehouse_id))
+    """The application id of an appointment the application does not have yet: its warehouse id (the md5 of
+    provider and key, 32 hex digits) written as a uuid. ``derived_app_id_sql`` is the same in SQL."""
+    h = warehouse_id
+    return f"{h[0:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:32]}"
+
+
+def derived_app_id_sql(expr: str) -> str:
+    parts = [(1, 8), (9, 4), (13, 4), (17, 4), (21, 12)]
+    return " || '-' || ".join(f"substr({expr}, {start}, {length})" for start, length in parts)
 
 
 # -- the database ---------------------------------------------------------------------------------------------------
@@ -180,6 +184,8 @@ class AppDatabase:
             # autocommit: transactions are explicit statements, so a plan can run in a read-only one
             con = psycopg.connect(url.render_as_string(hide_password=False), autocommit=True)
             con.execute("set time zone 'UTC'")
+            # the plan hash-joins the whole incoming set: at the default 4MB the joins spill to disk (4x slower)
+            con.execute("set work_mem = '256MB'")
         else:
             con = sqlite3.connect(make_url(self.url).database or ":memory:", isolation_level=None)
             con.execute("pragma foreign_keys = on")
@@ -247,6 +253,38 @@ class AppDatabase:
         """How an instant read from the warehouse is loaded into a temporary table: as is into PostgreSQL's
         timestamptz(3), as millisecond text on SQLite."""
         return sqlite_text if self.dialect == "sqlite" else _identity
+
+    def load_from_warehouse(
+        self, con: Any, wh: Warehouse, select_sql: str, table: str, columns: Sequence[str], timestamps: Sequence[int]
+    ) -> None:
+        """Bulk-load the warehouse query's rows into a temporary table of this database.
+
+        PostgreSQL to PostgreSQL pipes COPY TO into COPY FROM (no Python per row); otherwise rows are streamed in
+        bounded chunks, instants converted to the demo's text form on SQLite.
+        """
+        if wh.dialect == "postgres" and self.dialect == "postgres":
+            names = ", ".join(f'"{c}"' for c in columns)
+            with wh.connect() as source, source.cursor() as out_cur, con.cursor() as in_cur:
+                with out_cur.copy(f"copy ({select_sql}) to stdout") as out, in_cur.copy(
+                    f"copy {table} ({names}) from stdin"
+                ) as incoming:
+                    for data in out:
+                        incoming.write(data)
+            return
+        convert = self.incoming_timestamp()
+
+        def rows() -> Iterator[tuple]:
+            for chunk in wh.stream(select_sql):
+                if convert is _identity:
+                    yield from chunk
+                    continue
+                for row in chunk:
+                    row = list(row)
+                    for i in timestamps:
+                        row[i] = convert(row[i])
+                    yield tuple(row)
+
+        self.bulk_load(con, table, columns, rows())
 
     def bulk_load(self, con: Any, table: str, columns: Sequence[str], rows: Iterator[tuple]) -> int:
         """Append rows to a (temporary) table: COPY on PostgreSQL, executemany on SQLite."""
@@ -507,21 +545,18 @@ _PLAN = "_publish_appointments_plan"
 _WRITE_ORDER = 'depth, "whId"'  # predecessors first, so a link always points to a row already written
 
 
-def _incoming_appointments(wh: Warehouse, app: AppDatabase) -> Iterator[tuple]:
-    select = ", ".join(["id", "rescheduled_from_id", *(_BY_NAME[c].warehouse for c in INCOMING_COLUMNS)])
-    timestamps = [i for i, c in enumerate(INCOMING_COLUMNS) if _BY_NAME[c].kind == "timestamp"]
-    created, changed, updated = (INCOMING_COLUMNS.index(c) for c in ("createdAt", "statusChangedAt", "updatedAt"))
-    convert = app.incoming_timestamp()
-    for rows in wh.stream(f"select {select} from appointments"):
-        for wh_id, from_id, *values in rows:
-            # Not-null application columns: the latest observation stands in for a missing booking or status time.
-            values[updated] = values[updated] or values[created] or values[changed]
-            values[created] = values[created] or values[updated]
-            values[changed] = values[changed] or values[updated]
-            if convert is not _identity:
-                for i in timestamps:
-                    values[i] = convert(values[i])
-            yield (wh_id, derived_app_id(wh_id), from_id, *values)
+# Not-null application columns: the latest observation stands in for a missing booking or status time.
+_WAREHOUSE_EXPRESSIONS = {
+    "updated_at": "coalesce(updated_at, created_at, status_changed_at)",
+    "created_at": "coalesce(created_at, updated_at, status_changed_at)",
+    "status_changed_at": "coalesce(status_changed_at, updated_at, created_at)",
+}
+_IN_COLUMNS = ("whId", "whFromId", *INCOMING_COLUMNS)
+
+
+def _incoming_appointments_sql() -> str:
+    select = [_WAREHOUSE_EXPRESSIONS.get(w, w) for w in (_BY_NAME[c].warehouse for c in INCOMING_COLUMNS)]
+    return f"select id, rescheduled_from_id, {', '.join(select)} from appointments"
 
 
 def publish_appointments(
@@ -538,11 +573,11 @@ def publish_appointments(
         verify_app_schema(app, con)
         _create_appointment_temp_tables(app, con)
         with app.transaction(con, read_only=True):
-            app.bulk_load(con, _IN, ["whId", "derivedId", "whFromId", *INCOMING_COLUMNS], _incoming_appointments(wh, app))
+            timestamps = [i for i, c in enumerate(_IN_COLUMNS) if c in _BY_NAME and _BY_NAME[c].kind == "timestamp"]
+            app.load_from_warehouse(con, wh, _incoming_appointments_sql(), _IN, _IN_COLUMNS, timestamps)
             if app.dialect == "postgres":
                 app.execute(con, f"analyze {_IN}")
-            app.execute(con, _appointment_plan_sql(app))
-            app.execute(con, _batch_sql(_PLAN, "whId", _WRITE_ORDER, batch_size))
+            app.execute(con, _appointment_plan_sql(app, batch_size))
             _collect(app, con, _PLAN, "appId", _WRITE_ORDER, COMPARED_COLUMNS, result)
         if apply:
             _run_batches(app, con, result, _appointment_upsert_sql(app), after_batch)
@@ -558,7 +593,7 @@ def _create_appointment_temp_tables(app: AppDatabase, con: Any) -> None:
     with app.transaction(con):
         app.execute(con, f"drop table if exists {_IN}")
         app.execute(con, f"drop table if exists {_PLAN}")
-        app.execute(con, f'create temp table {_IN} ("whId" text primary key, "derivedId" text, "whFromId" text, {incoming})')
+        app.execute(con, f'create temp table {_IN} ("whId" text primary key, "whFromId" text, {incoming})')
         app.execute(
             con,
             f'create temp table {_PLAN} ("whId" text primary key, "appId" text, "fromAppId" text, action text, '
@@ -567,7 +602,7 @@ def _create_appointment_temp_tables(app: AppDatabase, con: Any) -> None:
         app.execute(con, f"create index {_PLAN}_batch on {_PLAN} (batch)")
 
 
-def _appointment_plan_sql(app: AppDatabase) -> str:
+def _appointment_plan_sql(app: AppDatabase, batch_size: int) -> str:
     """Match every incoming row to the application, translate its link, and classify it; one statement."""
     flags = []
     for name in COMPARED_COLUMNS:
@@ -591,13 +626,13 @@ matched as (
     select
         i."whId",
         coalesce(g.id, c.id, d.id) as "existingId",
-        coalesce(g.id, c.id, d.id, i."derivedId") as "appId",
+        coalesce(g.id, c.id, d.id, {derived_app_id_sql('i."whId"')}) as "appId",
         l.id is not null as "leadExists"
     from {_IN} as i
     left join "Appointment" as g on g."ghlAppointmentId" = i."ghlAppointmentId"
     left join "Appointment" as c on c."calendlyInviteeUri" = i."calendlyInviteeUri"
     left join "Appointment" as d
-        on d.id = i."derivedId" and i."ghlAppointmentId" is null and i."calendlyInviteeUri" is null
+        on d.id = {derived_app_id_sql('i."whId"')} and i."ghlAppointmentId" is null and i."calendlyInviteeUri" is null
     left join "Lead" as l on l.id = i."leadId"
 ),
 resolved as (
@@ -613,6 +648,8 @@ resolved as (
     left join matched as p on p."whId" = i."whFromId"
 )
 insert into {_PLAN} ("whId", "appId", "fromAppId", action, depth, batch, {flag_names})
+select "whId", "appId", "fromAppId", action, depth, {_batch_number(_WRITE_ORDER, batch_size)}, {flag_names}
+from (
 select
     r."whId",
     r."appId",
@@ -623,26 +660,23 @@ select
         when t."updatedAt" > r."updatedAt" then 'skip_newer_in_app'
         when {any_change} then 'update'
         else 'unchanged'
-    end,
-    coalesce(chain.depth, 0),
-    null,
-    {", ".join(flags)}
+    end as action,
+    coalesce(chain.depth, 0) as depth,
+    {", ".join(f"{flag} as {name}" for flag, name in zip(flags, flag_names.split(", ")))}
 from resolved as r
 left join "Appointment" as t on t.id = r."existingId"
 left join chain on chain."whId" = r."whId"
+) as classified
 """
 
 
-def _batch_sql(plan: str, key: str, order: str, batch_size: int) -> str:
-    """Number the rows to write into batches; a predecessor sorts before its successor (depth), never after."""
-    return f"""
-update {plan} set batch = numbered.batch
-from (
-    select "{key}" as k, (row_number() over (order by {order}) - 1) / {int(batch_size)} as batch
-    from {plan} where action in ('insert', 'update')
-) as numbered
-where {plan}."{key}" = numbered.k
-"""
+def _batch_number(order: str, batch_size: int) -> str:
+    """The batch of a row to write; rows are numbered in write order (for appointments a predecessor first)."""
+    writes = "action in ('insert', 'update')"
+    return (
+        f"case when {writes} then (row_number() over (partition by {writes} order by {order}) - 1) "
+        f"/ {int(batch_size)} end"
+    )
 
 
 def _appointment_upsert_sql(app: AppDatabase) -> str:
@@ -690,20 +724,6 @@ def _lead_candidates_sql() -> str:
     )
 
 
-def _incoming_leads(wh: Warehouse, app: AppDatabase) -> Iterator[tuple]:
-    n = len(LEAD_ROLLUP_FIELDS)
-    convert = app.incoming_timestamp()
-    for rows in wh.stream(_lead_candidates_sql()):
-        for lead_id, *values in rows:
-            read, new, chg = values[:n], values[n : 2 * n], values[2 * n :]
-            out = [lead_id]
-            for part in (read, new):
-                for f, v in zip(LEAD_ROLLUP_FIELDS, part):
-                    out.append(convert(v) if f.kind == "timestamp" else v)
-            out.extend(int(c) for c in chg)
-            yield tuple(out)
-
-
 def publish_lead_rollups(
     wh: Warehouse,
     app: AppDatabase,
@@ -720,11 +740,12 @@ def publish_lead_rollups(
         _create_lead_temp_tables(app, con)
         with app.transaction(con, read_only=True):
             columns = ["leadId", *(f"read_{c}" for c in names), *(f"new_{c}" for c in names), *(f"want_{c}" for c in names)]
-            app.bulk_load(con, _LEAD_IN, columns, _incoming_leads(wh, app))
+            n = len(LEAD_ROLLUP_FIELDS)
+            timestamps = [1 + k * n + i for k in (0, 1) for i, f in enumerate(LEAD_ROLLUP_FIELDS) if f.kind == "timestamp"]
+            app.load_from_warehouse(con, wh, _lead_candidates_sql(), _LEAD_IN, columns, timestamps)
             if app.dialect == "postgres":
                 app.execute(con, f"analyze {_LEAD_IN}")
-            app.execute(con, _lead_plan_sql(app))
-            app.execute(con, _batch_sql(_LEAD_PLAN, "leadId", '"leadId"', batch_size))
+            app.execute(con, _lead_plan_sql(app, batch_size))
             _collect(app, con, _LEAD_PLAN, "leadId", '"leadId"', names, result)
         if apply:
             _run_batches(app, con, result, _lead_update_sql(app), after_batch)
@@ -762,15 +783,18 @@ def _lead_unchanged_since_read(app: AppDatabase, alias: str) -> str:
     return " and ".join(app.same(_lead_current(app, f, alias), f'i."read_{f.column}"') for f in LEAD_ROLLUP_FIELDS)
 
 
-def _lead_plan_sql(app: AppDatabase) -> str:
+def _lead_plan_sql(app: AppDatabase, batch_size: int) -> str:
     flags = [
         f'case when i."want_{f.column}" = 1 and {app.distinct(_lead_current(app, f, "l"), _quoted("i", "new_" + f.column))} '
         "then 1 else 0 end"
         for f in LEAD_ROLLUP_FIELDS
     ]
     any_change = " or ".join(f"{flag} = 1" for flag in flags)
+    flag_names = ", ".join(f'"chg_{f.column}"' for f in LEAD_ROLLUP_FIELDS)
     return f"""
-insert into {_LEAD_PLAN} ("leadId", action, batch, {", ".join(f'"chg_{f.column}"' for f in LEAD_ROLLUP_FIELDS)})
+insert into {_LEAD_PLAN} ("leadId", action, batch, {flag_names})
+select "leadId", action, {_batch_number('"leadId"', batch_size)}, {flag_names}
+from (
 select
     i."leadId",
     case
@@ -778,11 +802,11 @@ select
         when not ({any_change}) then 'unchanged'
         when not ({_lead_unchanged_since_read(app, "l")}) then 'skip_changed_in_app'
         else 'update'
-    end,
-    null,
-    {", ".join(flags)}
+    end as action,
+    {", ".join(f"{flag} as {name}" for flag, name in zip(flags, flag_names.split(", ")))}
 from {_LEAD_IN} as i
 left join "Lead" as l on l.id = i."leadId"
+) as classified
 """
 
 

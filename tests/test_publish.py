@@ -141,9 +141,10 @@ def test_millisecond_rounding_matches_the_databases():
     assert sqlite_text(datetime(2025, 1, 2, 12, 0, 0, 123_400, tzinfo=timezone(timedelta(hours=2)))) == (
         "2025-01-02T10:00:00.123Z"
     )
-    # derived ids are stable and uuid-shaped
-    assert derived_app_id("abc") == derived_app_id("abc") != derived_app_id("abd")
-    assert uuid.UUID(derived_app_id("abc")).version == 5
+    # derived ids are the warehouse ids (md5 hex) in uuid form
+    warehouse_id = "0123456789abcdef0123456789abcdef"
+    assert str(uuid.UUID(derived_app_id(warehouse_id))) == derived_app_id(warehouse_id)
+    assert derived_app_id(warehouse_id).replace("-", "") == warehouse_id
 
 
 # -- dry run, apply, idempotency ------------------------------------------------------------------------------------
