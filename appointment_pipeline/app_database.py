@@ -542,6 +542,7 @@ def _collect(
 
 _IN = "_publish_appointments_in"
 _PLAN = "_publish_appointments_plan"
+_MATCH = "_publish_appointments_match"
 _WRITE_ORDER = 'depth, "whId"'  # predecessors first, so a link always points to a row already written
 
 
@@ -577,7 +578,8 @@ def publish_appointments(
             app.load_from_warehouse(con, wh, _incoming_appointments_sql(), _IN, _IN_COLUMNS, timestamps)
             if app.dialect == "postgres":
                 app.execute(con, f"analyze {_IN}")
-            app.execute(con, _appointment_plan_sql(app, batch_size))
+            for statement in _appointment_plan_sql(app, batch_size):
+                app.execute(con, statement)
             _collect(app, con, _PLAN, "appId", _WRITE_ORDER, COMPARED_COLUMNS, result)
         if apply:
             _run_batches(app, con, result, _appointment_upsert_sql(app), after_batch)
@@ -593,7 +595,13 @@ def _create_appointment_temp_tables(app: AppDatabase, con: Any) -> None:
     with app.transaction(con):
         app.execute(con, f"drop table if exists {_IN}")
         app.execute(con, f"drop table if exists {_PLAN}")
+        app.execute(con, f"drop table if exists {_MATCH}")
         app.execute(con, f'create temp table {_IN} ("whId" text primary key, "whFromId" text, {incoming})')
+        app.execute(
+            con,
+            f'create temp table {_MATCH} ("whId" text primary key, "existingId" text, "appId" text, '
+            '"leadExists" integer, depth integer)',
+        )
         app.execute(
             con,
             f'create temp table {_PLAN} ("whId" text primary key, "appId" text, "fromAppId" text, action text, '
@@ -602,72 +610,78 @@ def _create_appointment_temp_tables(app: AppDatabase, con: Any) -> None:
         app.execute(con, f"create index {_PLAN}_batch on {_PLAN} (batch)")
 
 
-def _appointment_plan_sql(app: AppDatabase, batch_size: int) -> str:
-    """Match every incoming row to the application, translate its link, and classify it; one statement."""
-    flags = []
-    for name in COMPARED_COLUMNS:
-        kind = _BY_NAME[name].kind
-        new = 'r."fromAppId"' if name == "rescheduledFromId" else f'r."{name}"'
-        differs = app.distinct(app.as_text(f't."{name}"', kind), new)
-        flags.append(f"case when t.id is not null and {differs} then 1 else 0 end")
-    flag_names = ", ".join(f'"chg_{c}"' for c in COMPARED_COLUMNS)
-    any_change = " or ".join(f"{f} = 1" for f in flags)
-    return f"""
+def _appointment_plan_sql(app: AppDatabase, batch_size: int) -> list[str]:
+    """Match every incoming row, order the reschedule chains, translate the links and classify each row.
+
+    Three statements over small, analyzed intermediate tables instead of one with nested CTEs: the planner cannot
+    estimate a recursive CTE and then hash-joins the wide side of a million rows.
+    """
+    derived = derived_app_id_sql('i."whId"')
+    match = f"""
+insert into {_MATCH} ("whId", "existingId", "appId", "leadExists", depth)
+select
+    i."whId",
+    coalesce(g.id, c.id, d.id),
+    coalesce(g.id, c.id, d.id, {derived}),
+    case when l.id is null then 0 else 1 end,
+    0
+from {_IN} as i
+left join "Appointment" as g on g."ghlAppointmentId" = i."ghlAppointmentId"
+left join "Appointment" as c on c."calendlyInviteeUri" = i."calendlyInviteeUri"
+left join "Appointment" as d
+    on d.id = {derived} and i."ghlAppointmentId" is null and i."calendlyInviteeUri" is null
+left join "Lead" as l on l.id = i."leadId"
+"""
+    # depth in its reschedule chain: 0 for a first booking, n for the n-th successor (only linked rows change)
+    depth = f"""
 with recursive chain ("whId", depth) as (
-    select i."whId", 0 from {_IN} as i
-    left join {_IN} as prev on prev."whId" = i."whFromId"
-    where prev."whId" is null
+    select i."whId", 1 from {_IN} as i inner join {_IN} as prev on prev."whId" = i."whFromId"
     union all
     select i."whId", chain.depth + 1 from {_IN} as i
     inner join chain on i."whFromId" = chain."whId"
     where chain.depth < 1000
-),
-matched as (
-    select
-        i."whId",
-        coalesce(g.id, c.id, d.id) as "existingId",
-        coalesce(g.id, c.id, d.id, {derived_app_id_sql('i."whId"')}) as "appId",
-        l.id is not null as "leadExists"
-    from {_IN} as i
-    left join "Appointment" as g on g."ghlAppointmentId" = i."ghlAppointmentId"
-    left join "Appointment" as c on c."calendlyInviteeUri" = i."calendlyInviteeUri"
-    left join "Appointment" as d
-        on d.id = {derived_app_id_sql('i."whId"')} and i."ghlAppointmentId" is null and i."calendlyInviteeUri" is null
-    left join "Lead" as l on l.id = i."leadId"
-),
-resolved as (
-    select
-        i.*,
-        m."existingId",
-        m."appId",
-        m."leadExists",
-        -- the predecessor's application id, only when that row exists or is written by this publish
-        case when p."existingId" is not null or p."leadExists" then p."appId" end as "fromAppId"
-    from {_IN} as i
-    inner join matched as m on m."whId" = i."whId"
-    left join matched as p on p."whId" = i."whFromId"
 )
+update {_MATCH} set depth = deepest.depth
+from (select "whId", max(depth) as depth from chain group by "whId") as deepest
+where {_MATCH}."whId" = deepest."whId"
+"""
+    flags = []
+    for name in COMPARED_COLUMNS:
+        kind = _BY_NAME[name].kind
+        new = _FROM_APP_ID if name == "rescheduledFromId" else f'i."{name}"'
+        differs = app.distinct(app.as_text(f't."{name}"', kind), new)
+        flags.append(f"case when t.id is not null and {differs} then 1 else 0 end")
+    flag_names = ", ".join(f'"chg_{c}"' for c in COMPARED_COLUMNS)
+    any_change = " or ".join(f"{f} = 1" for f in flags)
+    plan = f"""
 insert into {_PLAN} ("whId", "appId", "fromAppId", action, depth, batch, {flag_names})
 select "whId", "appId", "fromAppId", action, depth, {_batch_number(_WRITE_ORDER, batch_size)}, {flag_names}
 from (
 select
-    r."whId",
-    r."appId",
-    r."fromAppId",
+    i."whId",
+    m."appId",
+    {_FROM_APP_ID} as "fromAppId",
     case
-        when not r."leadExists" then 'skip_missing_lead'
+        when m."leadExists" = 0 then 'skip_missing_lead'
         when t.id is null then 'insert'
-        when t."updatedAt" > r."updatedAt" then 'skip_newer_in_app'
+        when t."updatedAt" > i."updatedAt" then 'skip_newer_in_app'
         when {any_change} then 'update'
         else 'unchanged'
     end as action,
-    coalesce(chain.depth, 0) as depth,
+    m.depth,
     {", ".join(f"{flag} as {name}" for flag, name in zip(flags, flag_names.split(", ")))}
-from resolved as r
-left join "Appointment" as t on t.id = r."existingId"
-left join chain on chain."whId" = r."whId"
+from {_IN} as i
+inner join {_MATCH} as m on m."whId" = i."whId"
+left join {_MATCH} as p on p."whId" = i."whFromId"
+left join "Appointment" as t on t.id = m."existingId"
 ) as classified
 """
+    analyze = [f"analyze {_MATCH}"] if app.dialect == "postgres" else []
+    return [match, depth, *analyze, plan]
+
+
+# the predecessor's application id, only when that row exists or is written by this publish
+_FROM_APP_ID = 'case when p."existingId" is not null or p."leadExists" = 1 then p."appId" end'
 
 
 def _batch_number(order: str, batch_size: int) -> str:
@@ -697,6 +711,7 @@ select {", ".join(select)}
 from {_PLAN} as p
 inner join {_IN} as i on i."whId" = p."whId"
 where p.batch = %s
+order by p."appId"  -- new rows arrive in primary-key order: each index page is touched once per batch
 on conflict ("id") do update set {updates}
 where "Appointment"."updatedAt" <= excluded."updatedAt" and ({differs})
 """
