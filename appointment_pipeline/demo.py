@@ -298,15 +298,10 @@ def generate_demo(
     start: date = date(2025, 1, 1),
     seed: int = 7,
 ) -> DemoSummary:
-    """(Re)write the ``"Lead"`` table, an empty ``"Appointment"`` (PostgreSQL, SQLite) and the landing zone."""
+    """(Re)write the ``"Lead"`` table (with an empty ``"Appointment"``) and the provider landing zone."""
     data = build_demo(leads=leads, days=days, start=start, seed=seed)
     write_landing(Path(landing_dir), data.files)
-    publishable = supports_publish(source_db_url)
-    if publishable:
-        drop_app_schema(source_db_url)  # it references "Lead", which is recreated
     write_leads(source_db_url, data.lead_rows)
-    if publishable:
-        create_app_schema(source_db_url)
     return data.summary
 
 
@@ -343,10 +338,19 @@ def lead_table(dialect_name: str, metadata: sa.MetaData | None = None) -> sa.Tab
 
 
 def write_leads(source_db_url: str, rows: Iterable[Mapping]) -> None:
-    """Drop and recreate ``"Lead"`` in ``source_db_url`` and bulk-insert ``rows``."""
+    """Drop and recreate ``"Lead"`` in ``source_db_url`` and bulk-insert ``rows``; on PostgreSQL and SQLite also an
+    empty ``"Appointment"`` (the application's table the publish writes to) from the shipped DDL."""
     url = sa.engine.make_url(source_db_url)
     if url.get_backend_name() in ("sqlite", "duckdb") and url.database and url.database != ":memory:":
         Path(url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    if supports_publish(source_db_url):
+        drop_app_schema(source_db_url)  # it references "Lead", which is recreated
+    _write_lead_table(url, rows)
+    if supports_publish(source_db_url):
+        create_app_schema(source_db_url)
+
+
+def _write_lead_table(url: sa.URL, rows: Iterable[Mapping]) -> None:
     engine = sa.create_engine(url)
     try:
         dialect = engine.dialect.name
