@@ -504,6 +504,11 @@ class PublishResult:
 AfterBatch = Callable[[int, int], None]  # (batch number, rows written), called after each batch commits
 
 
+def _check_batch_size(batch_size: int) -> None:
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, not {batch_size}")
+
+
 def _run_batches(app: AppDatabase, con: Any, result: PublishResult, sql: str, after_batch: AfterBatch | None) -> None:
     for batch in range(result.batches):
         with app.transaction(con):
@@ -570,6 +575,7 @@ def publish_appointments(
 ) -> PublishResult:
     """Upsert the warehouse ``appointments`` into ``"Appointment"`` (``apply``) or only report the plan."""
     result = PublishResult(target='"Appointment"', applied=apply)
+    _check_batch_size(batch_size)
     with app.connect() as con:
         verify_app_schema(app, con)
         _create_appointment_temp_tables(app, con)
@@ -749,6 +755,7 @@ def publish_lead_rollups(
 ) -> PublishResult:
     """Compare-and-set the ``"Lead"`` rollup columns that differ from the warehouse rollup (or only report it)."""
     result = PublishResult(target='"Lead" rollup columns', applied=apply)
+    _check_batch_size(batch_size)
     names = [f.column for f in LEAD_ROLLUP_FIELDS]
     with app.connect() as con:
         verify_app_schema(app, con)
