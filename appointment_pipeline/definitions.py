@@ -6,6 +6,7 @@ from appointment_pipeline.checks import build_declared_checks, build_domain_chec
 from appointment_pipeline.extract import EXTERNAL_TABLES, EXTRACT_ASSETS, OWNERS
 from appointment_pipeline.jobs import FRESHNESS_CHECKS, JOBS
 from appointment_pipeline.lineage_defs import build_pii_lineage_checks, build_source_specs
+from appointment_pipeline.publish import PUBLISH_ASSETS, PUBLISH_CHECKS
 from appointment_pipeline.resources import default_resources
 from appointment_pipeline.schedules import SCHEDULES
 from appointment_pipeline.sensors import SENSORS
@@ -15,12 +16,16 @@ from appointment_pipeline.sql_project import load_project
 WAREHOUSE_TABLES = sorted(EXTERNAL_TABLES | set(load_project().models))
 
 defs = Definitions(
-    assets=[*build_source_specs(OWNERS), *with_source_code_references([*EXTRACT_ASSETS, *build_model_assets()])],
+    assets=[
+        *build_source_specs(OWNERS),
+        *with_source_code_references([*EXTRACT_ASSETS, *build_model_assets(), *PUBLISH_ASSETS]),
+    ],
     asset_checks=[
         *build_declared_checks(),
         *build_domain_checks(WAREHOUSE_TABLES),
         *FRESHNESS_CHECKS,
         *build_pii_lineage_checks(),
+        *PUBLISH_CHECKS,
     ],
     jobs=JOBS,
     schedules=SCHEDULES,

@@ -54,6 +54,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 
 from appointment_pipeline import settings
+from appointment_pipeline.app_database import create_app_schema, drop_app_schema, supports_publish
 from appointment_pipeline.statuses import GHL_STATUS, LEGACY_STATUS
 
 __all__ = [
@@ -312,7 +313,7 @@ def generate_demo(
     start: date = date(2025, 1, 1),
     seed: int = 7,
 ) -> DemoSummary:
-    """(Re)write the ``"Lead"`` table and the provider landing zone; returns the summary."""
+    """(Re)write the ``"Lead"`` table (with an empty ``"Appointment"``) and the provider landing zone."""
     data = build_demo(leads=leads, days=days, start=start, seed=seed)
     write_landing(Path(landing_dir), data.files)
     write_leads(source_db_url, data.lead_rows)
@@ -352,10 +353,19 @@ def lead_table(dialect_name: str, metadata: sa.MetaData | None = None) -> sa.Tab
 
 
 def write_leads(source_db_url: str, rows: Iterable[Mapping]) -> None:
-    """Drop and recreate ``"Lead"`` in ``source_db_url`` and bulk-insert ``rows``."""
+    """Drop and recreate ``"Lead"`` in ``source_db_url`` and bulk-insert ``rows``; on PostgreSQL and SQLite also an
+    empty ``"Appointment"`` (the application's table the publish writes to) from the shipped DDL."""
     url = sa.engine.make_url(source_db_url)
     if url.get_backend_name() in ("sqlite", "duckdb") and url.database and url.database != ":memory:":
         Path(url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    if supports_publish(source_db_url):
+        drop_app_schema(source_db_url)  # it references "Lead", which is recreated
+    _write_lead_table(url, rows)
+    if supports_publish(source_db_url):
+        create_app_schema(source_db_url)
+
+
+def _write_lead_table(url: sa.URL, rows: Iterable[Mapping]) -> None:
     engine = sa.create_engine(url)
     try:
         dialect = engine.dialect.name

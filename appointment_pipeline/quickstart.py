@@ -21,6 +21,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from appointment_pipeline import settings
+from appointment_pipeline.app_database import AppDatabase, publish_appointments, publish_lead_rollups
 from appointment_pipeline.demo import generate_demo
 from appointment_pipeline.sql_project import load_project
 from appointment_pipeline.warehouse import Warehouse
@@ -97,6 +98,15 @@ class RunProgress:
         self.seen = len(records)
 
 
+def print_publish_plan(warehouse: Warehouse) -> None:
+    """The run above published in dry-run mode (the default): show its plan and how to apply it."""
+    app = AppDatabase(settings.source_db_url())
+    for plan in (publish_appointments(warehouse, app, apply=False), publish_lead_rollups(warehouse, app, apply=False)):
+        print(f"\npublish dry run, {plan.target}: {plan.actions or 'nothing to do'}")
+    print("apply it: APPOINTMENT_PUBLISH_MODE=apply .venv/bin/dagster asset materialize "
+          "-m appointment_pipeline.definitions --select app_appointments,app_lead_rollups")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--leads", type=int, default=300)
@@ -166,11 +176,12 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nasset checks: {verdict or 'none ran'}")
     for name in progress.failed_checks:
         print(f"  failed: {name}")
+    print_publish_plan(warehouse)
     print(
         "\nnext:\n"
         f"  .venv/bin/dagster dev -w workspace.yaml       # the UI on http://127.0.0.1:3000, this run in its Runs page\n"
         f"  .venv/bin/python -m pytest                    # the test suite\n"
-        f"  docs/data-contract.md, docs/operations.md     # what the tables mean, how to run it for real"
+        f"  docs/data-contract.md, docs/operations.md, docs/publish.md   # what the tables mean, how to run it for real"
     )
     return 1 if any("ERROR" in outcome for outcome in progress.checks) else 0
 

@@ -21,9 +21,11 @@ class WarehouseResource(ConfigurableResource):
 
 
 class SourceDatabaseResource(ConfigurableResource):
-    """The application database with the legacy "Lead" table (any SQLAlchemy URL)."""
+    """The application database with the legacy "Lead" table (any SQLAlchemy URL); the publish writes into it."""
 
     url: str
+    # What a publish does when its run config does not say: "dry_run" (default) or "apply".
+    publish_mode: str | None = None
 
 
 class LandingZoneResource(ConfigurableResource):
@@ -110,7 +112,10 @@ def _env_or(name: str, default):
 def default_resources() -> dict[str, ConfigurableResource]:
     return {
         "warehouse": WarehouseResource(url=_env_or("APPOINTMENT_WAREHOUSE_URL", settings.warehouse_url())),
-        "source_db": SourceDatabaseResource(url=_env_or("APPOINTMENT_SOURCE_DB_URL", settings.source_db_url())),
+        "source_db": SourceDatabaseResource(
+            url=_env_or("APPOINTMENT_SOURCE_DB_URL", settings.source_db_url()),
+            publish_mode=_env_or("APPOINTMENT_PUBLISH_MODE", None),
+        ),
         "landing_zone": LandingZoneResource(root=_env_or("APPOINTMENT_LANDING_DIR", str(settings.landing_dir()))),
         "pipeline_settings": PipelineSettingsResource(
             hash_key=_env_or("APPOINTMENT_HASH_KEY", settings.DEMO_HASH_KEY),

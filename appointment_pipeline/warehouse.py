@@ -134,6 +134,19 @@ class Warehouse:
             names = [d[0] for d in cur.description]
             return pd.DataFrame(cur.fetchall(), columns=names, dtype=object)
 
+    def stream(self, sql: str, params: Sequence[Any] | None = None, batch_size: int = 50_000) -> Iterator[list[tuple]]:
+        """The result in lists of at most ``batch_size`` rows (a server-side cursor on PostgreSQL): bounded memory."""
+        with self.connect() as con:
+            if self.dialect == "postgres":
+                with con.transaction(), con.cursor(name="warehouse_stream") as cur:
+                    cur.execute(sql, params or ())
+                    while rows := cur.fetchmany(batch_size):
+                        yield rows
+            else:
+                cur = con.execute(self._params(sql), params or ())
+                while rows := cur.fetchmany(batch_size):
+                    yield rows
+
     def scalar(self, sql: str, params: Sequence[Any] | None = None) -> Any:
         rows = self.query(sql, params)
         return rows[0][0] if rows else None
