@@ -23,6 +23,7 @@ from dagster import (
 )
 
 from appointment_pipeline import settings
+from appointment_pipeline.key_fingerprint import check_key, record_fingerprint, window_from_tags
 from appointment_pipeline.metadata import table_metadata
 from appointment_pipeline.parsing import CALENDLY, GHL, Provider, RawColumn, SourceRecord, parse_records, read_landing
 from appointment_pipeline.partitions import snapshot_days
@@ -99,6 +100,12 @@ def _lead_chunk(frame: pd.DataFrame, hash_key: str) -> pa.Table:
     return pa.table({c.name: arrays[c.name] for c in RAW_LEADS_COLUMNS})
 
 
+class LeadsConfig(Config):
+    """``rehash``: this run may switch raw_leads to a new APPOINTMENT_HASH_KEY (docs/operations.md)."""
+
+    rehash: bool = False
+
+
 @asset(
     group_name="extract",
     kinds={"python", WAREHOUSE_KIND},
@@ -112,14 +119,23 @@ def _lead_chunk(frame: pd.DataFrame, hash_key: str) -> pa.Table:
 )
 def raw_leads(
     context: AssetExecutionContext,
+    config: LeadsConfig,
     warehouse: WarehouseResource,
     source_db: SourceDatabaseResource,
     pipeline_settings: PipelineSettingsResource,
 ) -> MaterializeResult:
     _warn_on_demo_key(context, pipeline_settings)
-    data = read_leads(source_db.url, pipeline_settings.hash_key)
     wh = warehouse.warehouse()
-    count = wh.replace_table_with_rows("raw_leads", [(c.name, c.sql_type) for c in RAW_LEADS_COLUMNS], data)
+    fingerprint = check_key(
+        wh, "raw_leads", pipeline_settings.hash_key, rehash=config.rehash, window=window_from_tags(context.run.tags)
+    )
+    data = read_leads(source_db.url, pipeline_settings.hash_key)
+    count = wh.replace_table_with_rows(
+        "raw_leads",
+        [(c.name, c.sql_type) for c in RAW_LEADS_COLUMNS],
+        data,
+        also=lambda con: record_fingerprint(wh, con, "raw_leads", fingerprint),
+    )
     return MaterializeResult(
         metadata={
             **table_metadata(wh, "raw_leads", count, descriptions={c.name: c.description for c in RAW_LEADS_COLUMNS}),
@@ -135,6 +151,7 @@ class SnapshotConfig(Config):
     """Where a snapshot partition comes from: the landing zone (default) or the provider's HTTP API."""
 
     source: str = "landing"  # "landing" | "api"
+    rehash: bool = False  # may switch the table to a new APPOINTMENT_HASH_KEY: the run must cover every loaded day
 
 
 PARTITION_LOADS_TABLE = "snapshot_partition_loads"
@@ -195,6 +212,9 @@ def build_snapshot_asset(provider: Provider) -> AssetsDefinition:
         _warn_on_demo_key(context, pipeline_settings)
         days = partition_days(context)
         wh = warehouse.warehouse()
+        fingerprint = check_key(
+            wh, provider.table, pipeline_settings.hash_key, rehash=config.rehash, window=(days[0], days[-1])
+        )
         stamps = _first_stamps(wh, provider, days, ingest_source_for_run(context.run.tags))
         digests: dict[date, str] = {}
         if config.source == "api":
@@ -220,6 +240,7 @@ def build_snapshot_asset(provider: Provider) -> AssetsDefinition:
             )
             wh.bulk_insert(con, provider.table, data)
             wh.bulk_insert(con, PARTITION_LOADS_TABLE, loads)
+            record_fingerprint(wh, con, provider.table, fingerprint)
             wh.analyze(con, provider.table)
         rejected = data.filter(pa.compute.is_valid(data["reject_reason"]))
         by_reason = pd.Series(rejected["reject_reason"].to_pylist(), dtype=object).value_counts().to_dict()

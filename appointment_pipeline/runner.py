@@ -21,6 +21,7 @@ def materialize_range(
     selection: str | Sequence[str] | AssetSelection = "*",
     tags: Mapping[str, str] | None = None,
     raise_on_error: bool = True,
+    run_config: Mapping[str, object] | None = None,
 ) -> ExecuteInProcessResult:
     """Materialize ``selection`` (default: every asset) for snapshot days first_day..last_day as one run."""
     assets = list(defs.assets or [])
@@ -37,4 +38,5 @@ def materialize_range(
         instance=instance,
         tags=run_tags,
         raise_on_error=raise_on_error,
+        run_config=dict(run_config) if run_config else None,
     )

@@ -21,6 +21,7 @@ from dagster import (
 )
 
 from appointment_pipeline.extract import EXTERNAL_TABLES, OWNERS, WAREHOUSE_KIND, WAREHOUSE_POOL
+from appointment_pipeline.key_fingerprint import matches_hashes, require_one_key
 from appointment_pipeline.metadata import preview_markdown, table_metadata
 from appointment_pipeline.resources import PipelineSettingsResource, WarehouseResource
 from appointment_pipeline.sql_project import SqlModel, SqlProject, load_project
@@ -33,6 +34,7 @@ def run_start_time(context: AssetExecutionContext) -> datetime:
 
 
 def build_model_asset(model: SqlModel, project: SqlProject) -> AssetsDefinition:
+    one_key_only = matches_hashes(model.name, project.models)  # where hashes of two keys would meet
     @asset(
         name=model.name,
         group_name=model.layer,
@@ -56,6 +58,8 @@ def build_model_asset(model: SqlModel, project: SqlProject) -> AssetsDefinition:
         pipeline_settings: PipelineSettingsResource,
     ) -> MaterializeResult:
         wh = warehouse.warehouse()
+        if one_key_only:
+            require_one_key(wh, model.name)
         parameters = {}
         if "reference_time" in model.parameters:
             parameters["reference_time"] = pipeline_settings.resolve_reference_time(run_start_time(context))

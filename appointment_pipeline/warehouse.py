@@ -11,7 +11,7 @@ import logging
 import random
 import re
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -181,8 +181,15 @@ class Warehouse:
             self.execute(con, f"delete from {ident(table)} where {where_sql}", params)
             return self.bulk_insert(con, table, data)
 
-    def replace_table_with_rows(self, table: str, columns: Sequence[tuple[str, str]], data: pa.Table) -> int:
-        """Swap a whole table for ``data`` (scratch table + rename in one transaction)."""
+    def replace_table_with_rows(
+        self,
+        table: str,
+        columns: Sequence[tuple[str, str]],
+        data: pa.Table,
+        also: Callable[[Any], None] | None = None,
+    ) -> int:
+        """Swap a whole table for ``data`` (scratch table + rename in one transaction); ``also(con)`` runs in the
+        same transaction (bookkeeping that must commit with the rows)."""
         scratch = f"{ident(table)}__scratch"
         with self.transaction() as con:
             con.execute(f"drop table if exists {scratch}")
@@ -190,6 +197,8 @@ class Warehouse:
             count = self.bulk_insert(con, scratch, data)
             self._swap(con, scratch, table)
             self.analyze(con, table)
+            if also is not None:
+                also(con)
         return count
 
     def replace_table_with_query(self, table: str, select_sql: str) -> int:
