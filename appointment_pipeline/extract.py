@@ -22,7 +22,8 @@ from dagster import (
     asset,
 )
 
-from appointment_pipeline import settings
+from appointment_pipeline import lead_values, settings
+from appointment_pipeline.db_errors import scrubbing
 from appointment_pipeline.key_fingerprint import check_key, record_fingerprint, window_from_tags
 from appointment_pipeline.metadata import table_metadata
 from appointment_pipeline.parsing import CALENDLY, GHL, Provider, RawColumn, SourceRecord, parse_records, read_landing
@@ -62,41 +63,57 @@ LEAD_COLUMNS: dict[str, RawColumn] = {
     "updatedAt": RawColumn("updated_at", pa.timestamp("us", tz="UTC"), "timestamptz", "Lead update time"),
 }
 EMAIL_HASH_COLUMN = RawColumn("email_hash", pa.string(), "text", "HMAC-SHA256 of lower(trim(email))")
-RAW_LEADS_COLUMNS = [LEAD_COLUMNS["id"], EMAIL_HASH_COLUMN, *list(LEAD_COLUMNS.values())[1:]]
+LEAD_REJECT_COLUMNS = [
+    RawColumn(
+        "reject_reason",
+        pa.string(),
+        "text",
+        "Null for a clean lead; else legacy_bad_timestamp, legacy_bad_text or legacy_pii_value (that value is null).",
+    ),
+    RawColumn("reject_detail", pa.string(), "text", "Which column(s) and what is wrong, never the value."),
+]
+RAW_LEADS_COLUMNS = [LEAD_COLUMNS["id"], EMAIL_HASH_COLUMN, *list(LEAD_COLUMNS.values())[1:], *LEAD_REJECT_COLUMNS]
 
 
 def read_leads(source_url: str, hash_key: str, chunk_size: int = 50_000) -> pa.Table:
-    """Read "Lead" in chunks and return the PII-free raw_leads columns."""
+    """Read "Lead" in chunks and return the PII-free raw_leads columns; a bad value rejects its lead, not the read."""
+    names = ["email", *LEAD_COLUMNS]
+    # Every column as text: exact integer keys, and no driver conversion that could fail the whole read.
+    select_list = ", ".join(f'cast("{name}" as text) as "{name}"' for name in names)
     engine = sa.create_engine(source_url)
-    select_list = ", ".join(f'"{name}"' for name in ["email", *LEAD_COLUMNS])
     chunks = []
-    try:
-        with engine.connect() as con:
-            for frame in pd.read_sql_query(sa.text(f'select {select_list} from "Lead"'), con, chunksize=chunk_size):
-                chunks.append(_lead_chunk(frame, hash_key))
-    finally:
-        engine.dispose()
-    schema = pa.schema([pa.field(c.name, c.arrow_type) for c in RAW_LEADS_COLUMNS])
+    with scrubbing('reading "Lead" from the application database', ["Lead", "text", *names]):
+        try:
+            with engine.connect() as con:
+                if con.dialect.name == "postgresql":
+                    con.exec_driver_sql("set DateStyle = 'ISO, YMD'")  # timestamps as ISO text whatever the server says
+                result = con.execution_options(stream_results=True).execute(sa.text(f'select {select_list} from "Lead"'))
+                while rows := result.fetchmany(chunk_size):
+                    chunks.append(_lead_chunk(rows, hash_key))
+        finally:
+            engine.dispose()
     if not chunks:
-        return schema.empty_table()
+        return pa.schema([pa.field(c.name, c.arrow_type) for c in RAW_LEADS_COLUMNS]).empty_table()
     return pa.concat_tables(chunks)
 
 
-def _lead_chunk(frame: pd.DataFrame, hash_key: str) -> pa.Table:
-    arrays = {}
+def _lead_chunk(rows: list, hash_key: str) -> pa.Table:
+    """One chunk of "Lead" rows (email first, then LEAD_COLUMNS, all text) -> raw_leads columns."""
+    values = dict(zip(["email", *LEAD_COLUMNS], zip(*rows)))
+    arrays, problems = {}, []
     for source, column in LEAD_COLUMNS.items():
-        values = frame[source]
-        if column.sql_type == "timestamptz":
-            # Prisma stores UTC without an offset; SQLite stores text: read both as UTC instants.
-            values = pd.to_datetime(values, utc=True, format="ISO8601")
-            arrays[column.name] = pa.array(values, type=column.arrow_type, from_pandas=True)
+        if source == "id":
+            array, found = lead_values.lead_id_column(values[source])
+        elif column.sql_type == "timestamptz":
+            array, found = lead_values.timestamp_column(source, values[source])
         else:
-            arrays[column.name] = pa.array(
-                [None if pd.isna(v) else str(v) for v in values], type=pa.string()
-            )
+            array, found = lead_values.text_column(source, values[source], check_pii=True)
+        arrays[column.name] = array
+        problems.append(found)
     arrays[EMAIL_HASH_COLUMN.name] = pa.array(
-        [email_hash(v if isinstance(v, str) else None, hash_key) for v in frame["email"]], type=pa.string()
+        [email_hash(v if isinstance(v, str) else None, hash_key) for v in values["email"]], type=pa.string()
     )
+    arrays["reject_reason"], arrays["reject_detail"] = lead_values.reject_columns(len(rows), problems)
     return pa.table({c.name: arrays[c.name] for c in RAW_LEADS_COLUMNS})
 
 
@@ -136,10 +153,16 @@ def raw_leads(
         data,
         also=lambda con: record_fingerprint(wh, con, "raw_leads", fingerprint),
     )
+    rejected = data.filter(pa.compute.is_valid(data["reject_reason"]))
+    by_reason = pd.Series(rejected["reject_reason"].to_pylist(), dtype=object).value_counts().to_dict()
+    if rejected.num_rows:
+        context.log.warning(f"raw_leads: {rejected.num_rows} of {count} leads hold a rejected value {by_reason}")
     return MaterializeResult(
         metadata={
             **table_metadata(wh, "raw_leads", count, descriptions={c.name: c.description for c in RAW_LEADS_COLUMNS}),
             "leads_with_email_hash": int(pa.compute.sum(pa.compute.is_valid(data["email_hash"])).as_py() or 0),
+            "rejected": rejected.num_rows,
+            "rejected_by_reason": MetadataValue.json({str(k): int(v) for k, v in by_reason.items()}),
         }
     )
 

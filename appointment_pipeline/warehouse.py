@@ -21,6 +21,8 @@ import pandas as pd
 import pyarrow as pa
 from sqlalchemy.engine import make_url
 
+from appointment_pipeline.db_errors import identifiers_in, scrubbing
+
 logger = logging.getLogger(__name__)
 IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
 
@@ -105,16 +107,18 @@ class Warehouse:
             except BaseException:
                 con.rollback()
                 raise
-            con.commit()
+            with scrubbing("committing to the warehouse"):
+                con.commit()
 
     # -- reads ---------------------------------------------------------------------------------------------------
+    # Every statement's errors leave without row values (db_errors): names from the statement's own text stay.
     def query(self, sql: str, params: Sequence[Any] | None = None) -> list[tuple]:
-        with self.connect() as con:
+        with self.connect() as con, scrubbing("reading the warehouse", identifiers_in(sql)):
             cur = con.execute(self._params(sql), params or ())
             return cur.fetchall()
 
     def query_df(self, sql: str, params: Sequence[Any] | None = None) -> pd.DataFrame:
-        with self.connect() as con:
+        with self.connect() as con, scrubbing("reading the warehouse", identifiers_in(sql)):
             cur = con.execute(self._params(sql), params or ())
             names = [d[0] for d in cur.description]
             return pd.DataFrame(cur.fetchall(), columns=names, dtype=object)
@@ -147,7 +151,8 @@ class Warehouse:
         return sql.replace("%s", "?") if self.dialect == "duckdb" else sql
 
     def execute(self, con: Any, sql: str, params: Sequence[Any] | None = None) -> Any:
-        return con.execute(self._params(sql), params or ())
+        with scrubbing("writing the warehouse", identifiers_in(sql)):
+            return con.execute(self._params(sql), params or ())
 
     # -- writes --------------------------------------------------------------------------------------------------
     def create_table_if_missing(self, con: Any, table: str, columns: Sequence[tuple[str, str]]) -> None:
@@ -158,6 +163,10 @@ class Warehouse:
         """Append an Arrow table (columns named like the target's) in one bulk operation."""
         if data.num_rows == 0:
             return 0
+        with scrubbing(f"loading rows into {table}", [table, *data.column_names]):
+            return self._bulk_insert(con, table, data)
+
+    def _bulk_insert(self, con: Any, table: str, data: pa.Table) -> int:
         names = ", ".join(ident(n) for n in data.column_names)
         if self.dialect == "duckdb":
             con.register("_incoming_rows", data)
@@ -204,7 +213,7 @@ class Warehouse:
     def replace_table_with_query(self, table: str, select_sql: str) -> int:
         """Rebuild a model: ``create table scratch as <select>``, then swap it in; all or nothing."""
         scratch = f"{ident(table)}__scratch"
-        with self.transaction() as con:
+        with self.transaction() as con, scrubbing(f"rebuilding {table}", identifiers_in(select_sql, scratch)):
             con.execute(f"drop table if exists {scratch}")
             con.execute(f"create table {scratch} as {select_sql}")
             count = con.execute(f"select count(*) from {scratch}").fetchone()[0]

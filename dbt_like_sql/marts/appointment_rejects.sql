@@ -16,6 +16,13 @@ legacy as (
     select lead_id, reject_reason, reject_detail
     from stg_legacy_observations
     where reject_reason is not null
+),
+
+-- "Lead" values that could not be stored (unparseable or out-of-range timestamp, NUL, PII in a key column).
+lead_values as (
+    select lead_id, reject_reason, reject_detail
+    from raw_leads
+    where reject_reason is not null
 )
 
 select 'calendly' as source, snapshot_date, file, line, record_key, reject_reason as reason, reject_detail as detail
@@ -33,3 +40,13 @@ select
     reject_reason as reason,
     reject_detail as detail
 from legacy
+union all
+select
+    'legacy' as source,
+    cast(null as date) as snapshot_date,
+    'Lead' as file,
+    cast(null as bigint) as line,
+    lead_id as record_key,
+    reject_reason as reason,
+    reject_detail as detail
+from lead_values
