@@ -2,8 +2,8 @@
 
 Plain Python on top of ``requests`` (no Dagster imports): the Dagster resources wrap these classes.
 
-Both clients yield records in the providers' own shapes, the same shapes as a bare landing-zone line
-(``contracts.md`` section 3); parsing, status mapping and PII redaction happen downstream.
+Both clients yield records in the providers' own shapes, the same shapes as a bare landing-zone line;
+parsing, status mapping and PII redaction happen downstream.
 
 * :class:`CalendlyClient` yields one dict per invitee, with the full scheduled event embedded under
   ``"scheduled_event"``.

@@ -49,7 +49,7 @@ class PipelineSettingsResource(ConfigurableResource):
 
 
 class CalendlyApi(ConfigurableResource):
-    """Calendly API v2 (providers.md 1): organization-scoped scheduled events and their invitees."""
+    """Calendly API v2: organization-scoped scheduled events and their invitees."""
 
     token: str | None = None
     base_url: str = "https://api.calendly.com"
@@ -72,7 +72,7 @@ class CalendlyApi(ConfigurableResource):
 
 
 class GhlApi(ConfigurableResource):
-    """GoHighLevel / LeadConnector API v2 (providers.md 2): calendar events per calendar."""
+    """GoHighLevel / LeadConnector API v2: calendar events per calendar."""
 
     token: str | None = None
     base_url: str = "https://services.leadconnectorhq.com"
