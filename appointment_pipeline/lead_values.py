@@ -15,8 +15,9 @@ from datetime import datetime, timezone
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
-from appointment_pipeline.redaction import looks_like_pii
+from appointment_pipeline.redaction import EMAIL_REGEX, PHONE_REGEX, looks_like_pii
 
 BAD_TIMESTAMP = "legacy_bad_timestamp"
 BAD_TEXT = "legacy_bad_text"
@@ -35,6 +36,26 @@ class Problem:
 def text_column(column: str, values: Sequence[object], *, check_pii: bool) -> tuple[pa.Array, dict[int, Problem]]:
     """Text values as stored, except: a NUL or a character that is not valid UTF-8 (PostgreSQL cannot store it,
     DuckDB can: both reject it), and, for ``check_pii`` columns, anything shaped like an email or phone number."""
+    try:
+        array = pa.array(values, type=pa.string())
+    except (pa.ArrowException, UnicodeEncodeError, TypeError):
+        return _text_column_by_value(column, values, check_pii=check_pii)
+    # Vectorized: the same patterns in Arrow's RE2 as in Python (redaction writes them for both).
+    nul = pc.fill_null(pc.match_substring(array, "\x00"), False)
+    pii = pc.fill_null(
+        pc.or_(pc.match_substring_regex(array, EMAIL_REGEX), pc.match_substring_regex(array, PHONE_REGEX)), False
+    ) if check_pii else pa.array([False] * len(array))
+    pii = pc.and_(pii, pc.invert(nul))
+    problems = {int(i): Problem(BAD_TEXT, f"{column}: holds a NUL or an invalid unicode character")
+                for i in pc.indices_nonzero(nul).to_pylist()}
+    problems.update({int(i): Problem(PII_VALUE, f"{column}: looks like an email address or a phone number")
+                     for i in pc.indices_nonzero(pii).to_pylist()})
+    if problems:
+        array = pc.if_else(pc.or_(nul, pii), pa.scalar(None, pa.string()), array)
+    return array, problems
+
+
+def _text_column_by_value(column: str, values: Sequence[object], *, check_pii: bool):
     out: list[str | None] = []
     problems: dict[int, Problem] = {}
     for row, value in enumerate(values):
@@ -55,6 +76,12 @@ def text_column(column: str, values: Sequence[object], *, check_pii: bool) -> tu
 def lead_id_column(values: Sequence[object]) -> tuple[pa.Array, dict[int, Problem]]:
     """The lead id is kept whatever it holds (a lead without its id could not be rejected by id): characters that
     cannot be stored become U+FFFD."""
+    try:
+        array = pa.array(values, type=pa.string())
+        if not pc.any(pc.match_substring(array, "\x00")).as_py():
+            return array, {}
+    except (pa.ArrowException, UnicodeEncodeError, TypeError):
+        pass
     out: list[str | None] = []
     problems: dict[int, Problem] = {}
     for row, value in enumerate(values):
