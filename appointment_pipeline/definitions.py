@@ -1,8 +1,9 @@
 """The Dagster code location: ``dagster dev -w workspace.yaml`` or ``-m appointment_pipeline.definitions``."""
 
-from dagster import Definitions, in_process_executor, with_source_code_references
+from dagster import Definitions, with_source_code_references
 
 from appointment_pipeline.checks import build_declared_checks, build_domain_checks
+from appointment_pipeline.executor import interruptible_in_process_executor
 from appointment_pipeline.extract import EXTERNAL_TABLES, EXTRACT_ASSETS, OWNERS
 from appointment_pipeline.jobs import FRESHNESS_CHECKS, JOBS
 from appointment_pipeline.lineage_defs import build_pii_lineage_checks, build_source_specs
@@ -33,6 +34,7 @@ defs = Definitions(
     resources=default_resources(),
     # One process per run, steps in order: every writer shares one DuckDB file (pool appointment_warehouse, limit 1),
     # so a process per step (the multiprocess default) only adds ~1.5 s of imports per step: a 3-day run from the
-    # UI or `dagster asset materialize` took ~2 min instead of ~10 s. docs/operations.md.
-    executor=in_process_executor,
+    # UI or `dagster asset materialize` took ~2 min instead of ~10 s. docs/operations.md. Interruptible while a step
+    # waits for a pool slot, so that SIGTERM ends a run stuck behind a dead slot holder.
+    executor=interruptible_in_process_executor,
 )

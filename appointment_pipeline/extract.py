@@ -26,8 +26,10 @@ from dagster import (
 )
 from pydantic import Field
 
-from appointment_pipeline import settings
+from appointment_pipeline import lead_values, settings
 from appointment_pipeline.audits import pii_audit
+from appointment_pipeline.db_errors import scrubbing
+from appointment_pipeline.key_fingerprint import check_key, record_fingerprint, window_from_tags
 from appointment_pipeline.lineage_defs import raw_table_metadata, source_deps
 from appointment_pipeline.metadata import table_metadata
 from appointment_pipeline.parsing import (
@@ -79,42 +81,64 @@ LEAD_COLUMNS: dict[str, RawColumn] = {
     "updatedAt": RawColumn("updated_at", pa.timestamp("us", tz="UTC"), "timestamptz", "Lead update time"),
 }
 EMAIL_HASH_COLUMN = RawColumn("email_hash", pa.string(), "text", "HMAC-SHA256 of lower(trim(email))")
-RAW_LEADS_COLUMNS = [LEAD_COLUMNS["id"], EMAIL_HASH_COLUMN, *list(LEAD_COLUMNS.values())[1:]]
+LEAD_REJECT_COLUMNS = [
+    RawColumn(
+        "reject_reason",
+        pa.string(),
+        "text",
+        "Null for a clean lead; else legacy_bad_timestamp, legacy_bad_text or legacy_pii_value (that value is null).",
+    ),
+    RawColumn("reject_detail", pa.string(), "text", "Which column(s) and what is wrong, never the value."),
+]
+RAW_LEADS_COLUMNS = [LEAD_COLUMNS["id"], EMAIL_HASH_COLUMN, *list(LEAD_COLUMNS.values())[1:], *LEAD_REJECT_COLUMNS]
 
 
 def read_leads(source_url: str, hash_key: str, chunk_size: int = 50_000) -> pa.Table:
-    """Read "Lead" in chunks and return the PII-free raw_leads columns."""
+    """Read "Lead" in chunks and return the PII-free raw_leads columns; a bad value rejects its lead, not the read."""
+    names = ["email", *LEAD_COLUMNS]
+    # Every column as text: exact integer keys, and no driver conversion that could fail the whole read.
+    select_list = ", ".join(f'cast("{name}" as text) as "{name}"' for name in names)
     engine = sa.create_engine(source_url)
-    select_list = ", ".join(f'"{name}"' for name in ["email", *LEAD_COLUMNS])
     chunks = []
-    try:
-        with engine.connect() as con:
-            for frame in pd.read_sql_query(sa.text(f'select {select_list} from "Lead"'), con, chunksize=chunk_size):
-                chunks.append(_lead_chunk(frame, hash_key))
-    finally:
-        engine.dispose()
-    schema = pa.schema([pa.field(c.name, c.arrow_type) for c in RAW_LEADS_COLUMNS])
+    with scrubbing('reading "Lead" from the application database', ["Lead", "text", *names]):
+        try:
+            with engine.connect() as con:
+                if con.dialect.name == "postgresql":
+                    con.exec_driver_sql("set DateStyle = 'ISO, YMD'")  # timestamps as ISO text whatever the server says
+                result = con.execution_options(stream_results=True).execute(sa.text(f'select {select_list} from "Lead"'))
+                while rows := result.fetchmany(chunk_size):
+                    chunks.append(_lead_chunk(rows, hash_key))
+        finally:
+            engine.dispose()
     if not chunks:
-        return schema.empty_table()
+        return pa.schema([pa.field(c.name, c.arrow_type) for c in RAW_LEADS_COLUMNS]).empty_table()
     return pa.concat_tables(chunks)
 
 
-def _lead_chunk(frame: pd.DataFrame, hash_key: str) -> pa.Table:
-    arrays = {}
+def _lead_chunk(rows: list, hash_key: str) -> pa.Table:
+    """One chunk of "Lead" rows (email first, then LEAD_COLUMNS, all text) -> raw_leads columns."""
+    values = dict(zip(["email", *LEAD_COLUMNS], zip(*rows)))
+    arrays, problems = {}, []
     for source, column in LEAD_COLUMNS.items():
-        values = frame[source]
-        if column.sql_type == "timestamptz":
-            # Prisma stores UTC without an offset; SQLite stores text: read both as UTC instants.
-            values = pd.to_datetime(values, utc=True, format="ISO8601")
-            arrays[column.name] = pa.array(values, type=column.arrow_type, from_pandas=True)
+        if source == "id":
+            array, found = lead_values.lead_id_column(values[source])
+        elif column.sql_type == "timestamptz":
+            array, found = lead_values.timestamp_column(source, values[source])
         else:
-            arrays[column.name] = pa.array(
-                [None if pd.isna(v) else str(v) for v in values], type=pa.string()
-            )
+            array, found = lead_values.text_column(source, values[source], check_pii=True)
+        arrays[column.name] = array
+        problems.append(found)
     arrays[EMAIL_HASH_COLUMN.name] = pa.array(
-        [email_hash(v if isinstance(v, str) else None, hash_key) for v in frame["email"]], type=pa.string()
+        [email_hash(v if isinstance(v, str) else None, hash_key) for v in values["email"]], type=pa.string()
     )
+    arrays["reject_reason"], arrays["reject_detail"] = lead_values.reject_columns(len(rows), problems)
     return pa.table({c.name: arrays[c.name] for c in RAW_LEADS_COLUMNS})
+
+
+class LeadsConfig(Config):
+    """``rehash``: this run may switch raw_leads to a new APPOINTMENT_HASH_KEY (docs/operations.md)."""
+
+    rehash: bool = False
 
 
 @asset(
@@ -132,23 +156,37 @@ def _lead_chunk(frame: pd.DataFrame, hash_key: str) -> pa.Table:
 )
 def raw_leads(
     context: AssetExecutionContext,
+    config: LeadsConfig,
     warehouse: WarehouseResource,
     source_db: SourceDatabaseResource,
     pipeline_settings: PipelineSettingsResource,
 ) -> MaterializeResult:
     _warn_on_demo_key(context, pipeline_settings)
-    data = read_leads(source_db.url, pipeline_settings.hash_key)
     wh = warehouse.warehouse()
+    fingerprint = check_key(
+        wh, "raw_leads", pipeline_settings.hash_key, rehash=config.rehash, window=window_from_tags(context.run.tags)
+    )
+    data = read_leads(source_db.url, pipeline_settings.hash_key)
     try:
         count = wh.replace_table_with_rows(
-            "raw_leads", [(c.name, c.sql_type) for c in RAW_LEADS_COLUMNS], data, audit=pii_audit(wh)
+            "raw_leads",
+            [(c.name, c.sql_type) for c in RAW_LEADS_COLUMNS],
+            data,
+            audit=pii_audit(wh),
+            also=lambda con: record_fingerprint(wh, con, "raw_leads", fingerprint),
         )
     except AuditFailed as exc:
         raise _not_published(exc) from None
+    rejected = data.filter(pa.compute.is_valid(data["reject_reason"]))
+    by_reason = pd.Series(rejected["reject_reason"].to_pylist(), dtype=object).value_counts().to_dict()
+    if rejected.num_rows:
+        context.log.warning(f"raw_leads: {rejected.num_rows} of {count} leads hold a rejected value {by_reason}")
     return MaterializeResult(
         metadata={
             **table_metadata(wh, "raw_leads", count, descriptions={c.name: c.description for c in RAW_LEADS_COLUMNS}),
             "leads_with_email_hash": int(pa.compute.sum(pa.compute.is_valid(data["email_hash"])).as_py() or 0),
+            "rejected": rejected.num_rows,
+            "rejected_by_reason": MetadataValue.json({str(k): int(v) for k, v in by_reason.items()}),
         }
     )
 
@@ -168,6 +206,10 @@ class SnapshotConfig(Config):
             "Days (YYYY-MM-DD) of the run to record as loaded although they have no landing files. Without it a day "
             "with no files fails the run and stays unloaded, so the freshness check keeps reporting it."
         ),
+    )
+    rehash: bool = Field(
+        default=False,
+        description="May switch the table to a new APPOINTMENT_HASH_KEY: the run must then cover every loaded day.",
     )
 
 
@@ -233,6 +275,9 @@ def build_snapshot_asset(provider: Provider) -> AssetsDefinition:
         _warn_on_demo_key(context, pipeline_settings)
         days = partition_days(context)
         wh = warehouse.warehouse()
+        fingerprint = check_key(
+            wh, provider.table, pipeline_settings.hash_key, rehash=config.rehash, window=(days[0], days[-1])
+        )
         digests: dict[date, str] = {}
         if config.source == "api":
             records = _api_records(provider, provider_apis.for_provider(provider.name), days)
@@ -262,6 +307,7 @@ def build_snapshot_asset(provider: Provider) -> AssetsDefinition:
             wh.bulk_insert(con, PARTITION_LOADS_TABLE, loads)
             # what this run wrote must hold no PII before it is committed; otherwise the old days stay
             _publishable(wh, con, provider.table, pii_audit(wh, where="snapshot_date between %s and %s", params=window))
+            record_fingerprint(wh, con, provider.table, fingerprint)
             wh.analyze(con, provider.table)
         outcomes = _line_outcomes(data)
         totals: Counter = Counter()

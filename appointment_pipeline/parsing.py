@@ -22,7 +22,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from appointment_pipeline.redaction import describe_value, email_hash
+from appointment_pipeline.redaction import IdentifierLooksLikePii, check_identifier, describe_value, email_hash
 from appointment_pipeline.settings import parse_instant
 from appointment_pipeline.statuses import LineReason, UnknownStatus, calendly_status, ghl_status, provider_canceler
 
@@ -340,10 +340,23 @@ class Provider:
     table: str
     columns: list[RawColumn]
     parse: Callable[[Any, str], dict[str, Any]]
+    identifiers: tuple[str, ...]  # raw columns copied from provider id fields: never an email or phone
 
 
-CALENDLY = Provider("calendly", "raw_calendly_invitees", CALENDLY_COLUMNS, parse_calendly)
-GHL = Provider("ghl", "raw_ghl_appointments", GHL_COLUMNS, parse_ghl)
+CALENDLY = Provider(
+    "calendly",
+    "raw_calendly_invitees",
+    CALENDLY_COLUMNS,
+    parse_calendly,
+    ("invitee_uri", "scheduled_event_uri", "old_invitee_uri", "new_invitee_uri", "record_key"),
+)
+GHL = Provider(
+    "ghl",
+    "raw_ghl_appointments",
+    GHL_COLUMNS,
+    parse_ghl,
+    ("ghl_appointment_id", "location_id", "calendar_id", "contact_id", "record_key"),
+)
 PROVIDERS = {p.name: p for p in (CALENDLY, GHL)}
 
 
@@ -558,11 +571,17 @@ def parse_records(
                 raise Reject(reason, record.error)
             obj = record.obj if record.text is None else json.loads(record.text)
             row = provider.parse(obj, hash_key)
+            for column in provider.identifiers:
+                check_identifier(column, row.get(column))
             row["reject_reason"] = row["reject_detail"] = None
         except json.JSONDecodeError as exc:
             row = {"reject_reason": str(LineReason.MALFORMED_JSON), "reject_detail": f"{exc.msg} at column {exc.colno}"}
         except RecursionError:
             row = {"reject_reason": str(LineReason.MALFORMED_JSON), "reject_detail": "JSON nested too deeply"}
+        except IdentifierLooksLikePii as exc:
+            # the key itself may be the offending value: keep neither
+            row = {"reject_reason": str(LineReason.PII_IN_IDENTIFIER),
+                   "reject_detail": f"{exc.field} looks like an email address or a phone number"}
         except ValueError as exc:  # e.g. an integer beyond Python's digit limit
             row = {"reject_reason": str(LineReason.MALFORMED_JSON), "reject_detail": f"JSON value out of range ({type(exc).__name__})"}
         except Reject as exc:

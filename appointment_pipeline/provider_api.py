@@ -15,9 +15,13 @@ Both share a single request helper (:class:`_JsonHttp`) that
 * waits out ``429`` answers for the advertised time (a separate, generous cap: ``RetryPolicy.max_throttle_retries``),
 * retries 5xx answers, connection errors, timeouts and unreadable bodies with capped exponential backoff and full
   jitter, then raises :class:`ProviderApiError`,
-* raises :class:`ProviderApiError` immediately on any other non-2xx answer.
+* raises :class:`ProviderApiError` immediately on any other non-2xx answer,
+* bounds every pull (:class:`PullLimits`): at most ``max_pages`` pages per list, one deadline for a whole pull
+  (a snapshot day) and one per response, counted from the request to the body's last byte, so that a server
+  that trickles bytes (each socket read succeeding just in time) cannot hold a run open.
 
-The API token never appears in log records, exception messages or reprs. Debug logs carry only the provider,
+The API token never appears in log records, exception messages or reprs: every message is masked before it
+leaves the client, also text the provider sent back (a server that echoes the ``Authorization`` header). Debug logs carry only the provider,
 method, path (never the query string), status and attempt number; response bodies are never logged, and errors
 carry at most the provider's short error title/code.
 
@@ -28,6 +32,7 @@ from __future__ import annotations
 
 import copy
 import email.utils
+import json
 import logging
 import math
 import random
@@ -38,6 +43,7 @@ from typing import Any, Callable, Iterator, Mapping, Sequence
 from urllib.parse import parse_qs, quote, urlsplit
 
 import requests
+import urllib3
 
 __all__ = [
     "CALENDLY_BASE_URL",
@@ -46,6 +52,7 @@ __all__ = [
     "CalendlyClient",
     "GhlClient",
     "ProviderApiError",
+    "PullLimits",
     "RetryPolicy",
 ]
 
@@ -117,6 +124,32 @@ class RetryPolicy:
         """Full-jitter delay before retry number ``retry_index`` (0-based)."""
         cap = min(self.max_delay, self.base_delay * (2 ** min(retry_index, 62)))
         return rng.uniform(0, cap)
+
+
+@dataclass(frozen=True)
+class PullLimits:
+    """How long a pull may take, whatever the server does.
+
+    ``max_pages`` bounds the pages of one paginated list (a server that keeps answering with a fresh next-page
+    token would otherwise be followed forever); ``pull_seconds`` bounds one whole pull (one snapshot day: every
+    request, retry and rate-limit wait); ``response_seconds`` bounds one response from sending the request to its
+    last body byte (the ``timeout`` of :class:`RetryPolicy` only bounds each socket read). A response over its
+    deadline counts as a transient failure (retried within ``max_attempts``); the other two end the pull.
+    """
+
+    max_pages: int = 1000
+    pull_seconds: float = 3600.0
+    response_seconds: float = 120.0
+
+    def __post_init__(self) -> None:
+        if self.max_pages < 1:
+            raise ValueError("max_pages must be >= 1")
+        if self.pull_seconds <= 0 or self.response_seconds <= 0:
+            raise ValueError("deadlines must be > 0")
+
+
+class _ResponseDeadline(Exception):
+    """The response did not arrive completely within its deadline."""
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -216,10 +249,13 @@ _TRANSIENT_EXCEPTIONS: tuple[type[BaseException], ...] = (
 )
 
 
-def _short_error_code(response: requests.Response) -> str | None:
-    """The provider's short error title/code (Calendly ``title``, GHL ``error``), never free-text messages."""
+def _short_error_code(content: bytes | None, mask: Callable[[str], str] = lambda text: text) -> str | None:
+    """The provider's short error title/code (Calendly ``title``, GHL ``error``), never free-text messages; masked
+    before it is cut short, so that an echoed token cannot survive as a prefix."""
+    if not content:
+        return None
     try:
-        body = response.json()
+        body = json.loads(content)
     except ValueError:
         return None
     if not isinstance(body, dict):
@@ -227,14 +263,14 @@ def _short_error_code(response: requests.Response) -> str | None:
     for key in ("title", "error", "code", "error_code"):
         value = body.get(key)
         if isinstance(value, (str, int)) and not isinstance(value, bool):
-            text = " ".join(str(value).split())[:80]
+            text = mask(" ".join(str(value).split()))[:80]
             if text and "@" not in text:
                 return text
     return None
 
 
 class _JsonHttp:
-    """GET JSON from one provider with rate-limit politeness, retries and token hygiene."""
+    """GET JSON from one provider with rate-limit politeness, retries, bounded pulls and token hygiene."""
 
     def __init__(
         self,
@@ -250,6 +286,7 @@ class _JsonHttp:
         clock: Callable[[], float],
         rng: random.Random | None,
         logger: logging.Logger,
+        limits: PullLimits = PullLimits(),
     ) -> None:
         if not isinstance(token, str) or not token.strip():
             raise ValueError(f"{provider} API token must be a non-empty string")
@@ -265,6 +302,7 @@ class _JsonHttp:
         }
         self._rules = rules
         self.retry = retry
+        self.limits = limits
         self._owns_session = session is None
         self._session = session if session is not None else requests.Session()
         self._sleep = sleep
@@ -272,6 +310,8 @@ class _JsonHttp:
         self._rng = rng if rng is not None else random.Random()
         self._log = logger
         self._not_before: float | None = None  # clock() value before which the next call must not start
+        self._pull_ends: float | None = None  # clock() value at which the current pull must stop
+        self._pull_requests = 0
 
     def __repr__(self) -> str:
         return f"_JsonHttp(provider={self.provider!r}, base_url={self.base_url!r}, token={_MASK!r})"
@@ -280,12 +320,40 @@ class _JsonHttp:
         if self._owns_session:
             self._session.close()
 
+    def begin_pull(self) -> None:
+        """Start the deadline of one pull (one snapshot day); every request until the next call counts against it."""
+        self._pull_ends = self._clock() + self.limits.pull_seconds
+        self._pull_requests = 0
+
+    def mask(self, text: str) -> str:
+        """``text`` with every occurrence of the token (also URL-encoded) replaced by ``***``."""
+        for secret in {self._token, quote(self._token, safe=""), self._token.strip()}:
+            if secret:
+                text = text.replace(secret, _MASK)
+        return text
+
     # -- internals ---------------------------------------------------------------------------------------------------
+
+    def _emit(self, level: int, message: str, *args: Any) -> None:
+        if self._log.isEnabledFor(level):
+            self._log.log(level, "%s", self.mask(message % args))
 
     def _pause(self, seconds: float, why: str, path: str) -> None:
         if seconds > 0:
-            self._log.debug("%s GET %s: sleeping %.3fs (%s)", self.provider, path, seconds, why)
+            self._check_pull_deadline(path, upcoming_wait=seconds, why=why)
+            self._emit(logging.DEBUG, "%s GET %s: sleeping %.3fs (%s)", self.provider, path, seconds, why)
             self._sleep(seconds)
+
+    def _check_pull_deadline(self, path: str, upcoming_wait: float = 0.0, why: str = "") -> None:
+        if self._pull_ends is None:
+            return
+        if self._clock() + upcoming_wait > self._pull_ends:
+            waiting = f" (a {why} wait of {upcoming_wait:.1f}s would pass it)" if upcoming_wait > 0 else ""
+            raise self._error(
+                f"pull deadline of {self.limits.pull_seconds:g}s (pull_seconds) reached after "
+                f"{self._pull_requests} requests{waiting}; nothing of this pull is kept",
+                path,
+            )
 
     def _wait_for_budget(self, path: str) -> None:
         if self._not_before is None:
@@ -295,7 +363,32 @@ class _JsonHttp:
         self._pause(remaining, "rate-limit budget exhausted", path)
 
     def _error(self, message: str, path: str, **kw: Any) -> ProviderApiError:
-        return ProviderApiError(f"{self.provider} GET {path}: {message}", provider=self.provider, path=path, **kw)
+        return ProviderApiError(
+            self.mask(f"{self.provider} GET {path}: {message}"), provider=self.provider, path=path, **kw
+        )
+
+    def _response_deadline(self) -> float:
+        """time.monotonic() value by which the response must be complete (the pull's end, if sooner)."""
+        seconds = self.limits.response_seconds
+        if self._pull_ends is not None:
+            seconds = min(seconds, max(0.0, self._pull_ends - self._clock()))
+        return time.monotonic() + seconds
+
+    @staticmethod
+    def _read_body(response: requests.Response, deadline: float) -> bytes:
+        """The whole (decoded) body, read as bytes arrive; raises _ResponseDeadline past ``deadline``."""
+        chunks: list[bytes] = []
+        raw = response.raw
+        try:
+            while True:
+                if time.monotonic() > deadline:
+                    raise _ResponseDeadline()
+                data = raw.read1(64 * 1024, decode_content=True)
+                if not data:
+                    return b"".join(chunks)
+                chunks.append(data)
+        finally:
+            response.close()
 
     def get_json(self, path: str, params: Mapping[str, Any] | None = None) -> dict:
         """GET ``base_url + path`` and return the decoded JSON object. ``path`` must not carry a query string."""
@@ -305,19 +398,25 @@ class _JsonHttp:
         throttles = 0  # 429 answers so far (bounded by max_throttle_retries)
         while True:
             self._wait_for_budget(path)
+            self._check_pull_deadline(path)
             attempt = failures + throttles + 1
             problem: str
             last_status: int | None = None
+            deadline = self._response_deadline()
+            self._pull_requests += 1
             try:
-                response = self._session.get(url, params=params, headers=headers, timeout=self.retry.timeout)
+                read_timeout = max(0.001, min(self.retry.timeout, deadline - time.monotonic()))
+                response = self._session.get(
+                    url, params=params, headers=headers, timeout=(self.retry.timeout, read_timeout), stream=True
+                )
             except _TRANSIENT_EXCEPTIONS as exc:
                 problem = "timeout" if isinstance(exc, requests.Timeout) else type(exc).__name__
-                self._log.debug("%s GET %s -> %s (attempt %d)", self.provider, path, problem, attempt)
+                self._emit(logging.DEBUG, "%s GET %s -> %s (attempt %d)", self.provider, path, problem, attempt)
             except requests.RequestException as exc:
                 raise self._error(f"request failed ({type(exc).__name__})", path, attempts=attempt) from None
             else:
                 status = response.status_code
-                self._log.debug("%s GET %s -> %d (attempt %d)", self.provider, path, status, attempt)
+                self._emit(logging.DEBUG, "%s GET %s -> %d (attempt %d)", self.provider, path, status, attempt)
                 proactive = self._rules.proactive_wait(response.headers)
                 if proactive is not None and status != 429:
                     self._not_before = self._clock() + proactive
@@ -338,7 +437,7 @@ class _JsonHttp:
                             + (" (daily budget exhausted)" if math.isinf(wait) else ""),
                             path, status_code=429, attempts=attempt,
                         )
-                    self._log.info("%s GET %s: rate limited (429), waiting %.3fs", self.provider, path, wait)
+                    self._emit(logging.INFO, "%s GET %s: rate limited (429), waiting %.3fs", self.provider, path, wait)
                     self._not_before = None
                     self._pause(wait, "429", path)
                     continue
@@ -347,15 +446,22 @@ class _JsonHttp:
                     last_status = status
                     response.close()
                 elif not 200 <= status < 300:
-                    code = _short_error_code(response)
-                    response.close()
+                    try:
+                        content = self._read_body(response, deadline)
+                    except (_ResponseDeadline, urllib3.exceptions.HTTPError, OSError):
+                        content = None
+                    code = _short_error_code(content, self.mask)
                     suffix = f" ({code})" if code else ""
                     raise self._error(
                         f"HTTP {status}{suffix}", path, status_code=status, error_code=code, attempts=attempt
                     )
                 else:
                     try:
-                        body = response.json()
+                        body = json.loads(self._read_body(response, deadline))
+                    except _ResponseDeadline:
+                        problem = f"response not complete within {self.limits.response_seconds:g}s (response_seconds)"
+                    except (urllib3.exceptions.HTTPError, OSError) as exc:
+                        problem = "timeout" if "timed out" in str(exc).lower() else type(exc).__name__
                     except ValueError:
                         problem = "unreadable JSON body"
                     else:
@@ -370,7 +476,8 @@ class _JsonHttp:
                     f"{problem}, giving up after {failures} attempts", path, status_code=last_status, attempts=attempt
                 )
             delay = self.retry.backoff_delay(failures - 1, self._rng)
-            self._log.warning(
+            self._emit(
+                logging.WARNING,
                 "%s GET %s: %s (attempt %d of %d), retrying in %.3fs",
                 self.provider, path, problem, failures, self.retry.max_attempts, delay,
             )
@@ -454,6 +561,10 @@ class _ClientBase:
     def retry(self) -> RetryPolicy:
         return self._http.retry
 
+    @property
+    def limits(self) -> PullLimits:
+        return self._http.limits
+
 
 # --------------------------------------------------------------------------------------------------------------------
 # Calendly
@@ -475,6 +586,7 @@ class CalendlyClient(_ClientBase):
         *,
         page_size: int = CALENDLY_MAX_PAGE_SIZE,
         retry: RetryPolicy = RetryPolicy(),
+        limits: PullLimits = PullLimits(),
         session: requests.Session | None = None,
         sleep: Callable[[float], None] = time.sleep,
         logger: logging.Logger | None = None,
@@ -498,6 +610,7 @@ class CalendlyClient(_ClientBase):
             clock=clock,
             rng=rng,
             logger=logger or logging.getLogger(__name__ + ".calendly"),
+            limits=limits,
         )
 
     def __repr__(self) -> str:
@@ -510,7 +623,14 @@ class CalendlyClient(_ClientBase):
         """Yield the items of a paginated Calendly list, one page in memory at a time."""
         page_token: str | None = None
         seen_tokens: set[str] = set()
+        pages = 0
         while True:
+            if pages >= self._http.limits.max_pages:
+                raise ProviderApiError(
+                    f"calendly GET {path}: still more pages after {pages} (max_pages); stopping the pull",
+                    provider="calendly", path=path,
+                )
+            pages += 1
             query = dict(params)
             if page_token:
                 query["page_token"] = page_token
@@ -579,7 +699,9 @@ class CalendlyClient(_ClientBase):
     def iter_invitee_records(self, min_start_time: datetime, max_start_time: datetime) -> Iterator[dict]:
         """One dict per invitee of every scheduled event starting in ``[min_start_time, max_start_time)``: the
         invitee resource with the full scheduled event resource embedded under ``"scheduled_event"`` (the shape of
-        a bare landing-zone line). Each record gets its own copy of the event."""
+        a bare landing-zone line). Each record gets its own copy of the event. One pull: its deadline starts at
+        the first record asked for."""
+        self._http.begin_pull()
         for event in self.iter_scheduled_events(min_start_time, max_start_time):
             uuid = _uri_last_segment(event.get("uri"))
             if not uuid:
@@ -610,6 +732,7 @@ class GhlClient(_ClientBase):
         *,
         slice_hours: int = 24,
         retry: RetryPolicy = RetryPolicy(),
+        limits: PullLimits = PullLimits(),
         session: requests.Session | None = None,
         sleep: Callable[[float], None] = time.sleep,
         logger: logging.Logger | None = None,
@@ -639,6 +762,7 @@ class GhlClient(_ClientBase):
             clock=clock,
             rng=rng,
             logger=logger or logging.getLogger(__name__ + ".ghl"),
+            limits=limits,
         )
 
     def __repr__(self) -> str:
@@ -688,6 +812,7 @@ class GhlClient(_ClientBase):
         boundary. (Only if the provider returns a strictly newer version of an already-yielded event in a later
         slice, i.e. it changed during the pull, is that newer state yielded too.)
         """
+        self._http.begin_pull()  # one pull: its deadline starts at the first record asked for
         slices = self.time_slices(start, end)
         yielded: dict[str, float | None] = {}  # id -> dateUpdated (POSIX s) of the yielded version
         for calendar_id in self.calendar_ids:

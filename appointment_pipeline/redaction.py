@@ -42,3 +42,23 @@ def describe_value(text: str) -> str:
         return repr(text)
     shape = _LETTER_OR_DIGIT.sub(lambda m: "9" if m.group().isdigit() else "a", text[:40])
     return f"shape {shape!r}" + ("..." if len(text) > 40 else "")
+
+
+class IdentifierLooksLikePii(ValueError):
+    """An id-like field (URI, provider id, contact id) holds something shaped like an email address or phone number.
+
+    The message names the field only, never the value. Parsers turn it into a reject (reason ``pii_in_identifier``)."""
+
+    reason = "pii_in_identifier"
+
+    def __init__(self, field: str):
+        super().__init__(f"{field} looks like an email address or a phone number")
+        self.field = field
+
+
+def check_identifier(field: str, value: str | None) -> str | None:
+    """``value`` unchanged when it may be stored as an identifier; raises :class:`IdentifierLooksLikePii` when it
+    looks like an email address or a phone number (an id field must never carry personal data into the warehouse)."""
+    if isinstance(value, str) and looks_like_pii(value):
+        raise IdentifierLooksLikePii(field)
+    return value

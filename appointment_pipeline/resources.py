@@ -51,7 +51,7 @@ class PipelineSettingsResource(ConfigurableResource):
 
 
 class CalendlyApi(ConfigurableResource):
-    """Calendly API v2 (providers.md 1): organization-scoped scheduled events and their invitees."""
+    """Calendly API v2: organization-scoped scheduled events and their invitees."""
 
     token: str | None = None
     base_url: str = "https://api.calendly.com"
@@ -60,6 +60,9 @@ class CalendlyApi(ConfigurableResource):
     window_days_after: int = 180  # far-future events (cancels, reschedules) are still seen
     retry_max_attempts: int = 6
     retry_base_delay: float = 0.5
+    max_pages_per_list: int = 1000  # 100 events a page: far above a real day's window
+    pull_deadline_seconds: float = 3600.0  # one snapshot day's pull, retries and rate-limit waits included
+    response_deadline_seconds: float = 120.0  # one response, request to last byte
 
     def client(self):
         from appointment_pipeline.provider_api import CalendlyClient, RetryPolicy
@@ -67,11 +70,11 @@ class CalendlyApi(ConfigurableResource):
         if not self.token or not self.organization:
             raise ValueError("CALENDLY_API_TOKEN and CALENDLY_ORGANIZATION must be set to pull from the Calendly API")
         retry = RetryPolicy(max_attempts=self.retry_max_attempts, base_delay=self.retry_base_delay)
-        return CalendlyClient(self.base_url, self.token, self.organization, retry=retry)
+        return CalendlyClient(self.base_url, self.token, self.organization, retry=retry, limits=_limits(self))
 
 
 class GhlApi(ConfigurableResource):
-    """GoHighLevel / LeadConnector API v2 (providers.md 2): calendar events per calendar."""
+    """GoHighLevel / LeadConnector API v2: calendar events per calendar."""
 
     token: str | None = None
     base_url: str = "https://services.leadconnectorhq.com"
@@ -82,6 +85,9 @@ class GhlApi(ConfigurableResource):
     window_days_after: int = 180
     retry_max_attempts: int = 6
     retry_base_delay: float = 0.5
+    max_pages_per_list: int = 1000  # GHL does not paginate; kept for symmetry with Calendly
+    pull_deadline_seconds: float = 3600.0
+    response_deadline_seconds: float = 120.0
 
     def client(self):
         from appointment_pipeline.provider_api import GhlClient, RetryPolicy
@@ -90,8 +96,19 @@ class GhlApi(ConfigurableResource):
             raise ValueError("GHL_API_TOKEN, GHL_LOCATION_ID and GHL_CALENDAR_IDS must be set to pull from the GHL API")
         retry = RetryPolicy(max_attempts=self.retry_max_attempts, base_delay=self.retry_base_delay)
         return GhlClient(
-            self.base_url, self.token, self.location_id, self.calendar_ids, slice_hours=self.slice_hours, retry=retry
+            self.base_url, self.token, self.location_id, self.calendar_ids, slice_hours=self.slice_hours, retry=retry,
+            limits=_limits(self),
         )
+
+
+def _limits(api: "CalendlyApi | GhlApi"):
+    from appointment_pipeline.provider_api import PullLimits
+
+    return PullLimits(
+        max_pages=api.max_pages_per_list,
+        pull_seconds=api.pull_deadline_seconds,
+        response_seconds=api.response_deadline_seconds,
+    )
 
 
 class ProviderApisResource(ConfigurableResource):

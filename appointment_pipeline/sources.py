@@ -280,6 +280,15 @@ _GHL_READ = (
     *_GHL_TIMES,
 )
 
+_LEAD_READ = tuple(
+    f"Lead:{name}"
+    for name in (
+        "id", "ghlContactId", "ghlAppointmentId", "calendlyInviteeUri", "calendlyScheduledEventUri",
+        "appointmentProvider", "appointmentStatus", "appointmentSource", "appointmentStartAt", "appointmentEndAt",
+        "appointmentBookedAt", "appointmentCanceledAt", "appointmentTimezone", "createdAt", "updatedAt",
+    )
+)
+
 # raw table -> raw column -> how it is computed. The extract code is the truth; tests/test_lineage.py checks that
 # every raw column is listed here and that personal fields change no raw column but the hash.
 RAW_COLUMN_SOURCES: dict[str, dict[str, Derivation]] = {
@@ -300,6 +309,9 @@ RAW_COLUMN_SOURCES: dict[str, dict[str, Derivation]] = {
         "appointment_timezone": _from("Lead:appointmentTimezone"),
         "created_at": _from("Lead:createdAt"),
         "updated_at": _from("Lead:updatedAt"),
+        # which column of the lead held a value that could not be stored, never the value
+        "reject_reason": _from(decided_by=_LEAD_READ),
+        "reject_detail": _from(decided_by=_LEAD_READ),
     },
     "raw_calendly_invitees": {
         **_SNAPSHOT,

@@ -34,6 +34,7 @@ class LineReason(StrEnum):
     BAD_TIMESTAMP = "bad_timestamp"
     UNKNOWN_STATUS = "unknown_status"
     UNREADABLE_FILE = "unreadable_file"  # a landing entry that is no readable file, or a file that breaks midway
+    PII_IN_IDENTIFIER = "pii_in_identifier"  # an id field holding an email address or phone number
     # Not bad data: a record about something else (a routing form, an event type, ...). Counted apart from rejects.
     NOT_AN_APPOINTMENT = "not_an_appointment"
 

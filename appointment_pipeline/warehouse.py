@@ -21,6 +21,8 @@ import pandas as pd
 import pyarrow as pa
 from sqlalchemy.engine import make_url
 
+from appointment_pipeline.db_errors import identifiers_in, scrubbing
+
 logger = logging.getLogger(__name__)
 IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
 
@@ -120,16 +122,18 @@ class Warehouse:
             except BaseException:
                 con.rollback()
                 raise
-            con.commit()
+            with scrubbing("committing to the warehouse"):
+                con.commit()
 
     # -- reads ---------------------------------------------------------------------------------------------------
+    # Every statement's errors leave without row values (db_errors): names from the statement's own text stay.
     def query(self, sql: str, params: Sequence[Any] | None = None) -> list[tuple]:
-        with self.connect() as con:
+        with self.connect() as con, scrubbing("reading the warehouse", identifiers_in(sql)):
             cur = con.execute(self._params(sql), params or ())
             return cur.fetchall()
 
     def query_df(self, sql: str, params: Sequence[Any] | None = None) -> pd.DataFrame:
-        with self.connect() as con:
+        with self.connect() as con, scrubbing("reading the warehouse", identifiers_in(sql)):
             cur = con.execute(self._params(sql), params or ())
             names = [d[0] for d in cur.description]
             return pd.DataFrame(cur.fetchall(), columns=names, dtype=object)
@@ -181,7 +185,8 @@ class Warehouse:
         return sql.replace("%s", "?") if self.dialect == "duckdb" else sql
 
     def execute(self, con: Any, sql: str, params: Sequence[Any] | None = None) -> Any:
-        return con.execute(self._params(sql), params or ())
+        with scrubbing("writing the warehouse", identifiers_in(sql)):
+            return con.execute(self._params(sql), params or ())
 
     # -- writes --------------------------------------------------------------------------------------------------
     def create_table_if_missing(self, con: Any, table: str, columns: Sequence[tuple[str, str]]) -> None:
@@ -201,6 +206,10 @@ class Warehouse:
         """Append an Arrow table (columns named like the target's) in one bulk operation."""
         if data.num_rows == 0:
             return 0
+        with scrubbing(f"loading rows into {table}", [table, *data.column_names]):
+            return self._bulk_insert(con, table, data)
+
+    def _bulk_insert(self, con: Any, table: str, data: pa.Table) -> int:
         names = ", ".join(ident(n) for n in data.column_names)
         if self.dialect == "duckdb":
             con.register("_incoming_rows", data)
@@ -216,9 +225,15 @@ class Warehouse:
         return data.num_rows
 
     def replace_table_with_rows(
-        self, table: str, columns: Sequence[tuple[str, str]], data: pa.Table, audit: Audit | None = None
+        self,
+        table: str,
+        columns: Sequence[tuple[str, str]],
+        data: pa.Table,
+        audit: Audit | None = None,
+        also: Callable[[Any], None] | None = None,
     ) -> int:
-        """Swap a whole table for ``data`` (scratch table, audited, renamed in one transaction)."""
+        """Swap a whole table for ``data`` (scratch table, audited, renamed in one transaction); ``also(con)`` runs in
+        the same transaction (bookkeeping that must commit with the rows)."""
         scratch = f"{ident(table)}__scratch"
         with self.transaction() as con:
             con.execute(f"drop table if exists {scratch}")
@@ -227,12 +242,14 @@ class Warehouse:
             self._audit(con, table, scratch, audit)
             self._swap(con, scratch, table)
             self.analyze(con, table)
+            if also is not None:
+                also(con)
         return count
 
     def replace_table_with_query(self, table: str, select_sql: str, audit: Audit | None = None) -> int:
         """Rebuild a model: ``create table scratch as <select>``, audit it, then swap it in; all or nothing."""
         scratch = f"{ident(table)}__scratch"
-        with self.transaction() as con:
+        with self.transaction() as con, scrubbing(f"rebuilding {table}", identifiers_in(select_sql, scratch)):
             con.execute(f"drop table if exists {scratch}")
             con.execute(f"create table {scratch} as {select_sql}")
             count = con.execute(f"select count(*) from {scratch}").fetchone()[0]

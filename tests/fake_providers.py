@@ -13,6 +13,12 @@ filter and paginate like the real APIs, and can be told to misbehave:
 * ``fail_always={path: status}``: every request to ``path`` answers ``status`` (e.g. 500, 403).
 * ``slow_every=n`` / ``slow_first={path: k}`` / ``slow_requests={seq, ...}``: the answer is delayed by ``slow_delay``
   real seconds (longer than the client's timeout), then sent normally.
+* ``trickle={path: seconds}``: the answer's headers go out at once, then its body one byte every ``seconds``
+  (each socket read succeeds, so a per-read timeout never fires).
+* ``echo_authorization={path: status}``: answer ``status`` with the request's ``Authorization`` header quoted in
+  the error body (a misbehaving proxy or provider).
+* ``FakeCalendly(endless_pages=True)``: after the last real page of ``/scheduled_events``, empty pages with a fresh
+  ``next_page_token`` forever.
 
 Every request is recorded in ``.requests`` as :class:`RecordedRequest` (headers without ``Authorization``).
 
@@ -134,6 +140,8 @@ class _FakeServer:
         slow_first: Mapping[str, int] | None = None,
         slow_requests: Collection[int] = (),
         slow_delay: float = 1.0,
+        trickle: Mapping[str, float] | None = None,
+        echo_authorization: Mapping[str, int] | None = None,
     ) -> None:
         if rate_limit_headers not in ("always", "on_429"):
             raise ValueError("rate_limit_headers must be 'always' or 'on_429'")
@@ -150,6 +158,8 @@ class _FakeServer:
         self.slow_first = dict(slow_first or {})
         self.slow_requests = set(slow_requests)
         self.slow_delay = slow_delay
+        self.trickle = dict(trickle or {})
+        self.echo_authorization = dict(echo_authorization or {})
 
         self.requests: list[RecordedRequest] = []
         self.windows: list[RateWindow] = []
@@ -245,11 +255,21 @@ class _FakeServer:
             for k, v in reply.headers.items():
                 handler.send_header(k, v)
             handler.end_headers()
-            handler.wfile.write(body)
+            if path in self.trickle:
+                for i in range(len(body)):
+                    handler.wfile.write(body[i:i + 1])
+                    handler.wfile.flush()
+                    time.sleep(self.trickle[path])
+            else:
+                handler.wfile.write(body)
         except OSError:
             handler.close_connection = True
 
     def _decide(self, handler, method, path, query, seq, path_count) -> tuple[_Reply, float]:
+        if path in self.echo_authorization:
+            status = self.echo_authorization[path]
+            echoed = handler.headers.get("Authorization") or ""
+            return _Reply(status, {"title": echoed, "error": echoed, "message": f"rejected header {echoed}"}), 0.0
         if handler.headers.get("Authorization") != f"Bearer {self.token}":
             return self._unauthorized(), 0.0
         rate_headers: dict[str, str] = {}
@@ -373,11 +393,13 @@ class FakeCalendly(_FakeServer):
         token: str = "calendly-test-token",
         organization: str = DEFAULT_ORGANIZATION,
         max_page_size: int = 100,
+        endless_pages: bool = False,
         **knobs: Any,
     ) -> None:
         super().__init__(token=token, **knobs)
         self.organization = organization
         self.max_page_size = max_page_size
+        self.endless_pages = endless_pages
         self.events: dict[str, dict] = {}
         self.invitees: dict[str, list[dict]] = {}
         for item in dataset:
@@ -414,7 +436,7 @@ class FakeCalendly(_FakeServer):
             return None
         return min(count, 100, self.max_page_size)
 
-    def _page(self, base_path: str, query, items: list[dict]) -> _Reply:
+    def _page(self, base_path: str, query, items: list[dict], endless: bool = False) -> _Reply:
         count = self._count(query)
         if count is None:
             return self._bad("count must be an integer between 1 and 100")
@@ -435,7 +457,8 @@ class FakeCalendly(_FakeServer):
             params["page_token"] = tok
             return f"{self.base_url}{base_path}?{urlencode(params)}", tok
 
-        next_page, next_token = link(offset + count if offset + count < len(items) else None)
+        has_more = offset + count < len(items) or endless
+        next_page, next_token = link(offset + count if has_more else None)
         prev_page, prev_token = link(max(0, offset - count) if offset > 0 else None)
         if next_token:
             with self._lock:
@@ -511,7 +534,7 @@ class FakeCalendly(_FakeServer):
             selected.append(event)
         reverse = (query.get("sort") or ["start_time:asc"])[0] == "start_time:desc"
         selected.sort(key=lambda e: (_parse_iso(e["start_time"]), e["uri"]), reverse=reverse)
-        return self._page(path, query, selected)
+        return self._page(path, query, selected, endless=self.endless_pages)
 
 
 # --------------------------------------------------------------------------------------------------------------------

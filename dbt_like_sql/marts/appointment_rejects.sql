@@ -23,6 +23,13 @@ legacy_claims as (
     select lead_id, appointment_key, key_owner_lead_id
     from int_legacy_observations
     where not owns_key
+),
+
+-- "Lead" values that could not be stored (unparseable or out-of-range timestamp, NUL, PII in a key column).
+lead_values as (
+    select lead_id, reject_reason, reject_detail
+    from raw_leads
+    where reject_reason is not null
 )
 
 select 'calendly' as source, snapshot_date, file, line, record_key, reject_reason as reason, reject_detail as detail
@@ -50,3 +57,13 @@ select
     'legacy_duplicate_key' as reason,
     'lead ' || key_owner_lead_id || ' claims the same legacy appointment key and owns it' as detail
 from legacy_claims
+union all
+select
+    'legacy' as source,
+    cast(null as date) as snapshot_date,
+    'Lead' as file,
+    cast(null as bigint) as line,
+    lead_id as record_key,
+    reject_reason as reason,
+    reject_detail as detail
+from lead_values
