@@ -612,10 +612,11 @@ def _create_appointment_temp_tables(app: AppDatabase, con: Any) -> None:
         )
         app.execute(
             con,
-            f'create temp table {_PLAN} ("whId" text primary key, "appId" text, "fromAppId" text, action text, '
+            f'create temp table {_PLAN} ("whId" text not null, "appId" text, "fromAppId" text, action text, '
             f"depth integer, batch integer, {flags})",
         )
-        app.execute(con, f"create index {_PLAN}_batch on {_PLAN} (batch)")
+        # only the rows to write are looked up (by batch); unchanged rows stay out of the index
+        app.execute(con, f"create index {_PLAN}_batch on {_PLAN} (batch) where batch is not null")
 
 
 def _appointment_plan_sql(app: AppDatabase, batch_size: int) -> list[str]:
@@ -789,9 +790,9 @@ def _create_lead_temp_tables(app: AppDatabase, con: Any) -> None:
         app.execute(con, f"drop table if exists {_LEAD_PLAN}")
         app.execute(con, f'create temp table {_LEAD_IN} ("leadId" text primary key, {", ".join(typed("read") + typed("new") + wants)})')
         app.execute(
-            con, f'create temp table {_LEAD_PLAN} ("leadId" text primary key, action text, batch integer, {", ".join(flags)})'
+            con, f'create temp table {_LEAD_PLAN} ("leadId" text not null, action text, batch integer, {", ".join(flags)})'
         )
-        app.execute(con, f"create index {_LEAD_PLAN}_batch on {_LEAD_PLAN} (batch)")
+        app.execute(con, f"create index {_LEAD_PLAN}_batch on {_LEAD_PLAN} (batch) where batch is not null")
 
 
 def _quoted(alias: str, column: str) -> str:
