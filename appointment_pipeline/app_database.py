@@ -672,6 +672,7 @@ select
     {_FROM_APP_ID} as "fromAppId",
     case
         when m."leadExists" = 0 then 'skip_missing_lead'
+        when i."updatedAt" is null then 'skip_no_time'
         when t.id is null then 'insert'
         when t."updatedAt" > i."updatedAt" then 'skip_newer_in_app'
         when {any_change} then 'update'
