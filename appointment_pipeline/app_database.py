@@ -612,10 +612,11 @@ def _create_appointment_temp_tables(app: AppDatabase, con: Any) -> None:
         )
         app.execute(
             con,
-            f'create temp table {_PLAN} ("whId" text primary key, "appId" text, "fromAppId" text, action text, '
+            f'create temp table {_PLAN} ("whId" text not null, "appId" text, "fromAppId" text, action text, '
             f"depth integer, batch integer, {flags})",
         )
-        app.execute(con, f"create index {_PLAN}_batch on {_PLAN} (batch)")
+        # only the rows to write are looked up (by batch); unchanged rows stay out of the index
+        app.execute(con, f"create index {_PLAN}_batch on {_PLAN} (batch) where batch is not null")
 
 
 def _appointment_plan_sql(app: AppDatabase, batch_size: int) -> list[str]:
@@ -671,6 +672,7 @@ select
     {_FROM_APP_ID} as "fromAppId",
     case
         when m."leadExists" = 0 then 'skip_missing_lead'
+        when i."updatedAt" is null then 'skip_no_time'
         when t.id is null then 'insert'
         when t."updatedAt" > i."updatedAt" then 'skip_newer_in_app'
         when {any_change} then 'update'
@@ -789,9 +791,9 @@ def _create_lead_temp_tables(app: AppDatabase, con: Any) -> None:
         app.execute(con, f"drop table if exists {_LEAD_PLAN}")
         app.execute(con, f'create temp table {_LEAD_IN} ("leadId" text primary key, {", ".join(typed("read") + typed("new") + wants)})')
         app.execute(
-            con, f'create temp table {_LEAD_PLAN} ("leadId" text primary key, action text, batch integer, {", ".join(flags)})'
+            con, f'create temp table {_LEAD_PLAN} ("leadId" text not null, action text, batch integer, {", ".join(flags)})'
         )
-        app.execute(con, f"create index {_LEAD_PLAN}_batch on {_LEAD_PLAN} (batch)")
+        app.execute(con, f"create index {_LEAD_PLAN}_batch on {_LEAD_PLAN} (batch) where batch is not null")
 
 
 def _quoted(alias: str, column: str) -> str:

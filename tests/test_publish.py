@@ -208,6 +208,17 @@ def test_apply_then_apply_again_writes_nothing(engine, app_copy, duckdb_built):
     assert app_state(app) == state
 
 
+@pytest.mark.postgres
+def test_postgres_warehouse_publishes_the_same_rows(app_copy, duckdb_built, postgres_built):
+    """A PostgreSQL warehouse is piped into the application with COPY; the result equals the DuckDB path's."""
+    from_duckdb, from_postgres = app_copy("postgres"), app_copy("postgres")
+    for wh, app in ((duckdb_built, from_duckdb), (postgres_built, from_postgres)):
+        assert publish_appointments(wh, app, apply=True).written > 0
+        assert publish_lead_rollups(wh, app, apply=True).written > 0
+    assert app_state(from_duckdb) == app_state(from_postgres)
+    assert publish_appointments(postgres_built, from_duckdb, apply=False).planned_writes == 0
+
+
 @pytest.mark.parametrize("engine", ENGINES)
 def test_run_config_dry_run_beats_the_deployment_default(engine, app_copy, duckdb_built):
     app = app_copy(engine)
