@@ -179,9 +179,9 @@ def main(argv: list[str] | None = None) -> int:
     print_publish_plan(warehouse)
     print(
         "\nnext:\n"
-        f"  .venv/bin/dagster dev -w workspace.yaml       # the UI on http://127.0.0.1:3000, this run in its Runs page\n"
-        f"  .venv/bin/python -m pytest                    # the test suite\n"
-        f"  docs/data-contract.md, docs/operations.md, docs/publish.md   # what the tables mean, how to run it for real"
+        "  .venv/bin/dagster dev -w workspace.yaml       # the UI on http://127.0.0.1:3000, this run in its Runs page\n"
+        "  .venv/bin/python -m pytest                    # the test suite\n"
+        "  docs/data-contract.md, docs/operations.md, docs/publish.md   # what the tables mean, how to run it for real"
     )
     return 1 if any("ERROR" in outcome for outcome in progress.checks) else 0
 

@@ -22,7 +22,6 @@ def materialize_range(
     tags: Mapping[str, str] | None = None,
     run_config: Mapping[str, object] | None = None,
     raise_on_error: bool = True,
-    run_config: Mapping[str, object] | None = None,
 ) -> ExecuteInProcessResult:
     """Materialize ``selection`` (default: every asset) for snapshot days first_day..last_day as one run."""
     assets = list(defs.assets or [])
@@ -40,5 +39,4 @@ def materialize_range(
         tags=run_tags,
         run_config=dict(run_config or {}),
         raise_on_error=raise_on_error,
-        run_config=dict(run_config) if run_config else None,
     )

@@ -9,7 +9,7 @@ import pytest
 from dagster import DagsterInstance, materialize
 
 from appointment_pipeline.definitions import defs
-from appointment_pipeline.resources import CalendlyApi, GhlApi, ProviderApisResource, WarehouseResource
+from appointment_pipeline.resources import CalendlyApi, GhlApi, ProviderApisResource
 from appointment_pipeline.warehouse import Warehouse
 from fake_providers import (
     DEFAULT_LOCATION_ID,
@@ -19,7 +19,7 @@ from fake_providers import (
     build_calendly_dataset,
     build_ghl_dataset,
 )
-from pipeline import Inputs, resources_for, run_pipeline
+from pipeline import Inputs, resources_for
 
 DAY = "2025-01-05"
 START = datetime(2025, 1, 5, tzinfo=timezone.utc)

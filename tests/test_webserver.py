@@ -6,7 +6,6 @@ schedules and sensors of the operations paths must be there with their settings,
 
 from __future__ import annotations
 
-import os
 import socket
 import subprocess
 import sys
