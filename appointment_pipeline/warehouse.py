@@ -21,7 +21,7 @@ import pandas as pd
 import pyarrow as pa
 from sqlalchemy.engine import make_url
 
-from appointment_pipeline.db_errors import identifiers_in, scrubbing
+from appointment_pipeline.db_errors import identifiers_in, register_safe, scrubbing
 
 logger = logging.getLogger(__name__)
 IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
@@ -43,6 +43,9 @@ class AuditFailed(RuntimeError):
             + ", ".join(f"{name} ({count} rows)" for name, count in sorted(failures.items()))
         )
         self.table, self.failures = table, failures
+
+
+register_safe(AuditFailed)  # names audits and counts only: it keeps its type through the error scrubbing
 
 
 # Runs on the writing connection against the unpublished table; returns the failing audits and their row counts.

@@ -11,7 +11,7 @@ from pathlib import Path
 import psycopg
 import pytest
 import sqlalchemy as sa
-from dagster import DagsterInstance, materialize
+from dagster import AssetSelection, DagsterInstance, materialize
 
 from appointment_pipeline.db_errors import ScrubbedDatabaseError, scrub_message
 from appointment_pipeline.definitions import defs
@@ -170,6 +170,8 @@ def test_lead_rejects_reach_appointment_rejects(sources, small_demo, tmp_path):
                                                           reference_time="2025-01-20T00:00:00Z"),
         },
         instance=DagsterInstance.ephemeral(),
+        # this "Lead" database has no "Appointment" table: the publish would rightly stop at its shape check
+        selection=AssetSelection.all() - AssetSelection.groups("publish"),
         raise_on_error=False,
     )
     failed_checks = [e.asset_check_evaluation_data for e in result.all_events
