@@ -196,3 +196,19 @@ def test_each_partition_of_a_range_reports_its_own_figures(demo, tmp_path):
         assert meta["loaded"] == loaded and meta["ignored"] == ignored
         assert meta["loaded"] + meta["rejected"] + meta["ignored"] == total
         assert sum(meta["rejected_by_reason"].values()) == meta["rejected"]
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_every_declared_test_passes_on_the_demo(engine, request):
+    """The demo is built to be clean: each schema.yml test of each model holds on it (the quickstart comes up green)."""
+    from appointment_pipeline.checks import run_declared_test
+    from appointment_pipeline.sql_project import load_project
+
+    wh = request.getfixturevalue(engine)
+    failing = [
+        f"{test.model}.{test.name}"
+        for model in load_project().models.values()
+        for test in model.tests
+        if not run_declared_test(wh, test).passed
+    ]
+    assert failing == []
