@@ -25,6 +25,18 @@ from appointment_pipeline.warehouse import Warehouse
 # The PostgreSQL server the tests create their databases on: any database of it that the user may connect to.
 PG_ADMIN_URL = make_url(os.environ.get("APPOINTMENT_TEST_PG_URL") or "postgresql://postgres@127.0.0.1:5432/postgres")
 PG_ADMIN_CONNINFO = PG_ADMIN_URL.set(drivername="postgresql").render_as_string(hide_password=False)
+# deploy/dagster.yaml reads its PostgreSQL from these variables: the same server as the tests' databases
+DAGSTER_PG_ENV = {
+    "DAGSTER_PG_USER": PG_ADMIN_URL.username or "postgres",
+    "DAGSTER_PG_PASSWORD": PG_ADMIN_URL.password or "",
+    "DAGSTER_PG_HOST": PG_ADMIN_URL.host or "127.0.0.1",
+    "DAGSTER_PG_PORT": str(PG_ADMIN_URL.port or 5432),
+}
+
+
+def pg_conninfo(database: str) -> str:
+    """A libpq connection string for ``database`` on the tests' PostgreSQL server."""
+    return PG_ADMIN_URL.set(drivername="postgresql", database=database).render_as_string(hide_password=False)
 HASH_KEY = "test-hash-key"
 DEMO_ARGS = {"leads": 120, "days": 7, "start": date(2025, 1, 1), "seed": 11}  # the session's shared demo
 REFERENCE_TIME = "2025-01-10T12:00:00+00:00"

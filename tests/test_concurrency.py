@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 import time
 from datetime import date, timedelta
 from pathlib import Path
@@ -24,7 +25,7 @@ from dagster import DagsterEventType, DagsterInstance, RunsFilter
 from appointment_pipeline.warehouse import Warehouse
 
 ROOT = Path(__file__).resolve().parent.parent
-DAGSTER = ROOT / ".venv" / "bin" / "dagster"
+DAGSTER = Path(sys.executable).with_name("dagster")
 START = date(2025, 1, 1)
 DAYS = 2
 RUN_TIMEOUT = 240
@@ -53,7 +54,7 @@ def launch(env: dict, select: str, partition: str, log: Path) -> subprocess.Pope
     return subprocess.Popen(
         [str(DAGSTER), "asset", "materialize", "-m", "appointment_pipeline.definitions", "--select", select,
          "--partition", partition],
-        cwd=ROOT,
+        cwd=log.parent,  # not the checkout: a developer's .env there must not reach these runs
         env=env,
         stdout=handle,
         stderr=subprocess.STDOUT,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import sys
 import time
 import uuid
 from pathlib import Path
@@ -21,9 +22,10 @@ import pytest
 import yaml
 from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
 
+from pipeline import DAGSTER_PG_ENV, PG_ADMIN_CONNINFO, pg_conninfo
+
 ROOT = Path(__file__).resolve().parent.parent
-BIN = ROOT / ".venv" / "bin"
-ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+BIN = Path(sys.executable).parent
 POOL = "appointment_warehouse"
 ASSET = "raw_ghl_appointments"
 
@@ -33,17 +35,17 @@ pytestmark = pytest.mark.postgres
 @pytest.fixture
 def instance_db():
     name = f"ap_killed_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(ADMIN, autocommit=True) as con:
+    with psycopg.connect(PG_ADMIN_CONNINFO, autocommit=True) as con:
         con.execute(f"create database {name} template template0 encoding 'UTF8'")
     try:
         yield name
     finally:
-        with psycopg.connect(ADMIN, autocommit=True) as con:
+        with psycopg.connect(PG_ADMIN_CONNINFO, autocommit=True) as con:
             con.execute(f"drop database if exists {name} with (force)")
 
 
 def query(db: str, sql: str, params=()):
-    with psycopg.connect(f"postgresql://postgres@127.0.0.1:5432/{db}") as con:
+    with psycopg.connect(pg_conninfo(db)) as con:
         return con.execute(sql, params).fetchall()
 
 
@@ -70,8 +72,7 @@ def test_a_killed_run_frees_its_slot_and_a_blocked_run_ends_on_sigterm(instance_
     env = {
         **os.environ,
         "DAGSTER_HOME": str(home),
-        "DAGSTER_PG_USER": "postgres", "DAGSTER_PG_PASSWORD": "", "DAGSTER_PG_HOST": "127.0.0.1",
-        "DAGSTER_PG_PORT": "5432", "DAGSTER_PG_DB": instance_db,
+        **DAGSTER_PG_ENV, "DAGSTER_PG_DB": instance_db,
         "APPOINTMENT_WAREHOUSE_URL": f"duckdb:///{warehouse}",
         "APPOINTMENT_SOURCE_DB_URL": small_demo[0],
         "APPOINTMENT_LANDING_DIR": str(small_demo[1]),
@@ -87,7 +88,7 @@ def test_a_killed_run_frees_its_slot_and_a_blocked_run_ends_on_sigterm(instance_
         log = tmp_path / f"{name}.log"
         cmd = [str(BIN / "dagster"), "asset", "materialize", "-m", "appointment_pipeline.definitions",
                "--select", ASSET, "--partition", partition, *args]
-        process = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=open(log, "wb"), stderr=subprocess.STDOUT,
+        process = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=open(log, "wb"), stderr=subprocess.STDOUT,
                                    start_new_session=True)
         started.append((process, log))
         return process, log
@@ -130,7 +131,7 @@ def test_a_killed_run_frees_its_slot_and_a_blocked_run_ends_on_sigterm(instance_
         # the daemon's run monitoring: A's process is gone -> A failed -> its slot freed -> B runs
         daemon_log = tmp_path / "daemon.log"
         daemon = subprocess.Popen([str(BIN / "dagster-daemon"), "run", "-m", "appointment_pipeline.definitions"],
-                                  cwd=ROOT, env=env, stdout=open(daemon_log, "wb"), stderr=subprocess.STDOUT,
+                                  cwd=tmp_path, env=env, stdout=open(daemon_log, "wb"), stderr=subprocess.STDOUT,
                                   start_new_session=True)
         started_waiting = time.monotonic()
         b.wait(timeout=180)

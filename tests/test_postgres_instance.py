@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 import uuid
 from datetime import date, timedelta
 from pathlib import Path
@@ -26,20 +27,16 @@ from appointment_pipeline.resources import (
 )
 from appointment_pipeline.runner import materialize_range
 from appointment_pipeline.warehouse import Warehouse
+from pipeline import DAGSTER_PG_ENV, PG_ADMIN_CONNINFO, PG_ADMIN_URL, pg_conninfo
 
 pytestmark = pytest.mark.postgres
 
 ROOT = Path(__file__).resolve().parent.parent
-ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+ADMIN = PG_ADMIN_CONNINFO
 START = date(2025, 1, 1)
 DAYS = 2
 LAST = START + timedelta(days=DAYS - 1)
-PG_ENV = {
-    "DAGSTER_PG_USER": "postgres",
-    "DAGSTER_PG_PASSWORD": "",
-    "DAGSTER_PG_HOST": "127.0.0.1",
-    "DAGSTER_PG_PORT": "5432",
-}
+PG_ENV = DAGSTER_PG_ENV
 
 
 @pytest.fixture(scope="module")
@@ -88,7 +85,7 @@ def inputs(small_demo):
 
 
 def query(database: str, sql: str, params=()) -> list[tuple]:
-    with psycopg.connect(f"postgresql://postgres@127.0.0.1:5432/{database}") as con:
+    with psycopg.connect(pg_conninfo(database)) as con:
         return con.execute(sql, params).fetchall()
 
 
@@ -103,7 +100,9 @@ def test_deploy_instance_is_postgres_with_a_queue_and_one_warehouse_writer(insta
 
 def test_pipeline_run_is_recorded_in_postgres(instance, databases, inputs):
     source_db_url, landing = inputs
-    warehouse_url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{databases['warehouse']}"
+    warehouse_url = PG_ADMIN_URL.set(drivername="postgresql+psycopg", database=databases["warehouse"]).render_as_string(
+        hide_password=False
+    )
     result = materialize_range(
         START,
         LAST,
@@ -172,7 +171,7 @@ def test_cli_run_with_the_deploy_instance_lands_in_the_same_tables(dagster_home,
     }
     completed = subprocess.run(
         [
-            str(ROOT / ".venv" / "bin" / "dagster"),
+            str(Path(sys.executable).with_name("dagster")),
             "asset",
             "materialize",
             "-m",
@@ -182,7 +181,7 @@ def test_cli_run_with_the_deploy_instance_lands_in_the_same_tables(dagster_home,
             "--partition",
             LAST.isoformat(),
         ],
-        cwd=ROOT,
+        cwd=tmp_path,
         env=env,
         capture_output=True,
         text=True,
