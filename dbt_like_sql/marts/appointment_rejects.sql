@@ -30,6 +30,20 @@ lead_values as (
     select lead_id, reject_reason, reject_detail
     from raw_leads
     where reject_reason is not null
+),
+
+legacy_rejects as (
+    select lead_id, reject_reason as reason, reject_detail as detail
+    from legacy
+    union all
+    select
+        lead_id,
+        'legacy_duplicate_key' as reason,
+        'lead ' || key_owner_lead_id || ' claims the same legacy appointment key and owns it' as detail
+    from legacy_claims
+    union all
+    select lead_id, reject_reason as reason, reject_detail as detail
+    from lead_values
 )
 
 select 'calendly' as source, snapshot_date, file, line, record_key, reject_reason as reason, reject_detail as detail
@@ -44,26 +58,6 @@ select
     'Lead' as file,
     cast(null as bigint) as line,
     lead_id as record_key,
-    reject_reason as reason,
-    reject_detail as detail
-from legacy
-union all
-select
-    'legacy' as source,
-    cast(null as date) as snapshot_date,
-    'Lead' as file,
-    cast(null as bigint) as line,
-    lead_id as record_key,
-    'legacy_duplicate_key' as reason,
-    'lead ' || key_owner_lead_id || ' claims the same legacy appointment key and owns it' as detail
-from legacy_claims
-union all
-select
-    'legacy' as source,
-    cast(null as date) as snapshot_date,
-    'Lead' as file,
-    cast(null as bigint) as line,
-    lead_id as record_key,
-    reject_reason as reason,
-    reject_detail as detail
-from lead_values
+    reason,
+    detail
+from legacy_rejects
