@@ -21,10 +21,10 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from appointment_pipeline import settings
-from appointment_pipeline.app_database import AppDatabase, publish_appointments, publish_lead_rollups
-from appointment_pipeline.demo import generate_demo
-from appointment_pipeline.sql_project import load_project
-from appointment_pipeline.warehouse import Warehouse
+from appointment_pipeline.io.app_database import AppDatabase, publish_appointments, publish_lead_rollups
+from appointment_pipeline.demo.generator import generate_demo
+from appointment_pipeline.io.sql_project import load_project
+from appointment_pipeline.io.warehouse import Warehouse
 
 DAGSTER_YAML = """\
 # Local development instance: SQLite storage under this folder (see deploy/dagster.yaml for production).

@@ -45,3 +45,11 @@ def parse_instant(text: str) -> datetime:
     if value.tzinfo is None:
         raise ValueError(f"instant without an offset: {text!r}")
     return value.astimezone(timezone.utc)
+
+
+def warehouse_kind() -> str:
+    return "postgres" if warehouse_url().startswith("postgres") else "duckdb"
+
+
+def app_database_kind() -> str:
+    return "postgres" if source_db_url().startswith("postgres") else "sqlite"

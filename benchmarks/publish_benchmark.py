@@ -24,14 +24,14 @@ import uuid
 
 import psycopg
 
-from appointment_pipeline.app_database import (
+from appointment_pipeline.io.app_database import (
     APPOINTMENT_COLUMNS,
     AppDatabase,
     create_app_schema,
     derived_app_id,
     publish_appointments,
 )
-from appointment_pipeline.warehouse import Warehouse
+from appointment_pipeline.io.warehouse import Warehouse
 
 ADMIN = os.environ.get("BENCH_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
 

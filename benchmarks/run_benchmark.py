@@ -24,15 +24,15 @@ from pathlib import Path
 import psycopg
 from dagster import DagsterInstance
 
-from appointment_pipeline.demo import generate_demo
-from appointment_pipeline.resources import (
+from appointment_pipeline.demo.generator import generate_demo
+from appointment_pipeline.defs.resources.resources import (
     LandingZoneResource,
     PipelineSettingsResource,
     SourceDatabaseResource,
     WarehouseResource,
 )
 from appointment_pipeline.runner import materialize_range
-from appointment_pipeline.warehouse import Warehouse
+from appointment_pipeline.io.warehouse import Warehouse
 
 TABLES = ["raw_calendly_invitees", "raw_ghl_appointments", "appointments", "appointment_status_history",
           "lead_appointment_rollups", "lead_rollup_drift", "appointment_rejects"]

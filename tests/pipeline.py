@@ -12,15 +12,15 @@ import psycopg
 from dagster import DagsterInstance
 from sqlalchemy.engine import make_url
 
-from appointment_pipeline.resources import (
+from appointment_pipeline.defs.resources.resources import (
     LandingZoneResource,
     PipelineSettingsResource,
     SourceDatabaseResource,
     WarehouseResource,
 )
 from appointment_pipeline.runner import materialize_range
-from appointment_pipeline.sql_project import load_project
-from appointment_pipeline.warehouse import Warehouse
+from appointment_pipeline.io.sql_project import load_project
+from appointment_pipeline.io.warehouse import Warehouse
 
 # The PostgreSQL server the tests create their databases on: any database of it that the user may connect to.
 PG_ADMIN_URL = make_url(os.environ.get("APPOINTMENT_TEST_PG_URL") or "postgresql://postgres@127.0.0.1:5432/postgres")

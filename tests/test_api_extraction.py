@@ -9,8 +9,8 @@ import pytest
 from dagster import DagsterInstance, materialize
 
 from appointment_pipeline.definitions import defs
-from appointment_pipeline.resources import CalendlyApi, GhlApi, ProviderApisResource
-from appointment_pipeline.warehouse import Warehouse
+from appointment_pipeline.defs.resources.resources import CalendlyApi, GhlApi, ProviderApisResource
+from appointment_pipeline.io.warehouse import Warehouse
 from fake_providers import (
     DEFAULT_LOCATION_ID,
     DEFAULT_ORGANIZATION,

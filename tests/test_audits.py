@@ -5,9 +5,9 @@ from __future__ import annotations
 import pyarrow as pa
 import pytest
 
-from appointment_pipeline.audits import pii_audit
-from appointment_pipeline.sql_project import load_project
-from appointment_pipeline.warehouse import AuditFailed, Warehouse
+from appointment_pipeline.io.audits import pii_audit
+from appointment_pipeline.io.sql_project import load_project
+from appointment_pipeline.io.warehouse import AuditFailed, Warehouse
 from pipeline import Inputs, run_pipeline, table_snapshot
 
 ENGINES = ["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)]

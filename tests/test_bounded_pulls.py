@@ -15,9 +15,9 @@ import requests
 from dagster import DagsterInstance, materialize
 
 from appointment_pipeline.definitions import defs
-from appointment_pipeline.provider_api import CalendlyClient, GhlClient, ProviderApiError, PullLimits, RetryPolicy
-from appointment_pipeline.resources import CalendlyApi, GhlApi, ProviderApisResource
-from appointment_pipeline.warehouse import Warehouse
+from appointment_pipeline.io.provider_api import CalendlyClient, GhlClient, ProviderApiError, PullLimits, RetryPolicy
+from appointment_pipeline.defs.resources.resources import CalendlyApi, GhlApi, ProviderApisResource
+from appointment_pipeline.io.warehouse import Warehouse
 from fake_providers import (
     DEFAULT_LOCATION_ID,
     DEFAULT_ORGANIZATION,

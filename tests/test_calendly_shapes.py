@@ -8,10 +8,10 @@ from datetime import date
 
 import pytest
 
-from appointment_pipeline.demo import write_landing, write_leads
-from appointment_pipeline.parsing import CALENDLY, Reject, parse_calendly
-from appointment_pipeline.statuses import LineReason
-from appointment_pipeline.warehouse import Warehouse
+from appointment_pipeline.demo.generator import write_landing, write_leads
+from appointment_pipeline.domain.parsing import CALENDLY, Reject, parse_calendly
+from appointment_pipeline.domain.statuses import LineReason
+from appointment_pipeline.io.warehouse import Warehouse
 from pipeline import Inputs, empty_days_config, run_pipeline
 from scenarios.builders import calendly, calendly_event, calendly_other_webhook, invitee_uri
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from appointment_pipeline.warehouse import Warehouse
+from appointment_pipeline.io.warehouse import Warehouse
 from pipeline import HASH_KEY, OUTPUT_TABLES, REFERENCE_TIME, cli_env, table_snapshot
 
 REPO = Path(__file__).resolve().parent.parent

@@ -22,7 +22,7 @@ import duckdb
 import pytest
 from dagster import DagsterEventType, DagsterInstance, RunsFilter
 
-from appointment_pipeline.warehouse import Warehouse
+from appointment_pipeline.io.warehouse import Warehouse
 
 ROOT = Path(__file__).resolve().parent.parent
 DAGSTER = Path(sys.executable).with_name("dagster")

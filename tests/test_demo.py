@@ -1,4 +1,4 @@
-"""Tests of the deterministic demo-data generator (appointment_pipeline.demo)."""
+"""Tests of the deterministic demo-data generator (appointment_pipeline.demo.generator)."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from appointment_pipeline import demo
-from appointment_pipeline.demo import (
+from appointment_pipeline.demo import generator as demo
+from appointment_pipeline.demo.generator import (
     EXTRA_LEAD_COLUMN,
     LEAD_COLUMNS,
     SCENARIOS,

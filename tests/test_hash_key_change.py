@@ -11,15 +11,15 @@ import pytest
 import yaml
 from dagster import AssetSelection, DagsterInstance
 
-from appointment_pipeline.key_fingerprint import FINGERPRINT_TABLE, HASHED_TABLES, key_fingerprint
-from appointment_pipeline.resources import (
+from appointment_pipeline.domain.key_fingerprint import FINGERPRINT_TABLE, HASHED_TABLES, key_fingerprint
+from appointment_pipeline.defs.resources.resources import (
     LandingZoneResource,
     PipelineSettingsResource,
     SourceDatabaseResource,
     WarehouseResource,
 )
 from appointment_pipeline.runner import materialize_range
-from appointment_pipeline.warehouse import Warehouse
+from appointment_pipeline.io.warehouse import Warehouse
 from pipeline import OUTPUT_TABLES, RAW_TABLES, table_snapshot
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -66,8 +66,8 @@ def warehouse_url(request, tmp_path, pg_database):
 
 
 def test_hashed_tables_are_the_tables_with_an_email_hash():
-    from appointment_pipeline.extract import RAW_LEADS_COLUMNS
-    from appointment_pipeline.parsing import CALENDLY, GHL
+    from appointment_pipeline.defs.extract.assets import RAW_LEADS_COLUMNS
+    from appointment_pipeline.domain.parsing import CALENDLY, GHL
 
     with_hash = {"raw_leads"} if any(c.name == "email_hash" for c in RAW_LEADS_COLUMNS) else set()
     with_hash |= {p.table for p in (CALENDLY, GHL) if any(c.name == "email_hash" for c in p.columns)}

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from appointment_pipeline.warehouse import Warehouse
+from appointment_pipeline.io.warehouse import Warehouse
 from pipeline import HASH_KEY, OUTPUT_TABLES, REFERENCE_TIME, cli_env, table_snapshot
 
 REPO = Path(__file__).resolve().parent.parent
@@ -39,7 +39,7 @@ def installed(tmp_path_factory) -> Path:
 
 def test_the_wheel_ships_the_sql_project(installed, tmp_path):
     code = (
-        "import appointment_pipeline.sql_project as p; root = p.sql_project_root(); "
+        "import appointment_pipeline.io.sql_project as p; root = p.sql_project_root(); "
         "print(root); print(len(p.load_project().models))"
     )
     completed = subprocess.run([str(installed / "bin" / "python"), "-c", code], cwd=tmp_path, capture_output=True,

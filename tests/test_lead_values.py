@@ -13,13 +13,13 @@ import pytest
 import sqlalchemy as sa
 from dagster import AssetSelection, DagsterInstance, materialize
 
-from appointment_pipeline.db_errors import ScrubbedDatabaseError, scrub_message
+from appointment_pipeline.io.db_errors import ScrubbedDatabaseError, scrub_message
 from appointment_pipeline.definitions import defs
-from appointment_pipeline.extract import LEAD_COLUMNS
-from appointment_pipeline.redaction import IdentifierLooksLikePii, check_identifier
-from appointment_pipeline.resources import PipelineSettingsResource, SourceDatabaseResource, WarehouseResource
+from appointment_pipeline.defs.extract.assets import LEAD_COLUMNS
+from appointment_pipeline.domain.redaction import IdentifierLooksLikePii, check_identifier
+from appointment_pipeline.defs.resources.resources import PipelineSettingsResource, SourceDatabaseResource, WarehouseResource
 from appointment_pipeline.runner import materialize_range
-from appointment_pipeline.warehouse import Warehouse
+from appointment_pipeline.io.warehouse import Warehouse
 from pipeline import table_rows
 
 EMAIL = "jane.doe+lead@example.com"

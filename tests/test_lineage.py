@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from dagster import AssetCheckKey, AssetKey, AssetSelection, AssetSpec, DagsterInstance, asset, materialize
 
-from appointment_pipeline.extract import EMAIL_HASH_COLUMN, LEAD_COLUMNS, RAW_LEADS_COLUMNS
-from appointment_pipeline.lineage import (
+from appointment_pipeline.defs.extract.assets import EMAIL_HASH_COLUMN, LEAD_COLUMNS, RAW_LEADS_COLUMNS
+from appointment_pipeline.io.lineage import (
     EXPORT_PATH,
     FILTER,
     GROUP_BY,
@@ -27,10 +27,10 @@ from appointment_pipeline.lineage import (
     project_lineage,
     sql_lineage,
 )
-from appointment_pipeline.lineage_defs import PII_CHECK_NAME, build_pii_lineage_checks
-from appointment_pipeline.parsing import CALENDLY, GHL, Reject, parse_calendly, parse_ghl
-from appointment_pipeline.sources import CATALOG, SOURCE_ASSETS, Derivation, Pii, SourceCatalog
-from appointment_pipeline.sql_project import load_project, sql_project_root
+from appointment_pipeline.defs.transform.lineage import PII_CHECK_NAME, build_pii_lineage_checks
+from appointment_pipeline.domain.parsing import CALENDLY, GHL, Reject, parse_calendly, parse_ghl
+from appointment_pipeline.io.sources import CATALOG, SOURCE_ASSETS, Derivation, Pii, SourceCatalog
+from appointment_pipeline.io.sql_project import load_project, sql_project_root
 
 REPO = Path(__file__).resolve().parent.parent
 SCHEMA = {
@@ -310,7 +310,7 @@ def test_export_is_deterministic_across_processes(tmp_path):
         target = tmp_path / f"lineage-{seed}.json"
         env = {**os.environ, "PYTHONHASHSEED": seed}
         subprocess.run(
-            [sys.executable, "-m", "appointment_pipeline.lineage", "export", str(target)],
+            [sys.executable, "-m", "appointment_pipeline.io.lineage", "export", str(target)],
             cwd=REPO, env=env, check=True, capture_output=True, timeout=120,
         )
         outputs.append(target.read_text())
@@ -324,7 +324,7 @@ def test_committed_lineage_equals_a_fresh_export():
     committed = EXPORT_PATH.read_text() if EXPORT_PATH.exists() else ""
     assert committed == fresh, (
         "docs/lineage.json differs from the lineage of the current SQL and source declarations. Review the change, "
-        "then regenerate it with: python -m appointment_pipeline.lineage export"
+        "then regenerate it with: python -m appointment_pipeline.io.lineage export"
     )
 
 
@@ -508,7 +508,7 @@ def test_a_model_reading_an_undeclared_raw_column_fails_the_proof_not_the_load(t
 
 
 def test_the_disk_cache_gives_the_same_lineage(tmp_path, monkeypatch):
-    import appointment_pipeline.lineage as lineage_module
+    import appointment_pipeline.io.lineage as lineage_module
 
     monkeypatch.setenv("APPOINTMENT_LINEAGE_CACHE", "off")
     monkeypatch.setattr(lineage_module, "_MODEL_CACHE", {})

@@ -38,18 +38,18 @@ from dagster import (
     instance_for_test,
 )
 
-from appointment_pipeline.checks import FRESHNESS_CHECK_NAME, expected_snapshot_day
+from appointment_pipeline.defs.quality.checks import FRESHNESS_CHECK_NAME, expected_snapshot_day
 from appointment_pipeline.definitions import defs
-from appointment_pipeline.resources import (
+from appointment_pipeline.defs.resources.resources import (
     LandingZoneResource,
     PipelineSettingsResource,
     SourceDatabaseResource,
     WarehouseResource,
 )
-from appointment_pipeline.run_context import INGEST_SOURCE_TAG, RECONCILE_SCHEDULE_NAME
-from appointment_pipeline.schedules import last_complete_day
-from appointment_pipeline.sensors import contiguous_ranges, load_cursor
-from appointment_pipeline.warehouse import Warehouse
+from appointment_pipeline.domain.ingest_source import INGEST_SOURCE_TAG, RECONCILE_SCHEDULE_NAME
+from appointment_pipeline.defs.automation.schedules import last_complete_day
+from appointment_pipeline.defs.automation.sensors import contiguous_ranges, load_cursor
+from appointment_pipeline.io.warehouse import Warehouse
 
 START = date(2025, 1, 1)
 DAYS = 3
@@ -388,7 +388,7 @@ def backfill_workspace(tmp_path: Path, res_source, landing: Path, warehouse_url:
             f"""
             from dagster import Definitions
             from appointment_pipeline.definitions import defs as base
-            from appointment_pipeline.resources import (
+            from appointment_pipeline.defs.resources.resources import (
                 LandingZoneResource, PipelineSettingsResource, SourceDatabaseResource, WarehouseResource,
             )
 
@@ -544,7 +544,7 @@ def test_expected_snapshot_day():
 
 
 def test_closed_partitions_leave_later_days_to_nobody(landing):
-    from appointment_pipeline.sensors import scan_landing
+    from appointment_pipeline.defs.automation.sensors import scan_landing
 
     (landing / "ghl" / "2025-02-01").mkdir()
     (landing / "ghl" / "2025-02-01" / "w.jsonl").write_text("{}\n")

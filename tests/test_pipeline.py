@@ -9,7 +9,7 @@ from collections import Counter
 import pytest
 
 from appointment_pipeline.definitions import WAREHOUSE_TABLES
-from appointment_pipeline.warehouse import Warehouse
+from appointment_pipeline.io.warehouse import Warehouse
 from pipeline import OUTPUT_TABLES, RAW_TABLES, run_pipeline, table_rows, table_snapshot
 
 ENGINES = ["duckdb_built", pytest.param("postgres_built", marks=pytest.mark.postgres)]
@@ -144,7 +144,7 @@ def test_days_in_any_order_give_the_same_tables_as_one_range(demo, tmp_path, duc
     run_pipeline(url, inputs, days[0], days[0], selection=["raw_leads"])
     for day in reversed(days):
         run_pipeline(url, inputs, day, day, selection=["raw_calendly_invitees", "raw_ghl_appointments"])
-    from appointment_pipeline.sql_project import load_project
+    from appointment_pipeline.io.sql_project import load_project
 
     run_pipeline(url, inputs, days[0], days[-1], selection=sorted(load_project().models))
     tables = RAW_TABLES + OUTPUT_TABLES + ["snapshot_partition_loads"]
@@ -153,7 +153,7 @@ def test_days_in_any_order_give_the_same_tables_as_one_range(demo, tmp_path, duc
 
 def test_the_demo_generators_ground_truth_holds(duckdb_built):
     """The generator records, per appointment it wrote, the owner and final state a correct pipeline must find."""
-    from appointment_pipeline.demo import build_demo
+    from appointment_pipeline.demo.generator import build_demo
     from pipeline import DEMO_ARGS
 
     truth = [a for a in build_demo(**DEMO_ARGS).appointments if a.lead_id is not None]
@@ -201,8 +201,8 @@ def test_each_partition_of_a_range_reports_its_own_figures(demo, tmp_path):
 @pytest.mark.parametrize("engine", ENGINES)
 def test_every_declared_test_passes_on_the_demo(engine, request):
     """The demo is built to be clean: each schema.yml test of each model holds on it (the quickstart comes up green)."""
-    from appointment_pipeline.checks import run_declared_test
-    from appointment_pipeline.sql_project import load_project
+    from appointment_pipeline.defs.quality.checks import run_declared_test
+    from appointment_pipeline.io.sql_project import load_project
 
     wh = request.getfixturevalue(engine)
     failing = [

@@ -19,14 +19,14 @@ import psycopg
 import pytest
 from dagster import AssetKey, DagsterInstance
 
-from appointment_pipeline.resources import (
+from appointment_pipeline.defs.resources.resources import (
     LandingZoneResource,
     PipelineSettingsResource,
     SourceDatabaseResource,
     WarehouseResource,
 )
 from appointment_pipeline.runner import materialize_range
-from appointment_pipeline.warehouse import Warehouse
+from appointment_pipeline.io.warehouse import Warehouse
 from pipeline import DAGSTER_PG_ENV, PG_ADMIN_CONNINFO, PG_ADMIN_URL, pg_conninfo
 
 pytestmark = pytest.mark.postgres

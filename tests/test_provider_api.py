@@ -9,7 +9,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 import requests
 
-from appointment_pipeline.provider_api import (
+from appointment_pipeline.io.provider_api import (
     CALENDLY_BASE_URL,
     GHL_BASE_URL,
     CalendlyClient,

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from dagster import DagsterInstance, materialize
 
-from appointment_pipeline.app_database import (
+from appointment_pipeline.io.app_database import (
     AppDatabase,
     AppSchemaMismatch,
     derived_app_id,
@@ -25,10 +25,10 @@ from appointment_pipeline.app_database import (
     sqlite_text,
 )
 from appointment_pipeline.definitions import defs
-from appointment_pipeline.demo import generate_demo
-from appointment_pipeline.publish import PUBLISH_MODE_TAG
-from appointment_pipeline.resources import SourceDatabaseResource, WarehouseResource
-from appointment_pipeline.warehouse import Warehouse
+from appointment_pipeline.demo.generator import generate_demo
+from appointment_pipeline.defs.publish.assets import PUBLISH_MODE_TAG
+from appointment_pipeline.defs.resources.resources import SourceDatabaseResource, WarehouseResource
+from appointment_pipeline.io.warehouse import Warehouse
 from pipeline import DEMO_ARGS
 
 PUBLISH = ["app_appointments", "app_lead_rollups"]

@@ -10,15 +10,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from appointment_pipeline.rollup import (
+from appointment_pipeline.domain.rollup import (
     Appointment,
     build_lead_rollup_from_appointment,
     find_by_provider_key,
     select_primary_appointment,
 )
-from appointment_pipeline.sql_project import load_project
-from appointment_pipeline.statuses import Status
-from appointment_pipeline.warehouse import Warehouse
+from appointment_pipeline.io.sql_project import load_project
+from appointment_pipeline.domain.statuses import Status
+from appointment_pipeline.io.warehouse import Warehouse
 
 REFERENCE = datetime(2025, 1, 10, 12, tzinfo=timezone.utc)
 # Few distinct instants, the reference itself included, so that ties and boundary cases are common.

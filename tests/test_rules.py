@@ -8,11 +8,11 @@ from datetime import date, datetime, timezone
 import pyarrow as pa
 import pytest
 
-from appointment_pipeline.parsing import CALENDLY, GHL, Reject, SourceRecord, parse_calendly, parse_ghl, parse_records
-from appointment_pipeline.redaction import email_hash, looks_like_pii
-from appointment_pipeline.sql_project import load_project
-from appointment_pipeline.statuses import GHL_STATUS, LEGACY_STATUS, UnknownStatus, calendly_status, ghl_status, legacy_status
-from appointment_pipeline.warehouse import Warehouse
+from appointment_pipeline.domain.parsing import CALENDLY, GHL, Reject, SourceRecord, parse_calendly, parse_ghl, parse_records
+from appointment_pipeline.domain.redaction import email_hash, looks_like_pii
+from appointment_pipeline.io.sql_project import load_project
+from appointment_pipeline.domain.statuses import GHL_STATUS, LEGACY_STATUS, UnknownStatus, calendly_status, ghl_status, legacy_status
+from appointment_pipeline.io.warehouse import Warehouse
 
 KEY = "k"
 
@@ -117,7 +117,7 @@ def test_legacy_status_mapping_in_sql_matches_python(tmp_path):
     """stg_legacy_observations carries its own copy of LEGACY_STATUS; both must map every spelling alike."""
     spellings = [s for key in LEGACY_STATUS for s in (key, key.upper(), f"  {key.title()} ")] + ["pending", None]
     wh = Warehouse(f"duckdb:///{tmp_path / 'wh.duckdb'}")
-    from appointment_pipeline.extract import RAW_LEADS_COLUMNS
+    from appointment_pipeline.defs.extract.assets import RAW_LEADS_COLUMNS
 
     columns = {c.name: [] for c in RAW_LEADS_COLUMNS}
     for number, spelling in enumerate(spellings):
@@ -168,7 +168,7 @@ def test_reject_details_never_echo_free_text():
 
 def test_the_rejects_mart_accepts_exactly_the_reject_reasons():
     """The reasons a landing line can be rejected with (statuses.LineReason) are the mart's accepted values."""
-    from appointment_pipeline.statuses import LineReason
+    from appointment_pipeline.domain.statuses import LineReason
 
     model = load_project().models["appointment_rejects"]
     (test,) = [t for t in model.tests if t.column == "reason" and t.kind == "accepted_values"]

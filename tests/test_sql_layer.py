@@ -9,13 +9,13 @@ import pytest
 import sqlglot
 from dagster import AssetCheckKey, AssetKey, AssetSelection, DagsterInstance, materialize
 
-from appointment_pipeline.checks import build_declared_test_checks, run_declared_test
+from appointment_pipeline.defs.quality.checks import build_declared_test_checks, run_declared_test
 from appointment_pipeline.definitions import defs
-from appointment_pipeline.extract import EXTERNAL_TABLES
-from appointment_pipeline.resources import PipelineSettingsResource, WarehouseResource
-from appointment_pipeline.sql_models import build_model_asset
-from appointment_pipeline.sql_project import ModelError, load_project, sql_project_root
-from appointment_pipeline.warehouse import Warehouse
+from appointment_pipeline.defs.constants import EXTERNAL_TABLES
+from appointment_pipeline.defs.resources.resources import PipelineSettingsResource, WarehouseResource
+from appointment_pipeline.defs.transform.assets import build_model_asset
+from appointment_pipeline.io.sql_project import ModelError, load_project, sql_project_root
+from appointment_pipeline.io.warehouse import Warehouse
 
 PROJECT = load_project()
 
@@ -200,7 +200,7 @@ def test_descriptions_show_in_the_ui_as_written():
             texts.append((spec.name, spec.description))
     for model in PROJECT.models.values():
         texts += [(f"{model.name}.{column}", text) for column, text in model.columns.items()]
-    from appointment_pipeline.parsing import CALENDLY, GHL
+    from appointment_pipeline.domain.parsing import CALENDLY, GHL
 
     texts += [(f"{p.table}.{c.name}", c.description) for p in (CALENDLY, GHL) for c in p.columns]
     assert len(texts) > 100

@@ -18,7 +18,7 @@ import pytest
 import requests
 
 from appointment_pipeline.definitions import defs
-from appointment_pipeline.extract import WAREHOUSE_KIND
+from appointment_pipeline.defs.constants import WAREHOUSE_KIND
 from pipeline import cli_env
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -277,8 +277,8 @@ def test_ui_backfill_and_sensor_with_the_daemon(tmp_path):
     """dagster-webserver + dagster-daemon on a SQLite instance with the queued run coordinator and the warehouse pool:
     a backfill launched from the asset graph completes as one snapshot run + the marts once; the landing sensor,
     started from the UI, requests one run for the changed days and then skips."""
-    from appointment_pipeline.demo import generate_demo
-    from appointment_pipeline.warehouse import Warehouse
+    from appointment_pipeline.demo.generator import generate_demo
+    from appointment_pipeline.io.warehouse import Warehouse
     from dagster import DagsterInstance, RunsFilter
     from dagster._core.execution.backfill import BulkActionStatus
 

@@ -1,6 +1,6 @@
 -- Calendly invitee observations completed from their scheduled event. An invitee that arrived without its event
 -- takes the event's times from whatever record describes it. An event's cancellation is an observation of its
--- active invitees too (appointment_pipeline.statuses.calendly_status: an active invitee on a canceled event is
+-- active invitees too (appointment_pipeline.domain.statuses.calendly_status: an active invitee on a canceled event is
 -- CANCELED): an invitee observation made after the cancellation that did not carry the event itself reads
 -- CANCELED, and an invitee whose newest state is active and older than the cancellation gets one more observation,
 -- at the cancellation time, read from the event's record. So history shows when the appointment was canceled.

@@ -1,5 +1,5 @@
 -- Per lead: the primary appointment at :reference_time (docs/data-contract.md#primary-appointment-rule) in the legacy rollup columns.
--- appointment_pipeline.rollup.select_primary_appointment is the same rule in Python; a property test keeps them equal.
+-- appointment_pipeline.domain.rollup.select_primary_appointment is the same rule in Python; a property test keeps them equal.
 with lead_appointments as (
     select
         id,

@@ -1,0 +1,435 @@
+"""Extraction assets (group ``extract``): legacy leads from the application database, and one factory that builds
+the daily snapshot extractor of each provider, from the landing zone or the provider's API.
+
+Nothing personal leaves this module: "Lead" keeps only ids, keys and rollup columns plus the keyed email hash;
+provider records go through appointment_pipeline.domain.parsing, which keeps only non-PII fields.
+"""
+
+
+from collections import Counter
+from collections.abc import Iterator
+from datetime import date, datetime, time, timedelta, timezone
+from typing import Literal
+
+import pandas as pd
+import pyarrow as pa
+import sqlalchemy as sa
+from dagster import (
+    AssetExecutionContext,
+    AssetsDefinition,
+    BackfillPolicy,
+    Config,
+    Failure,
+    MaterializeResult,
+    MetadataValue,
+    asset,
+)
+from pydantic import Field
+
+from appointment_pipeline import settings
+from appointment_pipeline.domain import lead_values
+from appointment_pipeline.io.audits import pii_audit
+from appointment_pipeline.io.db_errors import scrubbing
+from appointment_pipeline.domain.key_fingerprint import check_key, record_fingerprint, window_from_tags
+from appointment_pipeline.defs.transform.lineage import raw_table_metadata, source_deps
+from appointment_pipeline.defs.transform.metadata import table_metadata
+from appointment_pipeline.domain.parsing import (
+    CALENDLY,
+    GHL,
+    Provider,
+    RawColumn,
+    SourceRecord,
+    non_day_folders,
+    parse_records,
+    read_landing,
+    scan_landing_day,
+)
+from appointment_pipeline.defs.extract.partitions import snapshot_days
+from appointment_pipeline.domain.redaction import email_hash
+from appointment_pipeline.defs.resources.resources import (
+    LandingZoneResource,
+    PipelineSettingsResource,
+    ProviderApisResource,
+    SourceDatabaseResource,
+    WarehouseResource,
+)
+from appointment_pipeline.domain.ingest_source import ingest_source_for_run
+from appointment_pipeline.domain.statuses import LineReason
+from appointment_pipeline.io.warehouse import AuditFailed
+from appointment_pipeline.defs.constants import OWNERS, WAREHOUSE_KIND, WAREHOUSE_POOL
+
+
+# -- legacy leads ---------------------------------------------------------------------------------------------------
+
+# "Lead" column -> raw_leads column. PII (email, phone, names) is not selected; email is read only to be hashed.
+LEAD_COLUMNS: dict[str, RawColumn] = {
+    "id": RawColumn("lead_id", pa.string(), "text", '"Lead".id'),
+    "ghlContactId": RawColumn("ghl_contact_id", pa.string(), "text", "GHL contact id"),
+    "ghlAppointmentId": RawColumn("ghl_appointment_id", pa.string(), "text", "Legacy GHL appointment id"),
+    "calendlyInviteeUri": RawColumn("calendly_invitee_uri", pa.string(), "text", "Legacy Calendly invitee URI"),
+    "calendlyScheduledEventUri": RawColumn("calendly_scheduled_event_uri", pa.string(), "text", "Legacy Calendly event URI"),
+    "appointmentProvider": RawColumn("appointment_provider", pa.string(), "text", "Legacy provider string"),
+    "appointmentStatus": RawColumn("appointment_status", pa.string(), "text", "Legacy status string"),
+    "appointmentSource": RawColumn("appointment_source", pa.string(), "text", "Legacy source string"),
+    "appointmentStartAt": RawColumn("appointment_start_at", pa.timestamp("us", tz="UTC"), "timestamptz", "Legacy start"),
+    "appointmentEndAt": RawColumn("appointment_end_at", pa.timestamp("us", tz="UTC"), "timestamptz", "Legacy end"),
+    "appointmentBookedAt": RawColumn("appointment_booked_at", pa.timestamp("us", tz="UTC"), "timestamptz", "Legacy booking time"),
+    "appointmentCanceledAt": RawColumn("appointment_canceled_at", pa.timestamp("us", tz="UTC"), "timestamptz", "Legacy cancel time"),
+    "appointmentTimezone": RawColumn("appointment_timezone", pa.string(), "text", "Legacy time zone"),
+    "createdAt": RawColumn("created_at", pa.timestamp("us", tz="UTC"), "timestamptz", "Lead creation time"),
+    "updatedAt": RawColumn("updated_at", pa.timestamp("us", tz="UTC"), "timestamptz", "Lead update time"),
+}
+EMAIL_HASH_COLUMN = RawColumn("email_hash", pa.string(), "text", "HMAC-SHA256 of lower(trim(email))")
+LEAD_REJECT_COLUMNS = [
+    RawColumn(
+        "reject_reason",
+        pa.string(),
+        "text",
+        "Null for a clean lead; else legacy_bad_timestamp, legacy_bad_text or legacy_pii_value (that value is null).",
+    ),
+    RawColumn("reject_detail", pa.string(), "text", "Which column(s) and what is wrong, never the value."),
+]
+RAW_LEADS_COLUMNS = [LEAD_COLUMNS["id"], EMAIL_HASH_COLUMN, *list(LEAD_COLUMNS.values())[1:], *LEAD_REJECT_COLUMNS]
+
+
+def read_leads(source_url: str, hash_key: str, chunk_size: int = 50_000) -> pa.Table:
+    """Read "Lead" in chunks and return the PII-free raw_leads columns; a bad value rejects its lead, not the read."""
+    names = ["email", *LEAD_COLUMNS]
+    # Every column as text: exact integer keys, and no driver conversion that could fail the whole read.
+    select_list = ", ".join(f'cast("{name}" as text) as "{name}"' for name in names)
+    engine = sa.create_engine(source_url)
+    chunks = []
+    with scrubbing('reading "Lead" from the application database', ["Lead", "text", *names]):
+        try:
+            with engine.connect() as con:
+                if con.dialect.name == "postgresql":
+                    con.exec_driver_sql("set DateStyle = 'ISO, YMD'")  # timestamps as ISO text whatever the server says
+                result = con.execution_options(stream_results=True).execute(sa.text(f'select {select_list} from "Lead"'))
+                while rows := result.fetchmany(chunk_size):
+                    chunks.append(_lead_chunk(rows, hash_key))
+        finally:
+            engine.dispose()
+    if not chunks:
+        return pa.schema([pa.field(c.name, c.arrow_type) for c in RAW_LEADS_COLUMNS]).empty_table()
+    return pa.concat_tables(chunks)
+
+
+def _lead_chunk(rows: list, hash_key: str) -> pa.Table:
+    """One chunk of "Lead" rows (email first, then LEAD_COLUMNS, all text) -> raw_leads columns."""
+    values = dict(zip(["email", *LEAD_COLUMNS], zip(*rows)))
+    arrays, problems = {}, []
+    for source, column in LEAD_COLUMNS.items():
+        if source == "id":
+            array, found = lead_values.lead_id_column(values[source])
+        elif column.sql_type == "timestamptz":
+            array, found = lead_values.timestamp_column(source, values[source])
+        else:
+            array, found = lead_values.text_column(source, values[source], check_pii=True)
+        arrays[column.name] = array
+        problems.append(found)
+    arrays[EMAIL_HASH_COLUMN.name] = pa.array(
+        [email_hash(v if isinstance(v, str) else None, hash_key) for v in values["email"]], type=pa.string()
+    )
+    arrays["reject_reason"], arrays["reject_detail"] = lead_values.reject_columns(len(rows), problems)
+    return pa.table({c.name: arrays[c.name] for c in RAW_LEADS_COLUMNS})
+
+
+class LeadsConfig(Config):
+    """``rehash``: this run may switch raw_leads to a new APPOINTMENT_HASH_KEY (docs/operations.md)."""
+
+    rehash: bool = False
+
+
+@asset(
+    group_name="extract",
+    deps=source_deps("raw_leads"),
+    metadata=raw_table_metadata("raw_leads"),
+    kinds={"python", WAREHOUSE_KIND},
+    owners=OWNERS,
+    pool=WAREHOUSE_POOL,
+    backfill_policy=BackfillPolicy.single_run(),
+    description=(
+        'Legacy "Lead" rows from the application database (APPOINTMENT_SOURCE_DB_URL): ids, match keys and the '
+        "appointment rollup columns; the email only as a keyed hash; no names or phones."
+    ),
+)
+def raw_leads(
+    context: AssetExecutionContext,
+    config: LeadsConfig,
+    warehouse: WarehouseResource,
+    source_db: SourceDatabaseResource,
+    pipeline_settings: PipelineSettingsResource,
+) -> MaterializeResult:
+    _warn_on_demo_key(context, pipeline_settings)
+    wh = warehouse.warehouse()
+    fingerprint = check_key(
+        wh, "raw_leads", pipeline_settings.hash_key, rehash=config.rehash, window=window_from_tags(context.run.tags)
+    )
+    data = read_leads(source_db.url, pipeline_settings.hash_key)
+    try:
+        count = wh.replace_table_with_rows(
+            "raw_leads",
+            [(c.name, c.sql_type) for c in RAW_LEADS_COLUMNS],
+            data,
+            audit=pii_audit(wh),
+            also=lambda con: record_fingerprint(wh, con, "raw_leads", fingerprint),
+        )
+    except AuditFailed as exc:
+        raise _not_published(exc) from None
+    rejected = data.filter(pa.compute.is_valid(data["reject_reason"]))
+    by_reason = pd.Series(rejected["reject_reason"].to_pylist(), dtype=object).value_counts().to_dict()
+    if rejected.num_rows:
+        context.log.warning(f"raw_leads: {rejected.num_rows} of {count} leads hold a rejected value {by_reason}")
+    return MaterializeResult(
+        metadata={
+            **table_metadata(wh, "raw_leads", count, descriptions={c.name: c.description for c in RAW_LEADS_COLUMNS}),
+            "leads_with_email_hash": int(pa.compute.sum(pa.compute.is_valid(data["email_hash"])).as_py() or 0),
+            "rejected": rejected.num_rows,
+            "rejected_by_reason": MetadataValue.json({str(k): int(v) for k, v in by_reason.items()}),
+        }
+    )
+
+
+# -- provider snapshots --------------------------------------------------------------------------------------------
+
+
+class SnapshotConfig(Config):
+    """Where a snapshot partition comes from, and which days may be empty."""
+
+    source: Literal["landing", "api"] = Field(
+        default="landing", description="`landing` (the landing zone, default) or `api` (the provider's HTTP API)."
+    )
+    empty_days: list[str] = Field(
+        default=[],
+        description=(
+            "Days (YYYY-MM-DD) of the run to record as loaded although they have no landing files. Without it a day "
+            "with no files fails the run and stays unloaded, so the freshness check keeps reporting it."
+        ),
+    )
+    rehash: bool = Field(
+        default=False,
+        description="May switch the table to a new APPOINTMENT_HASH_KEY: the run must then cover every loaded day.",
+    )
+
+
+PARTITION_LOADS_TABLE = "snapshot_partition_loads"
+PARTITION_LOADS_COLUMNS = [
+    ("provider", "text"),
+    ("snapshot_date", "date"),
+    ("ingest_source", "text"),
+    ("content_digest", "text"),
+    ("record_count", "bigint"),
+]
+
+
+def partition_days(context: AssetExecutionContext) -> list[date]:
+    window = context.partition_time_window
+    start, end = window.start.date(), window.end.date()
+    return [start + timedelta(days=i) for i in range((end - start).days)]
+
+
+def _api_records(provider: Provider, api, days: list[date]) -> Iterator[SourceRecord]:
+    """Pull each day's snapshot from the provider's API: the records whose start falls in a wide window."""
+    client = api.client()
+    for day in days:
+        day_start = datetime.combine(day, time.min, tzinfo=timezone.utc)
+        start = day_start - timedelta(days=api.window_days_before)
+        end = day_start + timedelta(days=1 + api.window_days_after)
+        if provider is CALENDLY:
+            records, endpoint = client.iter_invitee_records(start, end), "api:calendly/scheduled_events"
+        else:
+            records, endpoint = client.iter_appointment_records(start, end), "api:ghl/calendars/events"
+        for number, obj in enumerate(records, start=1):
+            yield SourceRecord(day, endpoint, number, obj=obj)
+
+
+def build_snapshot_asset(provider: Provider) -> AssetsDefinition:
+    """The daily snapshot extractor of one provider (both providers are built by this one factory)."""
+    @asset(
+        name=provider.table,
+        group_name="extract",
+        deps=source_deps(provider.table),
+        metadata=raw_table_metadata(provider.table),
+        kinds={"python", provider.name, WAREHOUSE_KIND},
+        owners=OWNERS,
+        pool=WAREHOUSE_POOL,
+        partitions_def=snapshot_days,
+        backfill_policy=BackfillPolicy.single_run(),
+        description=(
+            f"Daily {provider.name} snapshot partitions, from the landing zone (`{provider.name}/YYYY-MM-DD/*.jsonl` or "
+            "`*.jsonl.gz` under APPOINTMENT_LANDING_DIR) or the provider API (run config `source: api`): one row per "
+            "line or record with the non-PII fields, the keyed email hash, and `reject_reason` for a line that was "
+            "not loaded. Re-materializing a range replaces exactly those days; a day without landing files is not "
+            "loaded (run config `empty_days` records an intentionally empty day)."
+        ),
+    )
+    def snapshot(
+        context: AssetExecutionContext,
+        config: SnapshotConfig,
+        warehouse: WarehouseResource,
+        landing_zone: LandingZoneResource,
+        pipeline_settings: PipelineSettingsResource,
+        provider_apis: ProviderApisResource,
+    ) -> MaterializeResult:
+        _warn_on_demo_key(context, pipeline_settings)
+        days = partition_days(context)
+        wh = warehouse.warehouse()
+        fingerprint = check_key(
+            wh, provider.table, pipeline_settings.hash_key, rehash=config.rehash, window=(days[0], days[-1])
+        )
+        digests: dict[date, str] = {}
+        if config.source == "api":
+            records = _api_records(provider, provider_apis.for_provider(provider.name), days)
+            digests = {day: "api" for day in days}
+        else:
+            _require_landing_files(landing_zone, provider, days, config.empty_days)
+            for name in non_day_folders(landing_zone.path, provider):
+                context.log.info(f"{provider.name}/{name}: not a YYYY-MM-DD snapshot folder, skipped")
+            records = read_landing(landing_zone.path, provider, days, digests, on_skip=context.log.warning)
+        stamps = _first_stamps(wh, provider, days, ingest_source_for_run(context.run.tags))
+        # Parse everything before touching the warehouse: an API failure leaves the previous partition intact.
+        data = parse_records(provider, records, pipeline_settings.hash_key, stamps)
+        columns = [(c.name, c.sql_type) for c in provider.columns]
+        loads = _partition_loads(provider, days, stamps, digests, data)
+        with wh.transaction() as con:
+            wh.create_table_if_missing(con, provider.table, columns)
+            wh.add_missing_columns(con, provider.table, columns)
+            wh.create_table_if_missing(con, PARTITION_LOADS_TABLE, PARTITION_LOADS_COLUMNS)
+            window = [days[0], days[-1]]
+            wh.execute(con, f"delete from {provider.table} where snapshot_date between %s and %s", window)
+            wh.execute(
+                con,
+                f"delete from {PARTITION_LOADS_TABLE} where provider = %s and snapshot_date between %s and %s",
+                [provider.name, *window],
+            )
+            wh.bulk_insert(con, provider.table, data)
+            wh.bulk_insert(con, PARTITION_LOADS_TABLE, loads)
+            # what this run wrote must hold no PII before it is committed; otherwise the old days stay
+            _publishable(wh, con, provider.table, pii_audit(wh, where="snapshot_date between %s and %s", params=window))
+            record_fingerprint(wh, con, provider.table, fingerprint)
+            wh.analyze(con, provider.table)
+        outcomes = _line_outcomes(data)
+        totals: Counter = Counter()
+        for day in days:
+            counts = outcomes.get(day, Counter())
+            totals.update(counts)
+            # each partition of a range reports its own figures (the shared metadata below is the run's)
+            context.add_asset_metadata(_outcome_metadata(counts, stamps[day]), partition_key=day.isoformat())
+        if totals["rejected"]:
+            context.log.warning(
+                f"{provider.table}: {totals['rejected']} of {totals['records']} records rejected "
+                f"{dict(_reasons(totals, reject=True))}"
+            )
+        return MaterializeResult(
+            metadata={
+                **table_metadata(wh, provider.table, None, descriptions={c.name: c.description for c in provider.columns}),
+                "run_snapshot_days": MetadataValue.text(f"{days[0]} .. {days[-1]} ({len(days)} days)"),
+                "run_records": totals["records"],
+                "source": config.source,
+            }
+        )
+
+    return snapshot
+
+
+def _require_landing_files(landing_zone, provider: Provider, days: list[date], empty_days: list[str]) -> None:
+    """A day without landing files is not a snapshot: fail naming the days, unless the run says they are empty."""
+    allowed = {date.fromisoformat(day) for day in empty_days}
+    missing = [
+        day for day in days if day not in allowed and not scan_landing_day(landing_zone.path, provider, day).has_snapshot
+    ]
+    if missing:
+        folders = ", ".join(str(landing_zone.path / provider.name / day.isoformat()) for day in missing[:5])
+        raise Failure(
+            description=(
+                f"{provider.name}: no landing files for {', '.join(d.isoformat() for d in missing)} "
+                f"(looked for *.jsonl / *.jsonl.gz in {folders}{' ...' if len(missing) > 5 else ''}). "
+                "Nothing was loaded. Land the files and re-run, or, if the day really had no data, re-run with "
+                f"run config `empty_days: [{', '.join(repr(d.isoformat()) for d in missing)}]`."
+            ),
+            metadata={"days_without_files": MetadataValue.json([d.isoformat() for d in missing])},
+        )
+
+
+def _line_outcomes(data: pa.Table) -> dict[date, Counter]:
+    """Per snapshot day: records, loaded, rejected, ignored and the count of each reason."""
+    outcomes: dict[date, Counter] = {}
+    for day, reason in zip(data["snapshot_date"].to_pylist(), data["reject_reason"].to_pylist()):
+        counts = outcomes.setdefault(day, Counter())
+        counts["records"] += 1
+        if reason is None:
+            counts["loaded"] += 1
+        else:
+            counts["rejected" if LineReason(reason).is_reject else "ignored"] += 1
+            counts[f"reason:{reason}"] += 1
+    return outcomes
+
+
+def _reasons(counts: Counter, *, reject: bool) -> list[tuple[str, int]]:
+    return sorted(
+        (key.removeprefix("reason:"), value)
+        for key, value in counts.items()
+        if key.startswith("reason:") and LineReason(key.removeprefix("reason:")).is_reject == reject
+    )
+
+
+def _outcome_metadata(counts: Counter, ingest_source: str) -> dict:
+    return {
+        "dagster/row_count": counts["records"],
+        "records": counts["records"],
+        "loaded": counts["loaded"],
+        "rejected": counts["rejected"],
+        "ignored": counts["ignored"],
+        "rejected_by_reason": MetadataValue.json(dict(_reasons(counts, reject=True))),
+        "ignored_by_reason": MetadataValue.json(dict(_reasons(counts, reject=False))),
+        "ingest_source": ingest_source,
+    }
+
+
+def _publishable(wh, con, table: str, audit) -> None:
+    failures = {name: count for name, count in audit(con, table).items() if count}
+    if failures:
+        raise _not_published(AuditFailed(table, failures))
+
+
+def _not_published(exc: AuditFailed) -> Failure:
+    return Failure(
+        description=f"{exc} Nothing of this run was written; the table is as it was.",
+        metadata={"failed_audits": MetadataValue.json(exc.failures)},
+    )
+
+
+def _warn_on_demo_key(context: AssetExecutionContext, pipeline_settings: PipelineSettingsResource) -> None:
+    if pipeline_settings.hash_key == settings.DEMO_HASH_KEY:
+        context.log.warning("APPOINTMENT_HASH_KEY is not set: email hashes use the public demo key.")
+
+
+def _first_stamps(wh, provider: Provider, days: list[date], this_run: str) -> dict[date, str]:
+    """How each day was first materialized: kept from an earlier load, so a re-run changes nothing."""
+    stamps = {day: this_run for day in days}
+    if wh.table_exists(PARTITION_LOADS_TABLE):
+        rows = wh.query(
+            f"select snapshot_date, ingest_source from {PARTITION_LOADS_TABLE} "
+            "where provider = %s and snapshot_date between %s and %s",
+            [provider.name, days[0], days[-1]],
+        )
+        stamps.update({day: source for day, source in rows})
+    return stamps
+
+
+def _partition_loads(provider, days, stamps, digests, data: pa.Table) -> pa.Table:
+    counts = pd.Series(data["snapshot_date"].to_pylist(), dtype=object).value_counts().to_dict()
+    return pa.table(
+        {
+            "provider": [provider.name] * len(days),
+            "snapshot_date": pa.array(days, type=pa.date32()),
+            "ingest_source": [stamps[d] for d in days],
+            "content_digest": [digests[d] for d in days],
+            "record_count": pa.array([int(counts.get(d, 0)) for d in days], type=pa.int64()),
+        }
+    )
+
+
+raw_calendly_invitees = build_snapshot_asset(CALENDLY)
+raw_ghl_appointments = build_snapshot_asset(GHL)
+EXTRACT_ASSETS = [raw_leads, raw_calendly_invitees, raw_ghl_appointments]

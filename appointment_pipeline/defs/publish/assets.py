@@ -1,0 +1,187 @@
+"""Publish assets (group ``publish``): the warehouse's appointments and lead rollups into the application database.
+
+A dry run by default. The mode comes from the run config (``mode: dry_run | apply``), else from
+``APPOINTMENT_PUBLISH_MODE`` (the ``source_db`` resource's ``publish_mode``), else ``dry_run``. Every publish
+records its mode in the run's tags (``appointment/publish_mode``; ``apply`` as soon as one asset of the run applies),
+so applied runs can be found on the Runs page. The rules live in appointment_pipeline.io.app_database.
+"""
+
+from enum import Enum
+
+from dagster import (
+    AssetCheckExecutionContext,
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetExecutionContext,
+    AssetKey,
+    BackfillPolicy,
+    Config,
+    MaterializeResult,
+    MetadataValue,
+    asset,
+    asset_check,
+)
+from sqlalchemy.engine import make_url
+
+from appointment_pipeline import settings
+from appointment_pipeline.io.app_database import (
+    DEFAULT_BATCH_SIZE,
+    AppDatabase,
+    PublishResult,
+    publish_appointments,
+    publish_lead_rollups,
+    resolve_publish_mode,
+)
+from appointment_pipeline.defs.constants import APP_KIND, OWNERS, WAREHOUSE_POOL
+from appointment_pipeline.defs.resources.resources import SourceDatabaseResource, WarehouseResource
+
+PUBLISH_MODE_TAG = "appointment/publish_mode"
+
+
+class PublishMode(Enum):
+    dry_run = "dry_run"
+    apply = "apply"
+
+
+class PublishConfig(Config):
+    """``mode``: ``dry_run`` reports the plan and writes nothing, ``apply`` writes it; unset = the deployment default."""
+
+    mode: PublishMode | None = None
+    batch_size: int = DEFAULT_BATCH_SIZE  # rows per transaction when applying
+
+
+def _mode(context: AssetExecutionContext, config: PublishConfig, source_db: SourceDatabaseResource) -> str:
+    mode = resolve_publish_mode(config.mode.value if config.mode else None, source_db.publish_mode)
+    # "apply" wins over "dry_run" when the two assets of one run disagree: the tag says whether the run wrote.
+    if mode == "apply" or PUBLISH_MODE_TAG not in context.run.tags:
+        context.instance.add_run_tags(context.run.run_id, {PUBLISH_MODE_TAG: mode})
+    context.log.info(f"publish mode: {mode} (target {AppDatabase(source_db.url).display_name})")
+    return mode
+
+
+def _sample_markdown(result: PublishResult) -> str:
+    if not result.sample:
+        return "(nothing to write)"
+    rows = ["| id | action | changed fields |", "|---|---|---|"]
+    for change in result.sample:
+        fields = ", ".join(f"`{f}`" for f in change["fields"]) or ("(new row)" if change["action"] == "insert" else "")
+        rows.append(f"| `{change['id']}` | {change['action']} | {fields} |")
+    return "\n".join(rows)
+
+
+def publish_metadata(result: PublishResult, mode: str, app: AppDatabase) -> dict:
+    actions = result.actions
+    metadata = {
+        "mode": mode,
+        "target": f"{app.display_name} {result.target}",
+        "rows_to_insert": actions.get("insert", 0),
+        "rows_to_update": actions.get("update", 0),
+        "rows_unchanged": actions.get("unchanged", 0),
+        "rows_skipped": result.skipped,
+        "skipped_by_reason": MetadataValue.json({k: v for k, v in actions.items() if k.startswith("skip")}),
+        "changed_fields": MetadataValue.json(result.changed_fields),
+        "sample_changes": MetadataValue.md(_sample_markdown(result)),
+        "batches": result.batches,
+    }
+    if result.applied:
+        metadata["rows_written"] = result.written
+        metadata["skipped_at_write"] = result.skipped_at_write
+    return metadata
+
+
+@asset(
+    group_name="publish",
+    deps=[AssetKey("appointments")],
+    kinds={"python", APP_KIND},
+    owners=OWNERS,
+    pool=WAREHOUSE_POOL,
+    backfill_policy=BackfillPolicy.single_run(),
+    description=(
+        'Upserts the warehouse `appointments` into the application\'s `"Appointment"` table '
+        "(APPOINTMENT_SOURCE_DB_URL). Dry run unless run config `mode: apply` or APPOINTMENT_PUBLISH_MODE=apply. "
+        "Rows match by `ghlAppointmentId` / `calendlyInviteeUri`, keyless legacy rows by an id derived from the "
+        "warehouse id; a row the application updated later than the pipeline's observation is skipped. "
+        "Metadata: rows to insert, update, leave unchanged and skip, changed fields, a sample of ids."
+    ),
+)
+def app_appointments(
+    context: AssetExecutionContext,
+    config: PublishConfig,
+    warehouse: WarehouseResource,
+    source_db: SourceDatabaseResource,
+) -> MaterializeResult:
+    mode = _mode(context, config, source_db)
+    app = AppDatabase(source_db.url)
+    result = publish_appointments(warehouse.warehouse(), app, apply=mode == "apply", batch_size=config.batch_size)
+    metadata = publish_metadata(result, mode, app)
+    metadata["app_row_count"] = int(app.scalar('select count(*) from "Appointment"'))
+    return MaterializeResult(metadata=metadata)
+
+
+@asset(
+    group_name="publish",
+    deps=[AssetKey("lead_appointment_rollups"), AssetKey("lead_rollup_drift"), AssetKey("raw_leads")],
+    kinds={"python", APP_KIND},
+    owners=OWNERS,
+    pool=WAREHOUSE_POOL,
+    backfill_policy=BackfillPolicy.single_run(),
+    description=(
+        'Writes the new rollup into the `"Lead"` columns that `lead_rollup_drift` reports as different, '
+        "compare-and-set: a lead is changed only while its rollup columns still hold the values `raw_leads` read "
+        "(else skipped and counted). Dry run unless run config `mode: apply` or APPOINTMENT_PUBLISH_MODE=apply."
+    ),
+)
+def app_lead_rollups(
+    context: AssetExecutionContext,
+    config: PublishConfig,
+    warehouse: WarehouseResource,
+    source_db: SourceDatabaseResource,
+) -> MaterializeResult:
+    mode = _mode(context, config, source_db)
+    app = AppDatabase(source_db.url)
+    result = publish_lead_rollups(warehouse.warehouse(), app, apply=mode == "apply", batch_size=config.batch_size)
+    return MaterializeResult(metadata=publish_metadata(result, mode, app))
+
+
+def _up_to_date(context: AssetCheckExecutionContext, result: PublishResult) -> AssetCheckResult:
+    # a dry run leaves the application behind on purpose: that is reported, not failed
+    run = context.instance.get_run_by_id(context.run.run_id)
+    applied = (run.tags if run else {}).get(PUBLISH_MODE_TAG) == "apply"
+    return AssetCheckResult(
+        passed=result.planned_writes == 0 or not applied,
+        severity=AssetCheckSeverity.WARN,
+        description=(
+            f"{result.planned_writes} rows still to write"
+            + ("" if applied else " (a dry run: they are written by a publish with mode apply)")
+        ),
+        metadata={
+            "rows_still_to_write": result.planned_writes,
+            "run_applied": applied,
+            "plan": MetadataValue.json(result.actions),
+            "changed_fields": MetadataValue.json(result.changed_fields),
+        },
+    )
+
+
+_UP_TO_DATE = (
+    "After an apply, a fresh dry-run plan finds nothing left to write (publishing again would write nothing); it "
+    "warns otherwise. After a dry run it passes and reports how many rows the application is behind."
+)
+
+
+@asset_check(asset=app_appointments, pool=WAREHOUSE_POOL, description=_UP_TO_DATE)
+def app_appointments_up_to_date(
+    context: AssetCheckExecutionContext, warehouse: WarehouseResource, source_db: SourceDatabaseResource
+) -> AssetCheckResult:
+    return _up_to_date(context, publish_appointments(warehouse.warehouse(), AppDatabase(source_db.url), apply=False))
+
+
+@asset_check(asset=app_lead_rollups, pool=WAREHOUSE_POOL, description=_UP_TO_DATE)
+def app_lead_rollups_up_to_date(
+    context: AssetCheckExecutionContext, warehouse: WarehouseResource, source_db: SourceDatabaseResource
+) -> AssetCheckResult:
+    return _up_to_date(context, publish_lead_rollups(warehouse.warehouse(), AppDatabase(source_db.url), apply=False))
+
+
+PUBLISH_ASSETS = [app_appointments, app_lead_rollups]
+PUBLISH_CHECKS = [app_appointments_up_to_date, app_lead_rollups_up_to_date]

@@ -1,0 +1,265 @@
+"""Asset checks: every test declared in dbt_like_sql/*/schema.yml, domain checks and snapshot freshness.
+
+Checks that read the warehouse share the writers' pool: a DuckDB file takes no reader while a writer holds it.
+"""
+
+import os
+from datetime import date, datetime, timedelta, timezone
+
+import pandas as pd
+from dagster import (
+    AssetCheckExecutionContext,
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    AssetChecksDefinition,
+    AssetKey,
+    MetadataValue,
+    asset_check,
+    multi_asset_check,
+)
+
+from appointment_pipeline.defs.constants import EXTERNAL_TABLES, WAREHOUSE_POOL
+from appointment_pipeline.defs.transform.metadata import frame_markdown
+from appointment_pipeline.defs.extract.partitions import snapshot_days
+from appointment_pipeline.io.audits import find_cycles, links_leaving_their_lead, reschedule_links, scan_for_pii
+from appointment_pipeline.domain.rollup import Appointment, select_primary_appointment
+from appointment_pipeline.defs.resources.resources import WarehouseResource
+from appointment_pipeline.io.sql_project import DeclaredTest, SqlModel, SqlProject, load_project, transpile
+
+
+def run_declared_test(warehouse, test: DeclaredTest, sample_size: int = 5) -> AssetCheckResult:
+    sql = transpile(test.failing_rows_sql(), warehouse.dialect)
+    failures = warehouse.scalar(f"select count(*) from ({sql}) as failing")
+    sample = warehouse.query_df(f"select * from ({sql}) as failing limit {sample_size}") if failures else None
+    metadata = {"failing_rows": int(failures), "sql": MetadataValue.md(f"```sql\n{test.failing_rows_sql()}\n```")}
+    if sample is not None:
+        metadata["sample"] = MetadataValue.md(frame_markdown(sample))
+    return AssetCheckResult(asset_key=test.model, check_name=test.name, passed=failures == 0, metadata=metadata)
+
+
+def build_declared_test_checks(model: SqlModel) -> AssetChecksDefinition:
+    specs = [
+        AssetCheckSpec(
+            name=test.name,
+            asset=model.name,
+            description=test.description,
+            blocking=test.blocking,
+            additional_deps=sorted(test.referenced_tables() - {model.name}),
+        )
+        for test in model.tests
+    ]
+    tests = {test.name: test for test in model.tests}
+
+    @multi_asset_check(name=f"{model.name}_declared_tests", specs=specs, can_subset=True, pool=WAREHOUSE_POOL)
+    def declared_tests(context: AssetCheckExecutionContext, warehouse: WarehouseResource):
+        wh = warehouse.warehouse()
+        for check_key in context.selected_asset_check_keys:
+            yield run_declared_test(wh, tests[check_key.name])
+
+    return declared_tests
+
+
+def build_declared_checks(project: SqlProject | None = None) -> list[AssetChecksDefinition]:
+    project = project or load_project()
+    return [build_declared_test_checks(project.models[name]) for name in project.order() if project.models[name].tests]
+
+
+# -- domain checks -------------------------------------------------------------------
+
+
+@asset_check(
+    asset="appointments",
+    blocking=True,
+    pool=WAREHOUSE_POOL,
+    description="Every rescheduled_from_id points to an existing appointment of the same lead.",
+)
+def reschedule_links_stay_within_lead(warehouse: WarehouseResource) -> AssetCheckResult:
+    bad = links_leaving_their_lead(warehouse.warehouse())
+    sample = pd.DataFrame(bad[:5], columns=["id", "lead_id", "rescheduled_from_id", "predecessor_lead_id"])
+    return AssetCheckResult(
+        passed=not bad,
+        metadata={"bad_links": len(bad), "sample": MetadataValue.md(frame_markdown(sample))},
+    )
+
+
+@asset_check(asset="appointments", blocking=True, pool=WAREHOUSE_POOL, description="Reschedule links never form a cycle.")
+def reschedule_links_acyclic(warehouse: WarehouseResource) -> AssetCheckResult:
+    links = reschedule_links(warehouse.warehouse())
+    cycles = find_cycles(links)
+    return AssetCheckResult(
+        passed=not cycles,
+        metadata={"links": len(links), "appointments_on_cycles": len(cycles), "sample": sorted(cycles)[:5]},
+    )
+
+
+ROLLUP_SAMPLE_SIZE = 2000
+
+
+@asset_check(
+    asset="lead_appointment_rollups",
+    additional_deps=["appointments"],
+    pool=WAREHOUSE_POOL,
+    description=(
+        "The SQL rollup agrees with appointment_pipeline.domain.rollup.select_primary_appointment, recomputed in Python for a "
+        f"deterministic sample of up to {ROLLUP_SAMPLE_SIZE} leads."
+    ),
+)
+def rollup_matches_python_rule(warehouse: WarehouseResource) -> AssetCheckResult:
+    wh = warehouse.warehouse()
+    # sample leads that have appointments, so that a lead missing from the rollup is caught too
+    sample = (
+        "select lead_id from (select distinct lead_id from appointments) as leads "
+        f"order by md5(lead_id), lead_id limit {ROLLUP_SAMPLE_SIZE}"
+    )
+    rollups = {
+        lead_id: (primary_id, reference_time)
+        for lead_id, primary_id, reference_time in wh.query(
+            "select lead_id, primary_appointment_id, reference_time from lead_appointment_rollups "
+            f"where lead_id in ({sample})"
+        )
+    }
+    reference_times = {reference_time for _, reference_time in rollups.values()}
+    frame = wh.query_df(f"select * from appointments where lead_id in ({sample})")
+    by_lead: dict[str, list[Appointment]] = {}
+    fields = set(Appointment.__dataclass_fields__)
+    for record in frame.to_dict("records"):
+        clean = {k: (None if v is None or v != v else v) for k, v in record.items() if k in fields}
+        by_lead.setdefault(record["lead_id"], []).append(Appointment(**clean))
+    mismatches = []
+    for lead_id, appointments in sorted(by_lead.items()):
+        primary_id, reference_time = rollups.get(lead_id, (None, None))
+        expected = select_primary_appointment(appointments, reference_time) if reference_time else None
+        if primary_id is None or expected is None or expected.id != primary_id:
+            mismatches.append({"lead_id": lead_id, "sql": primary_id, "python": expected and expected.id})
+    return AssetCheckResult(
+        passed=not mismatches and len(reference_times) <= 1,
+        metadata={
+            "leads_compared": len(by_lead),
+            "mismatches": len(mismatches),
+            "reference_times": len(reference_times),
+            "sample": mismatches[:5],
+        },
+    )
+
+
+def build_pii_check(table: str) -> AssetChecksDefinition:
+    @asset_check(
+        name="no_pii_in_text_columns",
+        asset=table,
+        blocking=True,
+        pool=WAREHOUSE_POOL,
+        description="No text column holds an email-like or phone-like string (PII never enters the warehouse).",
+    )
+    def no_pii(warehouse: WarehouseResource) -> AssetCheckResult:
+        found = scan_for_pii(warehouse.warehouse(), table)
+        offenders = {column: count for column, count in found.items() if count}
+        return AssetCheckResult(
+            passed=not offenders,
+            metadata={"text_columns_scanned": len(found), "columns_with_pii": MetadataValue.json(offenders)},
+        )
+
+    return no_pii
+
+
+def build_domain_checks(tables: list[str]) -> list[AssetChecksDefinition]:
+    return [
+        reschedule_links_stay_within_lead,
+        reschedule_links_acyclic,
+        rollup_matches_python_rule,
+        *(build_pii_check(table) for table in tables),
+    ]
+
+
+# -- freshness of the snapshot partitions -----------------------------------
+
+FRESHNESS_CHECK_NAME = "snapshot_partition_fresh"
+SNAPSHOT_TABLES = ("raw_calendly_invitees", "raw_ghl_appointments")
+FRESHNESS_LOOKBACK_DAYS = 7  # the metadata lists which of the last week's partitions are missing
+
+
+def freshness_grace_hours() -> float:
+    """Hours after a UTC day ends before its snapshot partition is overdue (``APPOINTMENT_FRESHNESS_GRACE_HOURS``).
+
+    The default 6 h leaves room for the 02:00 UTC reconcile schedule to finish.
+    """
+    return float(os.environ.get("APPOINTMENT_FRESHNESS_GRACE_HOURS", "6"))
+
+
+def expected_snapshot_day(
+    now: datetime, grace_hours: float, first_day: date, last_day: date | None = None
+) -> date | None:
+    """The newest UTC day whose snapshot partition must exist at ``now``; None before the first one is due.
+
+    Day D ends at D+1 00:00 UTC and is due ``grace_hours`` later; closed partitions expect no day after the last.
+    """
+    due = (now.astimezone(timezone.utc) - timedelta(hours=grace_hours)).date() - timedelta(days=1)
+    if last_day is not None:
+        due = min(due, last_day)
+    return due if due >= first_day else None
+
+
+def evaluate_snapshot_freshness(
+    materialized: set[str], now: datetime, grace_hours: float, first_day: date, last_day: date | None = None
+) -> AssetCheckResult:
+    """The freshness verdict for one snapshot asset from its materialized partition keys (WARN, never blocking)."""
+    expected = expected_snapshot_day(now, grace_hours, first_day, last_day)
+    latest = max(materialized) if materialized else None
+    window = (
+        [expected - timedelta(days=i) for i in range(FRESHNESS_LOOKBACK_DAYS)] if expected is not None else []
+    )
+    missing = sorted(day.isoformat() for day in window if day >= first_day and day.isoformat() not in materialized)
+    passed = expected is None or expected.isoformat() in materialized
+    if expected is None:
+        description = f"No snapshot partition is due yet (partitions start {first_day})."
+    elif passed:
+        description = f"The snapshot of {expected} is loaded."
+    else:
+        description = (
+            f"No snapshot for {expected}: the day ended more than {grace_hours:g} h ago. "
+            f"Latest loaded day: {latest or 'none'}."
+        )
+    return AssetCheckResult(
+        passed=passed,
+        severity=AssetCheckSeverity.WARN,
+        description=description,
+        metadata={
+            "expected_partition": MetadataValue.text(expected.isoformat() if expected else "none"),
+            "latest_materialized_partition": MetadataValue.text(latest or "none"),
+            "missing_partitions_last_7_days": MetadataValue.json(missing),
+            "materialized_partitions": len(materialized),
+            "grace_hours": float(grace_hours),
+            "evaluated_at": MetadataValue.timestamp(now.astimezone(timezone.utc)),
+        },
+    )
+
+
+def build_snapshot_freshness_check(table: str) -> AssetChecksDefinition:
+    @asset_check(
+        name=FRESHNESS_CHECK_NAME,
+        asset=table,
+        blocking=False,
+        description=(
+            "WARN when yesterday's (UTC) snapshot partition is not materialized "
+            "APPOINTMENT_FRESHNESS_GRACE_HOURS (default 6) after the day ended. Reads the Dagster instance only, "
+            "never the warehouse; evaluated in every run that loads the asset and hourly by snapshot_freshness_hourly."
+        ),
+    )
+    def snapshot_partition_fresh(context: AssetCheckExecutionContext) -> AssetCheckResult:
+        materialized = set(context.instance.get_materialized_partitions(AssetKey(table)))
+        first_day = snapshot_days.start.date()
+        last_day = snapshot_days.end.date() - timedelta(days=1) if snapshot_days.end else None
+        return evaluate_snapshot_freshness(
+            materialized, datetime.now(timezone.utc), freshness_grace_hours(), first_day, last_day
+        )
+
+    return snapshot_partition_fresh
+
+
+def build_freshness_checks() -> list[AssetChecksDefinition]:
+    return [build_snapshot_freshness_check(table) for table in SNAPSHOT_TABLES]
+
+
+DECLARED_CHECKS = build_declared_checks()
+DOMAIN_CHECKS = build_domain_checks(sorted(EXTERNAL_TABLES | set(load_project().models)))
+FRESHNESS_CHECKS = build_freshness_checks()

@@ -1,0 +1,103 @@
+"""One Dagster asset per SQL model in dbt_like_sql/ (groups staging, intermediate, marts).
+
+Dependencies come from the tables each query reads (sqlglot), descriptions and column docs from the folder's
+schema.yml, and each rebuild is all-or-nothing (scratch table swapped in within one transaction).
+"""
+
+
+import hashlib
+from datetime import datetime, timezone
+
+from dagster import (
+    AssetExecutionContext,
+    Failure,
+    AssetKey,
+    AssetsDefinition,
+    BackfillPolicy,
+    CodeReferencesMetadataValue,
+    LocalFileCodeReference,
+    MaterializeResult,
+    MetadataValue,
+    asset,
+)
+
+from appointment_pipeline.io.audits import model_audit
+from appointment_pipeline.defs.constants import EXTERNAL_TABLES, OWNERS, WAREHOUSE_KIND, WAREHOUSE_POOL
+from appointment_pipeline.domain.key_fingerprint import matches_hashes, require_one_key
+from appointment_pipeline.io.lineage import ProjectLineage, build_lineage, hop_markdown, project_lineage
+from appointment_pipeline.defs.transform.lineage import model_definition_metadata
+from appointment_pipeline.defs.transform.metadata import preview_markdown, table_metadata
+from appointment_pipeline.defs.resources.resources import PipelineSettingsResource, WarehouseResource
+from appointment_pipeline.io.sql_project import SqlModel, SqlProject
+from appointment_pipeline.io.warehouse import AuditFailed
+
+
+def run_start_time(context: AssetExecutionContext) -> datetime:
+    record = context.instance.get_run_record_by_id(context.run.run_id)
+    started = record.start_time if record and record.start_time else None
+    return datetime.fromtimestamp(started, tz=timezone.utc) if started else datetime.now(timezone.utc)
+
+
+def build_model_asset(model: SqlModel, project: SqlProject, lineage: ProjectLineage | None = None) -> AssetsDefinition:
+    lineage = lineage or build_lineage(project)
+    hop = lineage.models[model.name]
+    direct = {column: sorted(deps.direct) for column, deps in hop.items()}
+    one_key_only = matches_hashes(model.name, project.models)  # where hashes of two keys would meet
+
+    @asset(
+        name=model.name,
+        group_name=model.layer,
+        deps=[AssetKey(table) for table in sorted(model.upstream_tables)],
+        kinds={"sql", WAREHOUSE_KIND},
+        owners=OWNERS,
+        pool=WAREHOUSE_POOL,
+        backfill_policy=BackfillPolicy.single_run(),
+        description=model.description,
+        code_version=hashlib.sha256(model.sql.encode()).hexdigest()[:16],
+        metadata={
+            "sql_file": MetadataValue.path(str(model.path.relative_to(project.root.parent))),
+            "dagster/code_references": CodeReferencesMetadataValue(
+                code_references=[LocalFileCodeReference(file_path=str(model.path), line_number=1, label="SQL")]
+            ),
+            **model_definition_metadata(model, lineage),
+        },
+    )
+    def sql_model(
+        context: AssetExecutionContext,
+        warehouse: WarehouseResource,
+        pipeline_settings: PipelineSettingsResource,
+    ) -> MaterializeResult:
+        wh = warehouse.warehouse()
+        if one_key_only:
+            require_one_key(wh, model.name)
+        parameters = {}
+        if "reference_time" in model.parameters:
+            parameters["reference_time"] = pipeline_settings.resolve_reference_time(run_start_time(context))
+        try:
+            count = wh.replace_table_with_query(
+                model.name, model.render(wh.dialect, parameters), audit=model_audit(wh, model)
+            )
+        except AuditFailed as exc:
+            raise Failure(
+                description=f"{exc} The previous {model.name} table is unchanged.",
+                metadata={"failed_audits": MetadataValue.json(exc.failures)},
+            ) from None
+        metadata = table_metadata(wh, model.name, count, descriptions=model.columns, lineage=direct)
+        metadata["column_lineage"] = MetadataValue.md(hop_markdown(hop))  # direct and indirect
+        if model.layer == "marts":
+            metadata["preview"] = MetadataValue.md(preview_markdown(wh, model.name))
+        if parameters:
+            metadata["parameters"] = MetadataValue.json({k: str(v) for k, v in parameters.items()})
+        return MaterializeResult(metadata=metadata)
+
+    return sql_model
+
+
+def build_model_assets(project: SqlProject | None = None) -> list[AssetsDefinition]:
+    lineage = project_lineage() if project is None else build_lineage(project)
+    project = lineage.project
+    project.validate(EXTERNAL_TABLES)
+    return [build_model_asset(project.models[name], project, lineage) for name in project.order()]
+
+
+MODEL_ASSETS = build_model_assets()

@@ -1,0 +1,141 @@
+"""Lineage on the asset graph: the source systems as external assets, lineage metadata for the raw and model
+assets, and the PII proof as an asset check that reads no data."""
+
+from collections.abc import Sequence
+
+from dagster import (
+    AssetCheckResult,
+    AssetChecksDefinition,
+    AssetKey,
+    AssetSpec,
+    MetadataValue,
+    TableColumnDep,
+    TableColumnLineage,
+    asset_check,
+)
+
+from appointment_pipeline.io.lineage import (
+    EXPORT_COMMAND,
+    ProjectLineage,
+    hop_markdown,
+    project_lineage,
+    proof_markdown,
+    trace_markdown,
+)
+from appointment_pipeline.io.sources import CATALOG, SOURCE_ASSETS, SOURCE_SYSTEMS, Pii, SourceCatalog
+from appointment_pipeline.io.sql_project import SqlModel
+from appointment_pipeline.defs.constants import OWNERS
+
+SOURCES_GROUP = "sources"
+PII_CHECK_NAME = "no_pii_by_lineage"
+
+
+def _fields_markdown(catalog: SourceCatalog, asset_key: str) -> str:
+    systems = [s.name for s in SOURCE_SYSTEMS.values() if asset_key in s.assets]
+    rows = ["| field | PII class | note |", "|---|---|---|"]
+    for source in sorted(catalog.fields.values(), key=lambda f: f.id):
+        if source.system in systems:
+            rows.append(f"| `{source.id}` | {source.pii.value} | {source.description} |")
+    return "\n".join(rows)
+
+
+def build_source_specs(owners: Sequence[str], catalog: SourceCatalog = CATALOG) -> list[AssetSpec]:
+    """The systems the data starts in, as external (not materializable) assets upstream of the raw tables."""
+    return [
+        AssetSpec(
+            key=source.key,
+            group_name=SOURCES_GROUP,
+            kinds=set(source.kinds),
+            owners=list(owners),
+            description=source.description,
+            metadata={"source_fields": MetadataValue.md(_fields_markdown(catalog, source.key))},
+        )
+        for source in SOURCE_ASSETS
+    ]
+
+
+def source_deps(raw_table: str) -> list[AssetKey]:
+    """The source assets a raw table is loaded from."""
+    return [AssetKey(key) for key in CATALOG.source_assets_of(raw_table)]
+
+
+def _column_lineage(deps_by_column) -> TableColumnLineage:
+    return TableColumnLineage(
+        deps_by_column={
+            column: [TableColumnDep(asset_key=AssetKey(asset), column_name=name) for asset, name in sorted(deps)]
+            for column, deps in deps_by_column.items()
+        }
+    )
+
+
+def raw_table_metadata(raw_table: str) -> dict:
+    """Definition metadata of a raw asset: which source fields each column is computed from."""
+    lineage = project_lineage()
+    upstream = set(lineage.catalog.source_assets_of(raw_table))
+    deps = {}
+    for column, derivation in lineage.catalog.raw_columns[raw_table].items():
+        deps[column] = {
+            (asset, field_id.split(":", 1)[1])
+            for field_id in derivation.direct
+            for asset in SOURCE_SYSTEMS[lineage.catalog.fields[field_id].system].assets
+            if asset in upstream
+        }
+    return {
+        "dagster/column_lineage": _column_lineage(deps),
+        "lineage_to_source": MetadataValue.md(trace_markdown(lineage, raw_table)),
+    }
+
+
+def model_definition_metadata(model: SqlModel, lineage: ProjectLineage) -> dict:
+    """Definition metadata of a SQL model asset: its SQL, its column lineage one hop up and down to the sources."""
+    hop = lineage.models[model.name]
+    return {
+        "sql": MetadataValue.md(f"```sql\n{model.sql.strip()}\n```"),
+        "dagster/column_lineage": _column_lineage({c: d.direct for c, d in hop.items()}),
+        "column_lineage": MetadataValue.md(hop_markdown(hop)),
+        "lineage_to_source": MetadataValue.md(trace_markdown(lineage, model.name)),
+    }
+
+
+def build_pii_lineage_checks(lineage: ProjectLineage | None = None) -> list[AssetChecksDefinition]:
+    """One blocking check per warehouse table: no column may take its value from a personal source field, except
+    an email through the keyed hash. Computed from the code (SQL and source declarations), never from data.
+
+    One check per table rather than one multi-asset check: a check runs after its asset only, so it can still stop
+    the downstream models of the same run."""
+    lineage = lineage or project_lineage()
+    return [_pii_lineage_check(lineage, table) for table in lineage.tables()]
+
+
+def _pii_lineage_check(lineage: ProjectLineage, table: str) -> AssetChecksDefinition:
+    personal = sum(1 for f in lineage.catalog.fields.values() if f.pii is not Pii.NONE)
+
+    @asset_check(
+        name=PII_CHECK_NAME,
+        asset=table,
+        blocking=True,
+        description=(
+            "Walks the column lineage (SQL models and the source declarations) back from every source field "
+            "classified as personal: fails if a column of this table takes its value from one, other than an "
+            "email through the keyed hash. Fields that only decide rows are listed, not failed. Reads no data."
+        ),
+    )
+    def no_pii_by_lineage() -> AssetCheckResult:
+        found = lineage.pii_proof().for_table(table)
+        return AssetCheckResult(
+            passed=found.passed,
+            metadata={
+                "columns_checked": len(lineage.columns[table]),
+                "personal_fields_classified": personal,
+                "columns_derived_from_personal_fields": len({(f.table, f.column) for f in found.violations}),
+                "columns_decided_by_personal_fields": len({(f.table, f.column) for f in found.indirect}),
+                "findings": MetadataValue.md(proof_markdown(found)),
+                "regenerate_export": MetadataValue.text(EXPORT_COMMAND),
+            },
+        )
+
+    return no_pii_by_lineage
+
+
+SOURCE_SPECS = build_source_specs(OWNERS)
+PII_LINEAGE_CHECKS = build_pii_lineage_checks()

@@ -1,0 +1,107 @@
+"""Blocking audits: what a table must satisfy before it is published (no Dagster imports).
+
+A rebuild writes a scratch table and runs these on the writing connection before the swap; a failure rolls the
+transaction back, so the previous table stays and nothing downstream reads bad rows. The asset checks run the same
+functions on the published tables, so what is audited and what is reported cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from appointment_pipeline.domain.redaction import EMAIL_REGEX, PHONE_REGEX
+from appointment_pipeline.io.sql_project import SqlModel, transpile
+from appointment_pipeline.io.warehouse import Audit, Warehouse, ident
+
+PII_AUDIT = "no_pii_in_text_columns"
+
+
+def pii_condition(dialect: str, column: str) -> str:
+    if dialect == "duckdb":
+        return f"(regexp_matches({column}, %s) or regexp_matches({column}, %s))"
+    return f"({column} ~ %s or {column} ~ %s)"
+
+
+def scan_for_pii(
+    wh: Warehouse, table: str, *, con: Any = None, where: str | None = None, params: list | tuple = ()
+) -> dict[str, int]:
+    """Text column -> number of values that look like an email address or a phone number (``where`` narrows the
+    rows, e.g. to the days a run wrote)."""
+    text_columns = [name for name, data_type in wh.table_columns(table, con=con) if data_type == "text"]
+    if not text_columns:
+        return {}
+    counts = ", ".join(
+        f"count(*) filter (where {pii_condition(wh.dialect, column)}) as {column}" for column in text_columns
+    )
+    sql = f"select {counts} from {ident(table)}" + (f" where {where}" if where else "")
+    patterns = [pattern for _ in text_columns for pattern in (EMAIL_REGEX, PHONE_REGEX)]
+    row = _fetch(wh, con, sql, [*patterns, *params])[0]
+    return {column: int(count) for column, count in zip(text_columns, row)}
+
+
+def pii_audit(wh: Warehouse, *, where: str | None = None, params: list | tuple = ()) -> Audit:
+    def audit(con: Any, table: str) -> dict[str, int]:
+        found = scan_for_pii(wh, table, con=con, where=where, params=params)
+        return {f"{PII_AUDIT}.{column}": count for column, count in found.items()}
+
+    return audit
+
+
+def links_leaving_their_lead(wh: Warehouse, table: str = "appointments", con: Any = None) -> list[tuple]:
+    """Appointments whose rescheduled_from_id points to no appointment or to another lead's."""
+    t = ident(table)
+    return _fetch(
+        wh,
+        con,
+        f"select a.id, a.lead_id, a.rescheduled_from_id, p.lead_id as predecessor_lead_id from {t} as a "
+        f"left join {t} as p on p.id = a.rescheduled_from_id "
+        "where a.rescheduled_from_id is not null and (p.id is null or p.lead_id <> a.lead_id) order by a.id",
+        [],
+    )
+
+
+def find_cycles(links: dict[str, str]) -> list[str]:
+    """Appointment ids that lie on a cycle of successor -> predecessor links (each id has one predecessor)."""
+    state: dict[str, int] = {}  # 1 = on the current walk, 2 = done
+    on_cycle: list[str] = []
+    for start in links:
+        path = []
+        node: str | None = start
+        while node is not None and state.get(node) is None:
+            state[node] = 1
+            path.append(node)
+            node = links.get(node)
+        if node is not None and state.get(node) == 1:
+            on_cycle.extend(path[path.index(node):])
+        for visited in path:
+            state[visited] = 2
+    return on_cycle
+
+
+def reschedule_links(wh: Warehouse, table: str = "appointments", con: Any = None) -> dict[str, str]:
+    return dict(_fetch(wh, con, f"select id, rescheduled_from_id from {ident(table)} where rescheduled_from_id is not null", []))
+
+
+def model_audit(wh: Warehouse, model: SqlModel, *, with_pii: bool = True) -> Audit:
+    """The model's blocking declared tests, its blocking domain rules and the PII scan, on a candidate table."""
+    tests = [test for test in model.tests if test.blocking]
+
+    def audit(con: Any, table: str) -> dict[str, int]:
+        failures: dict[str, int] = {}
+        for test in tests:
+            sql = transpile(test.failing_rows_sql(table), wh.dialect)
+            failures[test.name] = int(_fetch(wh, con, f"select count(*) from ({sql}) as failing", [])[0][0])
+        if model.name == "appointments":
+            failures["reschedule_links_stay_within_lead"] = len(links_leaving_their_lead(wh, table, con))
+            failures["reschedule_links_acyclic"] = len(find_cycles(reschedule_links(wh, table, con)))
+        if with_pii:
+            failures.update(pii_audit(wh)(con, table))
+        return failures
+
+    return audit
+
+
+def _fetch(wh: Warehouse, con: Any, sql: str, params: list) -> list[tuple]:
+    if con is None:
+        return wh.query(sql, params)
+    return wh.execute(con, sql, params).fetchall()

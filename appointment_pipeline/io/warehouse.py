@@ -1,0 +1,302 @@
+"""The warehouse: one small interface over DuckDB (embedded default) and PostgreSQL (no Dagster imports).
+
+Every write is one transaction: a partition replace deletes its window and bulk-loads the new rows, a model
+rebuild creates a scratch table and swaps it in, so a failure at any point leaves the previous table as it was.
+Bulk paths only: DuckDB reads Arrow tables directly, PostgreSQL takes COPY.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import re
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+from sqlalchemy.engine import make_url
+
+from appointment_pipeline.io.db_errors import identifiers_in, register_safe, scrubbing
+
+logger = logging.getLogger(__name__)
+IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
+
+
+def ident(name: str) -> str:
+    """Table and column names come from code and model file names; refuse anything that would need quoting."""
+    if not IDENTIFIER.match(name):
+        raise ValueError(f"not a plain lower-case identifier: {name!r}")
+    return name
+
+
+class AuditFailed(RuntimeError):
+    """A rebuilt table failed a blocking audit before it was swapped in: the previous table stays."""
+
+    def __init__(self, table: str, failures: dict[str, int]):
+        super().__init__(
+            f"{table}: not published, blocking audits failed: "
+            + ", ".join(f"{name} ({count} rows)" for name, count in sorted(failures.items()))
+        )
+        self.table, self.failures = table, failures
+
+
+register_safe(AuditFailed)  # names audits and counts only: it keeps its type through the error scrubbing
+
+
+# Runs on the writing connection against the unpublished table; returns the failing audits and their row counts.
+Audit = Callable[[Any, str], dict[str, int]]
+
+
+class WarehouseLocked(RuntimeError):
+    """The DuckDB file stayed locked by another process for longer than the retry budget."""
+
+
+@dataclass(frozen=True)
+class Warehouse:
+    url: str
+    lock_timeout: float = 120.0  # DuckDB allows one writer process per file: wait this long for the lock
+
+    @property
+    def dialect(self) -> str:
+        backend = make_url(self.url).get_backend_name()
+        if backend == "duckdb":
+            return "duckdb"
+        if backend in ("postgresql", "postgres"):
+            return "postgres"
+        raise ValueError(f"unsupported warehouse backend {backend!r}: use duckdb:/// or postgresql+psycopg://")
+
+    @property
+    def display_name(self) -> str:
+        return make_url(self.url).render_as_string(hide_password=True)
+
+    # -- connections -------------------------------------------------------------------------------------------
+    @contextmanager
+    def connect(self) -> Iterator[Any]:
+        """A DB-API connection in UTC; committed by the caller's ``transaction``, always closed."""
+        con = self._open()
+        try:
+            yield con
+        finally:
+            con.close()
+
+    def _open(self):
+        if self.dialect == "duckdb":
+            import duckdb
+
+            database = make_url(self.url).database or ":memory:"
+            if database != ":memory:":
+                Path(database).parent.mkdir(parents=True, exist_ok=True)
+            deadline = time.monotonic() + self.lock_timeout
+            delay = 0.05
+            while True:
+                try:
+                    con = duckdb.connect(database)
+                    break
+                except duckdb.IOException as exc:  # "Could not set lock on file": another writer holds it
+                    if "lock" not in str(exc).lower() or time.monotonic() > deadline:
+                        raise WarehouseLocked(f"{database}: {exc}") from exc
+                    if delay == 0.05:
+                        logger.warning("warehouse %s is locked by another process; waiting up to %.0f s",
+                                       database, self.lock_timeout)
+                    time.sleep(delay + random.uniform(0, delay))
+                    delay = min(delay * 2, 0.5)  # short polls: the lock is usually held for one statement
+            con.execute("SET TimeZone = 'UTC'")
+            return con
+        import psycopg
+
+        url = make_url(self.url).set(drivername="postgresql")
+        con = psycopg.connect(url.render_as_string(hide_password=False))
+        con.execute("SET TIME ZONE 'UTC'")
+        con.commit()
+        return con
+
+    @contextmanager
+    def transaction(self) -> Iterator[Any]:
+        with self.connect() as con:
+            if self.dialect == "duckdb":
+                con.execute("BEGIN TRANSACTION")
+            try:
+                yield con
+            except BaseException:
+                con.rollback()
+                raise
+            with scrubbing("committing to the warehouse"):
+                con.commit()
+
+    # -- reads ---------------------------------------------------------------------------------------------------
+    # Every statement's errors leave without row values (db_errors): names from the statement's own text stay.
+    def query(self, sql: str, params: Sequence[Any] | None = None) -> list[tuple]:
+        with self.connect() as con, scrubbing("reading the warehouse", identifiers_in(sql)):
+            cur = con.execute(self._params(sql), params or ())
+            return cur.fetchall()
+
+    def query_df(self, sql: str, params: Sequence[Any] | None = None) -> pd.DataFrame:
+        with self.connect() as con, scrubbing("reading the warehouse", identifiers_in(sql)):
+            cur = con.execute(self._params(sql), params or ())
+            names = [d[0] for d in cur.description]
+            return pd.DataFrame(cur.fetchall(), columns=names, dtype=object)
+
+    def stream(self, sql: str, params: Sequence[Any] | None = None, batch_size: int = 50_000) -> Iterator[list[tuple]]:
+        """The result in lists of at most ``batch_size`` rows (a server-side cursor on PostgreSQL): bounded memory."""
+        with self.connect() as con:
+            if self.dialect == "postgres":
+                with con.transaction(), con.cursor(name="warehouse_stream") as cur:
+                    cur.execute(sql, params or ())
+                    while rows := cur.fetchmany(batch_size):
+                        yield rows
+            else:
+                cur = con.execute(self._params(sql), params or ())
+                while rows := cur.fetchmany(batch_size):
+                    yield rows
+
+    def scalar(self, sql: str, params: Sequence[Any] | None = None) -> Any:
+        rows = self.query(sql, params)
+        return rows[0][0] if rows else None
+
+    def table_exists(self, table: str) -> bool:
+        return bool(
+            self.scalar(
+                "select count(*) from information_schema.tables where table_name = %s and table_schema = "
+                + ("current_schema()" if self.dialect == "postgres" else "'main'"),
+                [ident(table)],
+            )
+        )
+
+    def table_columns(self, table: str, con: Any = None) -> list[tuple[str, str]]:
+        """(column, normalized type) in table order; types are named the same on both engines. With ``con``, on
+        that connection (a table created in its open transaction is visible only there)."""
+        if con is None:
+            rows = self.query(self._columns_sql(), [ident(table)])
+        else:
+            rows = self.execute(con, self._columns_sql(), [ident(table)]).fetchall()
+        return [(name, normalize_type(data_type)) for name, data_type in rows]
+
+    def _columns_sql(self) -> str:
+        return (
+            "select column_name, data_type from information_schema.columns where table_name = %s and table_schema = "
+            + ("current_schema()" if self.dialect == "postgres" else "'main'")
+            + " order by ordinal_position"
+        )
+
+    def _params(self, sql: str) -> str:
+        # psycopg uses %s, DuckDB uses ?; code writes %s.
+        return sql.replace("%s", "?") if self.dialect == "duckdb" else sql
+
+    def execute(self, con: Any, sql: str, params: Sequence[Any] | None = None) -> Any:
+        with scrubbing("writing the warehouse", identifiers_in(sql)):
+            return con.execute(self._params(sql), params or ())
+
+    # -- writes --------------------------------------------------------------------------------------------------
+    def create_table_if_missing(self, con: Any, table: str, columns: Sequence[tuple[str, str]]) -> None:
+        body = ", ".join(f"{ident(name)} {sql_type}" for name, sql_type in columns)
+        con.execute(f"create table if not exists {ident(table)} ({body})")
+
+    def add_missing_columns(self, con: Any, table: str, columns: Sequence[tuple[str, str]]) -> list[str]:
+        """Add the columns a newer release of the table has (nullable, so rows loaded before read as null)."""
+        present = {name for name, _ in self.execute(con, self._columns_sql(), [ident(table)]).fetchall()}
+        added = [name for name, _ in columns if name not in present]
+        for name, sql_type in columns:
+            if name in added:
+                con.execute(f"alter table {ident(table)} add column {ident(name)} {sql_type}")
+        return added
+
+    def bulk_insert(self, con: Any, table: str, data: pa.Table) -> int:
+        """Append an Arrow table (columns named like the target's) in one bulk operation."""
+        if data.num_rows == 0:
+            return 0
+        with scrubbing(f"loading rows into {table}", [table, *data.column_names]):
+            return self._bulk_insert(con, table, data)
+
+    def _bulk_insert(self, con: Any, table: str, data: pa.Table) -> int:
+        names = ", ".join(ident(n) for n in data.column_names)
+        if self.dialect == "duckdb":
+            con.register("_incoming_rows", data)
+            try:
+                con.execute(f"insert into {ident(table)} ({names}) select {names} from _incoming_rows")
+            finally:
+                con.unregister("_incoming_rows")
+        else:
+            with con.cursor() as cur, cur.copy(f"copy {ident(table)} ({names}) from stdin") as copy:
+                for batch in data.to_batches(max_chunksize=50_000):  # bounded Python objects at a time
+                    for row in zip(*(column.to_pylist() for column in batch.columns)):
+                        copy.write_row(row)
+        return data.num_rows
+
+    def replace_table_with_rows(
+        self,
+        table: str,
+        columns: Sequence[tuple[str, str]],
+        data: pa.Table,
+        audit: Audit | None = None,
+        also: Callable[[Any], None] | None = None,
+    ) -> int:
+        """Swap a whole table for ``data`` (scratch table, audited, renamed in one transaction); ``also(con)`` runs in
+        the same transaction (bookkeeping that must commit with the rows)."""
+        scratch = f"{ident(table)}__scratch"
+        with self.transaction() as con:
+            con.execute(f"drop table if exists {scratch}")
+            self.create_table_if_missing(con, scratch, columns)
+            count = self.bulk_insert(con, scratch, data)
+            self._audit(con, table, scratch, audit)
+            self._swap(con, scratch, table)
+            self.analyze(con, table)
+            if also is not None:
+                also(con)
+        return count
+
+    def replace_table_with_query(self, table: str, select_sql: str, audit: Audit | None = None) -> int:
+        """Rebuild a model: ``create table scratch as <select>``, audit it, then swap it in; all or nothing."""
+        scratch = f"{ident(table)}__scratch"
+        with self.transaction() as con, scrubbing(f"rebuilding {table}", identifiers_in(select_sql, scratch)):
+            con.execute(f"drop table if exists {scratch}")
+            con.execute(f"create table {scratch} as {select_sql}")
+            count = con.execute(f"select count(*) from {scratch}").fetchone()[0]
+            self._audit(con, table, scratch, audit)
+            self._swap(con, scratch, table)
+            self.analyze(con, table)
+        return count
+
+    def _audit(self, con: Any, table: str, candidate: str, audit: Audit | None) -> None:
+        if audit is None:
+            return
+        failures = {name: count for name, count in audit(con, candidate).items() if count}
+        if failures:
+            raise AuditFailed(table, failures)
+
+    def analyze(self, con: Any, table: str) -> None:
+        """Fresh planner statistics: PostgreSQL otherwise plans the next model on a new table blind (nested loops)."""
+        if self.dialect == "postgres":
+            con.execute(f"analyze {ident(table)}")
+
+    def _swap(self, con: Any, scratch: str, table: str) -> None:
+        con.execute(f"drop table if exists {ident(table)}")
+        con.execute(f"alter table {scratch} rename to {ident(table)}")
+
+
+_TYPE_NAMES = {
+    "character varying": "text",
+    "varchar": "text",
+    "text": "text",
+    "bigint": "bigint",
+    "integer": "integer",
+    "int": "integer",
+    "boolean": "boolean",
+    "date": "date",
+    "timestamp with time zone": "timestamptz",
+    "timestamptz": "timestamptz",
+    "timestamp without time zone": "timestamp",
+    "timestamp": "timestamp",
+    "double precision": "double",
+    "double": "double",
+    "numeric": "numeric",
+    "hugeint": "hugeint",
+}
+
+
+def normalize_type(data_type: str) -> str:
+    return _TYPE_NAMES.get(data_type.lower(), data_type.lower())
