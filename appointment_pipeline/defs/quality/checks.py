@@ -261,5 +261,6 @@ def build_freshness_checks() -> list[AssetChecksDefinition]:
 
 
 DECLARED_CHECKS = build_declared_checks()
-DOMAIN_CHECKS = build_domain_checks(sorted(EXTERNAL_TABLES | set(load_project().models)))
+WAREHOUSE_TABLES = sorted(EXTERNAL_TABLES | set(load_project().models))
+DOMAIN_CHECKS = build_domain_checks(WAREHOUSE_TABLES)
 FRESHNESS_CHECKS = build_freshness_checks()

@@ -21,7 +21,7 @@ from appointment_pipeline.definitions import defs
 from appointment_pipeline.defs.constants import WAREHOUSE_KIND
 from pipeline import cli_env
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 WEBSERVER = Path(sys.executable).with_name("dagster-webserver")
 DAEMON = Path(sys.executable).with_name("dagster-daemon")
 WORKSPACE = str(ROOT / "workspace.yaml")

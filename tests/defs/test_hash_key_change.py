@@ -22,7 +22,7 @@ from appointment_pipeline.runner import materialize_range
 from appointment_pipeline.io.warehouse import Warehouse
 from pipeline import OUTPUT_TABLES, RAW_TABLES, table_snapshot
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 START = date(2025, 1, 1)
 LAST = START + timedelta(days=2)  # small_demo holds three days
 KEY_A, KEY_B = "first-secret-key-3b9", "second-secret-key-7c1"

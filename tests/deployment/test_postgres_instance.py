@@ -31,7 +31,7 @@ from pipeline import DAGSTER_PG_ENV, PG_ADMIN_CONNINFO, PG_ADMIN_URL, pg_conninf
 
 pytestmark = pytest.mark.postgres
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 ADMIN = PG_ADMIN_CONNINFO
 START = date(2025, 1, 1)
 DAYS = 2

@@ -24,7 +24,7 @@ from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
 
 from pipeline import DAGSTER_PG_ENV, PG_ADMIN_CONNINFO, pg_conninfo
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 POOL = "appointment_warehouse"
 ASSET = "raw_ghl_appointments"

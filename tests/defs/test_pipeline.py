@@ -8,7 +8,7 @@ from collections import Counter
 
 import pytest
 
-from appointment_pipeline.definitions import WAREHOUSE_TABLES
+from appointment_pipeline.defs.quality.checks import WAREHOUSE_TABLES
 from appointment_pipeline.io.warehouse import Warehouse
 from pipeline import OUTPUT_TABLES, RAW_TABLES, run_pipeline, table_rows, table_snapshot
 

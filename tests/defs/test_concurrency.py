@@ -24,7 +24,7 @@ from dagster import DagsterEventType, DagsterInstance, RunsFilter
 
 from appointment_pipeline.io.warehouse import Warehouse
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 DAGSTER = Path(sys.executable).with_name("dagster")
 START = date(2025, 1, 1)
 DAYS = 2

@@ -32,7 +32,7 @@ from appointment_pipeline.domain.parsing import CALENDLY, GHL, Reject, parse_cal
 from appointment_pipeline.io.sources import CATALOG, SOURCE_ASSETS, Derivation, Pii, SourceCatalog
 from appointment_pipeline.io.sql_project import load_project, sql_project_root
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 SCHEMA = {
     "t": {"a": "int", "b": "int", "c": "int", "d": "int", "e": "int"},
     "u": {"k": "int", "x": "int", "y": "int"},
