@@ -1,0 +1,256 @@
+"""Publishing the warehouse's appointments into the application's ``"Appointment"``.
+
+A publish is set-based from end to end, one connection, no statement per row:
+
+1. load: every warehouse row into one session temporary table (binary COPY between PostgreSQL databases);
+2. match (narrow): each incoming row's existing application row by provider key or derived id, and its lead;
+3. classify: one join against ``"Appointment"`` sorts every row into insert / update / unchanged / skip_*, with a
+   flag per changed column; the counts come from one aggregate over it;
+4. only when something is to be written: the rows to write, with their final values, into a write table numbered in
+   batches (reschedule predecessors first), so an unchanged publish stops after step 3 having written nothing;
+5. apply: per batch one ``INSERT ... SELECT ... ON CONFLICT ("id") DO UPDATE ... WHERE`` in its own transaction;
+   the ``WHERE`` repeats the guards at write time (a row the application updated later stays as it is);
+6. re-compare the written rows, so the up-to-date check reads the outcome instead of planning again.
+
+Steps 1 to 4 run in a read-only transaction on PostgreSQL: a dry run cannot write even by mistake.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from appointment_pipeline.io.app_database.connection import AppDatabase
+from appointment_pipeline.io.app_database.model import (
+    APPOINTMENT_COLUMNS,
+    COLUMN_BY_NAME,
+    COMPARED_COLUMNS,
+    DEFAULT_BATCH_SIZE,
+    INCOMING_COLUMNS,
+    derived_app_id_sql,
+)
+from appointment_pipeline.io.app_database.result import (
+    WRITE_ACTIONS,
+    AfterBatch,
+    PublishResult,
+    check_batch_size,
+    collect,
+    run_batches,
+)
+from appointment_pipeline.io.app_database.schema import verify_app_schema
+from appointment_pipeline.io.warehouse import Warehouse
+
+_IN = "_publish_appointments_in"
+_MATCH = "_publish_appointments_match"
+_PLAN = "_publish_appointments_plan"
+_WRITE = "_publish_appointments_write"
+_WRITE_ORDER = 'depth, "whId"'  # predecessors first, so a link always points to a row already written
+
+# Not-null application columns: the latest observation stands in for a missing booking or status time.
+_WAREHOUSE_EXPRESSIONS = {
+    "updated_at": "coalesce(updated_at, created_at, status_changed_at)",
+    "created_at": "coalesce(created_at, updated_at, status_changed_at)",
+    "status_changed_at": "coalesce(status_changed_at, updated_at, created_at)",
+}
+_IN_COLUMNS = ("whId", "whFromId", *INCOMING_COLUMNS)
+
+
+def _is_instant(column: str) -> bool:
+    return column in COLUMN_BY_NAME and COLUMN_BY_NAME[column].kind == "timestamp"
+
+
+def _incoming_appointments_sql(typed: bool) -> str:
+    """The warehouse rows as the incoming table holds them; ``typed`` casts each column to that table's type, as a
+    binary COPY needs (a naive warehouse instant is UTC: the warehouse session runs in UTC)."""
+    select = ["id", "rescheduled_from_id"]
+    select += [_WAREHOUSE_EXPRESSIONS.get(w, w) for w in (COLUMN_BY_NAME[c].warehouse for c in INCOMING_COLUMNS)]
+    if typed:
+        select = [f"({e})::{'timestamptz' if _is_instant(c) else 'text'}" for e, c in zip(select, _IN_COLUMNS)]
+    return f"select {', '.join(select)} from appointments"
+
+
+def publish_appointments(
+    wh: Warehouse,
+    app: AppDatabase,
+    *,
+    apply: bool,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    after_batch: AfterBatch | None = None,
+) -> PublishResult:
+    """Upsert the warehouse ``appointments`` into ``"Appointment"`` (``apply``) or only report the plan."""
+    result = PublishResult(target='"Appointment"', applied=apply)
+    check_batch_size(batch_size)
+    postgres = app.dialect == "postgres"
+    with app.connect() as con:
+        verify_app_schema(app, con)
+        _create_appointment_temp_tables(app, con)
+        with app.transaction(con, read_only=True):
+            binary = postgres and wh.dialect == "postgres"
+            timestamps = [i for i, c in enumerate(_IN_COLUMNS) if _is_instant(c)]
+            app.load_from_warehouse(
+                con, wh, _incoming_appointments_sql(binary), _IN, _IN_COLUMNS, timestamps, binary=binary
+            )
+            for statement in _appointment_plan_sql(app):
+                app.execute(con, statement)
+            writes = int(app.execute(con, f"select count(*) from {_PLAN} where action in {WRITE_ACTIONS}").fetchone()[0])
+            if writes:
+                for statement in _appointment_write_sql(app, batch_size):
+                    app.execute(con, statement)
+            collect(app, con, plan=_PLAN, writes=_WRITE, key="id", order=_WRITE_ORDER, flags=COMPARED_COLUMNS,
+                    result=result)
+        if apply and writes:
+            run_batches(app, con, result, _appointment_upsert_sql(app), after_batch)
+            result.still_to_write = int(app.execute(con, _still_to_write_sql(app)).fetchone()[0])
+    return result
+
+
+def _create_appointment_temp_tables(app: AppDatabase, con: Any) -> None:
+    def col_type(name: str) -> str:
+        return app.instant_type if _is_instant(name) else "text"
+
+    incoming = ", ".join(f'"{c}" {col_type(c)}' for c in INCOMING_COLUMNS)
+    flags = ", ".join(f'"chg_{c}" integer' for c in COMPARED_COLUMNS)
+    with app.transaction(con):
+        for table in (_IN, _MATCH, _PLAN, _WRITE):
+            app.execute(con, f"drop table if exists {table}")
+        # no keys on the loaded and intermediate tables: every join over them is a hash join of the whole set, and
+        # maintaining an index during the load costs as much again as the load
+        app.execute(con, f'create temp table {_IN} ("whId" text not null, "whFromId" text, {incoming})')
+        app.execute(
+            con,
+            f'create temp table {_MATCH} ("whId" text not null, "whFromId" text, "existingId" text, "appId" text, '
+            '"leadExists" integer)',
+        )
+        app.execute(
+            con,
+            f'create temp table {_PLAN} ("whId" text not null, "whFromId" text, "appId" text, "fromAppId" text, '
+            f"action text, {flags})",
+        )
+        app.execute(
+            con,
+            f'create temp table {_WRITE} ("whId" text not null, depth integer, batch integer, action text, {flags}, '
+            f'"id" text not null, "rescheduledFromId" text, {incoming})',
+        )
+        # created here: a read-only transaction (the plan's) cannot create an index, even on a temporary table
+        app.execute(con, f"create index {_WRITE}_batch on {_WRITE} (batch)")
+
+
+def _appointment_plan_sql(app: AppDatabase) -> list[str]:
+    """Match every incoming row (narrow), then classify it against its application row in one join.
+
+    Two statements over analyzed tables instead of one with nested CTEs: the planner cannot estimate a CTE and then
+    sorts or hash-joins the wide side of a million rows.
+    """
+    derived = derived_app_id_sql('i."whId"')
+    analyze = (lambda table: [f"analyze {table}"]) if app.dialect == "postgres" else (lambda table: [])
+    match = f"""
+insert into {_MATCH} ("whId", "whFromId", "existingId", "appId", "leadExists")
+select
+    i."whId",
+    i."whFromId",
+    coalesce(g.id, c.id, d.id),
+    coalesce(g.id, c.id, d.id, {derived}),
+    case when l.id is null then 0 else 1 end
+from {_IN} as i
+left join "Appointment" as g on g."ghlAppointmentId" = i."ghlAppointmentId"
+left join "Appointment" as c on c."calendlyInviteeUri" = i."calendlyInviteeUri"
+left join "Appointment" as d
+    on d.id = {derived} and i."ghlAppointmentId" is null and i."calendlyInviteeUri" is null
+left join "Lead" as l on l.id = i."leadId"
+"""
+    flags = []
+    for name in COMPARED_COLUMNS:
+        kind = COLUMN_BY_NAME[name].kind
+        new = _FROM_APP_ID if name == "rescheduledFromId" else f'i."{name}"'
+        differs = app.distinct(app.as_text(f't."{name}"', kind), new)
+        flags.append(f"case when t.id is not null and {differs} then 1 else 0 end")
+    flag_names = [f'"chg_{c}"' for c in COMPARED_COLUMNS]
+    any_change = " or ".join(f"{f} = 1" for f in flags)
+    classify = f"""
+insert into {_PLAN} ("whId", "whFromId", "appId", "fromAppId", action, {", ".join(flag_names)})
+select
+    i."whId",
+    i."whFromId",
+    m."appId",
+    {_FROM_APP_ID},
+    case
+        when m."leadExists" = 0 then 'skip_missing_lead'
+        when i."updatedAt" is null then 'skip_no_time'
+        when t.id is null then 'insert'
+        when t."updatedAt" > i."updatedAt" then 'skip_newer_in_app'
+        when {any_change} then 'update'
+        else 'unchanged'
+    end,
+    {", ".join(flags)}
+from {_IN} as i
+inner join {_MATCH} as m on m."whId" = i."whId"
+left join {_MATCH} as p on p."whId" = i."whFromId"
+left join "Appointment" as t on t.id = m."existingId"
+"""
+    return [*analyze(_IN), match, *analyze(_MATCH), classify, *analyze(_PLAN)]
+
+
+# the predecessor's application id, only when that row exists or is written by this publish
+_FROM_APP_ID = 'case when p."existingId" is not null or p."leadExists" = 1 then p."appId" end'
+
+
+def _appointment_write_sql(app: AppDatabase, batch_size: int) -> list[str]:
+    """The rows to write with their final values, numbered in batches: by depth in their reschedule chain among the
+    rows written now (0 for a row whose predecessor is not written now), so a predecessor is never in a later batch."""
+    flag_names = ", ".join(f'"chg_{c}"' for c in COMPARED_COLUMNS)
+    incoming = ", ".join(f'"{c}"' for c in INCOMING_COLUMNS)
+    write = f"""
+with recursive chain ("whId", depth) as (
+    select w."whId", 1 from {_PLAN} as w
+    inner join {_PLAN} as prev on prev."whId" = w."whFromId"
+    where w.action in {WRITE_ACTIONS} and prev.action in {WRITE_ACTIONS}
+    union all
+    select w."whId", chain.depth + 1 from {_PLAN} as w
+    inner join chain on w."whFromId" = chain."whId"
+    where w.action in {WRITE_ACTIONS} and chain.depth < 1000
+),
+deepest as (select "whId", max(depth) as depth from chain group by "whId"),
+ordered as (
+    select p."whId", coalesce(d.depth, 0) as depth, p.action, {", ".join(f"p.{f}" for f in flag_names.split(", "))},
+        p."appId", p."fromAppId", {", ".join(f'i."{c}"' for c in INCOMING_COLUMNS)}
+    from {_PLAN} as p
+    inner join {_IN} as i on i."whId" = p."whId"
+    left join deepest as d on d."whId" = p."whId"
+    where p.action in {WRITE_ACTIONS}
+)
+insert into {_WRITE} ("whId", depth, batch, action, {flag_names}, "id", "rescheduledFromId", {incoming})
+select "whId", depth, (row_number() over (order by {_WRITE_ORDER}) - 1) / {int(batch_size)}, action, {flag_names},
+    "appId", "fromAppId", {incoming}
+from ordered
+"""
+    return [write, f"analyze {_WRITE}"] if app.dialect == "postgres" else [write]
+
+
+def _differs_from_excluded(app: AppDatabase, target: str, new: str) -> str:
+    return " or ".join(app.distinct(f'{target}."{c}"', f'{new}."{c}"') for c in COMPARED_COLUMNS)
+
+
+def _appointment_upsert_sql(app: AppDatabase) -> str:
+    columns = [c.name for c in APPOINTMENT_COLUMNS]
+    select = [app.cast_enum(f'w."{c.name}"', c.kind) for c in APPOINTMENT_COLUMNS]
+    updates = ", ".join(f'"{c}" = excluded."{c}"' for c in [*COMPARED_COLUMNS, "updatedAt"])
+    return f"""
+insert into "Appointment" ({", ".join(f'"{c}"' for c in columns)})
+select {", ".join(select)}
+from {_WRITE} as w
+where w.batch = %s
+order by w."id"  -- new rows arrive in primary-key order: each index page is touched once per batch
+on conflict ("id") do update set {updates}
+where "Appointment"."updatedAt" <= excluded."updatedAt" and ({_differs_from_excluded(app, '"Appointment"', "excluded")})
+"""
+
+
+def _still_to_write_sql(app: AppDatabase) -> str:
+    """Written rows the application still lacks: missing, or different and not newer (a newer one was overtaken)."""
+    differs = " or ".join(
+        app.distinct(app.as_text(f'a."{c}"', COLUMN_BY_NAME[c].kind), f'w."{c}"') for c in COMPARED_COLUMNS
+    )
+    return f"""
+select count(*) from {_WRITE} as w
+left join "Appointment" as a on a.id = w."id"
+where a.id is null or (a."updatedAt" <= w."updatedAt" and ({differs}))
+"""

@@ -1,0 +1,160 @@
+"""Publishing the warehouse's lead rollups into the rollup columns of the application's ``"Lead"``.
+
+Only leads that ``lead_rollup_drift`` reports are loaded; each is written compare-and-set: its rollup columns change
+only while they still hold the values ``raw_leads`` read, so a lead the application changed meanwhile is skipped.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from appointment_pipeline.io.app_database.connection import AppDatabase
+from appointment_pipeline.io.app_database.model import DEFAULT_BATCH_SIZE, LEAD_ROLLUP_FIELDS, LeadField
+from appointment_pipeline.io.app_database.result import (
+    AfterBatch,
+    PublishResult,
+    batch_number,
+    check_batch_size,
+    collect,
+    run_batches,
+)
+from appointment_pipeline.io.app_database.schema import verify_app_schema
+from appointment_pipeline.io.warehouse import Warehouse
+
+_LEAD_IN = "_publish_leads_in"
+_LEAD_PLAN = "_publish_leads_plan"
+
+
+def _lead_candidates_sql() -> str:
+    """Leads whose rollup differs from the legacy columns as read (lead_rollup_drift), with both sets of values."""
+    flags = ", ".join(
+        f"max(case when field = '{f.warehouse}' then 1 else 0 end) as chg_{f.warehouse}" for f in LEAD_ROLLUP_FIELDS
+    )
+    read = ", ".join(f"l.{f.warehouse}" for f in LEAD_ROLLUP_FIELDS)
+    new = ", ".join(f"r.{f.warehouse}" for f in LEAD_ROLLUP_FIELDS)
+    chg = ", ".join(f"d.chg_{f.warehouse}" for f in LEAD_ROLLUP_FIELDS)
+    return (
+        f"with d as (select lead_id, {flags} from lead_rollup_drift group by lead_id) "
+        f"select d.lead_id, {read}, {new}, {chg} from d "
+        "inner join raw_leads as l on l.lead_id = d.lead_id "
+        "inner join lead_appointment_rollups as r on r.lead_id = d.lead_id"
+    )
+
+
+def publish_lead_rollups(
+    wh: Warehouse,
+    app: AppDatabase,
+    *,
+    apply: bool,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    after_batch: AfterBatch | None = None,
+) -> PublishResult:
+    """Compare-and-set the ``"Lead"`` rollup columns that differ from the warehouse rollup (or only report it)."""
+    result = PublishResult(target='"Lead" rollup columns', applied=apply)
+    check_batch_size(batch_size)
+    names = [f.column for f in LEAD_ROLLUP_FIELDS]
+    with app.connect() as con:
+        verify_app_schema(app, con)
+        _create_lead_temp_tables(app, con)
+        with app.transaction(con, read_only=True):
+            columns = ["leadId", *(f"read_{c}" for c in names), *(f"new_{c}" for c in names), *(f"want_{c}" for c in names)]
+            n = len(LEAD_ROLLUP_FIELDS)
+            timestamps = [1 + k * n + i for k in (0, 1) for i, f in enumerate(LEAD_ROLLUP_FIELDS) if f.kind == "timestamp"]
+            app.load_from_warehouse(con, wh, _lead_candidates_sql(), _LEAD_IN, columns, timestamps)
+            if app.dialect == "postgres":
+                app.execute(con, f"analyze {_LEAD_IN}")
+            app.execute(con, _lead_plan_sql(app, batch_size))
+            collect(app, con, plan=_LEAD_PLAN, writes=_LEAD_PLAN, key="leadId", order='"leadId"', flags=names,
+                    result=result)
+        if apply:
+            run_batches(app, con, result, _lead_update_sql(app), after_batch)
+            if result.written:
+                result.still_to_write = int(app.execute(con, _lead_still_to_write_sql(app)).fetchone()[0])
+    return result
+
+
+def _create_lead_temp_tables(app: AppDatabase, con: Any) -> None:
+    def typed(prefix: str) -> list[str]:
+        return [
+            f'"{prefix}_{f.column}" {app.instant_type if f.kind == "timestamp" else "text"}' for f in LEAD_ROLLUP_FIELDS
+        ]
+
+    wants = [f'"want_{f.column}" integer' for f in LEAD_ROLLUP_FIELDS]
+    flags = [f'"chg_{f.column}" integer' for f in LEAD_ROLLUP_FIELDS]
+    with app.transaction(con):
+        app.execute(con, f"drop table if exists {_LEAD_IN}")
+        app.execute(con, f"drop table if exists {_LEAD_PLAN}")
+        app.execute(con, f'create temp table {_LEAD_IN} ("leadId" text primary key, {", ".join(typed("read") + typed("new") + wants)})')
+        app.execute(
+            con, f'create temp table {_LEAD_PLAN} ("leadId" text not null, action text, batch integer, {", ".join(flags)})'
+        )
+        app.execute(con, f"create index {_LEAD_PLAN}_batch on {_LEAD_PLAN} (batch) where batch is not null")
+
+
+def _quoted(alias: str, column: str) -> str:
+    return f'{alias}."{column}"'
+
+
+def _lead_current(app: AppDatabase, f: LeadField, alias: str) -> str:
+    expr = f'{alias}."{f.column}"'
+    return app.lead_instant(expr) if f.kind == "timestamp" else expr
+
+
+def _lead_unchanged_since_read(app: AppDatabase, alias: str) -> str:
+    return " and ".join(app.same(_lead_current(app, f, alias), f'i."read_{f.column}"') for f in LEAD_ROLLUP_FIELDS)
+
+
+def _lead_plan_sql(app: AppDatabase, batch_size: int) -> str:
+    flags = [
+        f'case when i."want_{f.column}" = 1 and {app.distinct(_lead_current(app, f, "l"), _quoted("i", "new_" + f.column))} '
+        "then 1 else 0 end"
+        for f in LEAD_ROLLUP_FIELDS
+    ]
+    any_change = " or ".join(f"{flag} = 1" for flag in flags)
+    flag_names = ", ".join(f'"chg_{f.column}"' for f in LEAD_ROLLUP_FIELDS)
+    return f"""
+insert into {_LEAD_PLAN} ("leadId", action, batch, {flag_names})
+select "leadId", action, {batch_number('"leadId"', batch_size)}, {flag_names}
+from (
+select
+    i."leadId",
+    case
+        when l.id is null then 'skip_missing_lead'
+        when not ({any_change}) then 'unchanged'
+        when not ({_lead_unchanged_since_read(app, "l")}) then 'skip_changed_in_app'
+        else 'update'
+    end as action,
+    {", ".join(f"{flag} as {name}" for flag, name in zip(flags, flag_names.split(", ")))}
+from {_LEAD_IN} as i
+left join "Lead" as l on l.id = i."leadId"
+) as classified
+"""
+
+
+def _lead_update_sql(app: AppDatabase) -> str:
+    sets = ", ".join(
+        f'"{f.column}" = case when p."chg_{f.column}" = 1 then i."new_{f.column}" else "Lead"."{f.column}" end'
+        for f in LEAD_ROLLUP_FIELDS
+    )
+    return f"""
+update "Lead" set {sets}
+from {_LEAD_PLAN} as p
+inner join {_LEAD_IN} as i on i."leadId" = p."leadId"
+where "Lead".id = p."leadId" and p.batch = %s and {_lead_unchanged_since_read(app, '"Lead"')}
+"""
+
+
+
+
+def _lead_still_to_write_sql(app: AppDatabase) -> str:
+    """Planned updates the lead still lacks although the application did not change it since the read."""
+    lacking = " or ".join(
+        f'(p."chg_{f.column}" = 1 and {app.distinct(_lead_current(app, f, "l"), _quoted("i", "new_" + f.column))})'
+        for f in LEAD_ROLLUP_FIELDS
+    )
+    return f"""
+select count(*) from {_LEAD_PLAN} as p
+inner join {_LEAD_IN} as i on i."leadId" = p."leadId"
+inner join "Lead" as l on l.id = p."leadId"
+where p.action = 'update' and ({lacking}) and {_lead_unchanged_since_read(app, "l")}
+"""
