@@ -444,3 +444,29 @@ def test_legacy_partial_data_publishes_and_republishes_without_duplicates(engine
     again = publish_appointments(wh, app, apply=True)
     assert again.written == 0 and again.actions == {"unchanged": len(by_id)}
     assert app.scalar('select count(*) from "Appointment"') == len(by_id) == wh.scalar("select count(*) from appointments")
+
+
+# -- the up-to-date check -------------------------------------------------------------------------------------------
+
+
+@pytest.mark.postgres
+def test_up_to_date_check_reads_the_publish_and_warns_when_a_written_row_did_not_stick(app_copy, duckdb_built):
+    """The check uses this run's re-compare of the written rows (no second plan); a row the application rewrites as
+    it arrives (here a trigger) is still to write, and the check warns."""
+    app = app_copy("postgres")
+    victim = duckdb_built.scalar("select id from appointments where cancel_reason is null order by id limit 1")
+    _app_write(app, """create function tamper() returns trigger language plpgsql as $$
+        begin if new.id = '""" + derived_app_id(victim) + """' then new."cancelReason" = 'tampered'; end if;
+        return new; end $$""", [])
+    _app_write(app, 'create trigger tamper before insert or update on "Appointment" '
+                    "for each row execute function tamper()", [])
+    result = run_publish(duckdb_built, app, mode="apply")
+    applied = materialization(result, "app_appointments")
+    assert applied["rows_written"] == applied["rows_to_insert"] and applied["rows_still_to_write"] == 1
+    checks = {e.check_name: e for e in result.get_asset_check_evaluations()}
+    check = checks["app_appointments_up_to_date"]
+    assert not check.passed and check.metadata["rows_still_to_write"].value == 1
+    assert "this run's publish" in check.description
+    assert checks["app_lead_rollups_up_to_date"].passed
+    # and a plain re-plan agrees: that row is the only one a new publish would write
+    assert publish_appointments(duckdb_built, app, apply=False).planned_writes == 1

@@ -6,6 +6,7 @@ records its mode in the run's tags (``appointment/publish_mode``; ``apply`` as s
 so applied runs can be found on the Runs page. The rules live in appointment_pipeline.io.app_database.
 """
 
+from collections.abc import Callable
 from enum import Enum
 
 from dagster import (
@@ -86,6 +87,7 @@ def publish_metadata(result: PublishResult, mode: str, app: AppDatabase) -> dict
     if result.applied:
         metadata["rows_written"] = result.written
         metadata["skipped_at_write"] = result.skipped_at_write
+    metadata["rows_still_to_write"] = result.rows_still_to_write
     return metadata
 
 
@@ -143,29 +145,52 @@ def app_lead_rollups(
     return MaterializeResult(metadata=publish_metadata(result, mode, app))
 
 
-def _up_to_date(context: AssetCheckExecutionContext, result: PublishResult) -> AssetCheckResult:
+def _this_runs_materialization(context: AssetCheckExecutionContext, asset: AssetKey) -> dict | None:
+    event = context.instance.get_latest_materialization_event(asset)
+    if event is None or event.run_id != context.run.run_id or event.asset_materialization is None:
+        return None
+    return {k: v.value for k, v in event.asset_materialization.metadata.items()}
+
+
+def _up_to_date(
+    context: AssetCheckExecutionContext, asset: AssetKey, plan_again: Callable[[], PublishResult]
+) -> AssetCheckResult:
     # a dry run leaves the application behind on purpose: that is reported, not failed
     run = context.instance.get_run_by_id(context.run.run_id)
     applied = (run.tags if run else {}).get(PUBLISH_MODE_TAG) == "apply"
+    metadata = _this_runs_materialization(context, asset)
+    if metadata is not None and "rows_still_to_write" in metadata:
+        # the publish of this run compared the written rows again: no second load and plan
+        remaining, source = int(metadata["rows_still_to_write"]), "this run's publish"
+        counts = {"insert": "rows_to_insert", "update": "rows_to_update", "unchanged": "rows_unchanged"}
+        plan = {action: metadata[name] for action, name in counts.items() if metadata.get(name)}
+        plan.update(metadata.get("skipped_by_reason") or {})
+        changed = metadata.get("changed_fields") or {}
+    else:
+        result = plan_again()
+        remaining, source = result.planned_writes, "a new dry-run plan"
+        plan, changed = result.actions, result.changed_fields
     return AssetCheckResult(
-        passed=result.planned_writes == 0 or not applied,
+        passed=remaining == 0 or not applied,
         severity=AssetCheckSeverity.WARN,
         description=(
-            f"{result.planned_writes} rows still to write"
+            f"{remaining} rows still to write (from {source})"
             + ("" if applied else " (a dry run: they are written by a publish with mode apply)")
         ),
         metadata={
-            "rows_still_to_write": result.planned_writes,
+            "rows_still_to_write": remaining,
             "run_applied": applied,
-            "plan": MetadataValue.json(result.actions),
-            "changed_fields": MetadataValue.json(result.changed_fields),
+            "plan": MetadataValue.json(plan),
+            "changed_fields": MetadataValue.json(changed),
         },
     )
 
 
 _UP_TO_DATE = (
-    "After an apply, a fresh dry-run plan finds nothing left to write (publishing again would write nothing); it "
-    "warns otherwise. After a dry run it passes and reports how many rows the application is behind."
+    "After an apply, publishing again would write nothing: the publish compares every row it wrote with the "
+    "application afterwards (rows the application overtook meanwhile do not count); it warns otherwise. After a "
+    "dry run it passes and reports how many rows the application is behind. Without a materialization in this run "
+    "it plans again."
 )
 
 
@@ -173,14 +198,22 @@ _UP_TO_DATE = (
 def app_appointments_up_to_date(
     context: AssetCheckExecutionContext, warehouse: WarehouseResource, source_db: SourceDatabaseResource
 ) -> AssetCheckResult:
-    return _up_to_date(context, publish_appointments(warehouse.warehouse(), AppDatabase(source_db.url), apply=False))
+    return _up_to_date(
+        context,
+        AssetKey("app_appointments"),
+        lambda: publish_appointments(warehouse.warehouse(), AppDatabase(source_db.url), apply=False),
+    )
 
 
 @asset_check(asset=app_lead_rollups, pool=WAREHOUSE_POOL, description=_UP_TO_DATE)
 def app_lead_rollups_up_to_date(
     context: AssetCheckExecutionContext, warehouse: WarehouseResource, source_db: SourceDatabaseResource
 ) -> AssetCheckResult:
-    return _up_to_date(context, publish_lead_rollups(warehouse.warehouse(), AppDatabase(source_db.url), apply=False))
+    return _up_to_date(
+        context,
+        AssetKey("app_lead_rollups"),
+        lambda: publish_lead_rollups(warehouse.warehouse(), AppDatabase(source_db.url), apply=False),
+    )
 
 
 PUBLISH_ASSETS = [app_appointments, app_lead_rollups]

@@ -81,25 +81,33 @@ def publish_appointments(
     check_batch_size(batch_size)
     postgres = app.dialect == "postgres"
     with app.connect() as con:
-        verify_app_schema(app, con)
-        _create_appointment_temp_tables(app, con)
+        with result.timed("check_shape"):
+            verify_app_schema(app, con)
+            _create_appointment_temp_tables(app, con)
         with app.transaction(con, read_only=True):
-            binary = postgres and wh.dialect == "postgres"
-            timestamps = [i for i, c in enumerate(_IN_COLUMNS) if _is_instant(c)]
-            app.load_from_warehouse(
-                con, wh, _incoming_appointments_sql(binary), _IN, _IN_COLUMNS, timestamps, binary=binary
-            )
-            for statement in _appointment_plan_sql(app):
-                app.execute(con, statement)
-            writes = int(app.execute(con, f"select count(*) from {_PLAN} where action in {WRITE_ACTIONS}").fetchone()[0])
-            if writes:
-                for statement in _appointment_write_sql(app, batch_size):
+            with result.timed("load"):
+                binary = postgres and wh.dialect == "postgres"
+                timestamps = [i for i, c in enumerate(_IN_COLUMNS) if _is_instant(c)]
+                app.load_from_warehouse(
+                    con, wh, _incoming_appointments_sql(binary), _IN, _IN_COLUMNS, timestamps, binary=binary
+                )
+            with result.timed("plan"):
+                for statement in _appointment_plan_sql(app):
                     app.execute(con, statement)
-            collect(app, con, plan=_PLAN, writes=_WRITE, key="id", order=_WRITE_ORDER, flags=COMPARED_COLUMNS,
-                    result=result)
+                plan_writes = f"select count(*) from {_PLAN} where action in {WRITE_ACTIONS}"
+                writes = int(app.execute(con, plan_writes).fetchone()[0])
+            with result.timed("write_table"):
+                if writes:
+                    for statement in _appointment_write_sql(app, batch_size):
+                        app.execute(con, statement)
+            with result.timed("summary"):
+                collect(app, con, plan=_PLAN, writes=_WRITE, key="id", order=_WRITE_ORDER, flags=COMPARED_COLUMNS,
+                        result=result)
         if apply and writes:
-            run_batches(app, con, result, _appointment_upsert_sql(app), after_batch)
-            result.still_to_write = int(app.execute(con, _still_to_write_sql(app)).fetchone()[0])
+            with result.timed("apply"):
+                run_batches(app, con, result, _appointment_upsert_sql(app), after_batch)
+            with result.timed("recheck"):
+                result.still_to_write = int(app.execute(con, _still_to_write_sql(app)).fetchone()[0])
     return result
 
 
@@ -141,6 +149,8 @@ def _appointment_plan_sql(app: AppDatabase) -> list[str]:
     sorts or hash-joins the wide side of a million rows.
     """
     derived = derived_app_id_sql('i."whId"')
+    # the hash key is computed for every incoming row: derive the id only where it is the match (no provider key)
+    keyless = f'case when i."ghlAppointmentId" is null and i."calendlyInviteeUri" is null then {derived} end'
     analyze = (lambda table: [f"analyze {table}"]) if app.dialect == "postgres" else (lambda table: [])
     match = f"""
 insert into {_MATCH} ("whId", "whFromId", "existingId", "appId", "leadExists")
@@ -153,8 +163,7 @@ select
 from {_IN} as i
 left join "Appointment" as g on g."ghlAppointmentId" = i."ghlAppointmentId"
 left join "Appointment" as c on c."calendlyInviteeUri" = i."calendlyInviteeUri"
-left join "Appointment" as d
-    on d.id = {derived} and i."ghlAppointmentId" is null and i."calendlyInviteeUri" is null
+left join "Appointment" as d on d.id = {keyless}
 left join "Lead" as l on l.id = i."leadId"
 """
     flags = []
@@ -209,18 +218,19 @@ with recursive chain ("whId", depth) as (
     where w.action in {WRITE_ACTIONS} and chain.depth < 1000
 ),
 deepest as (select "whId", max(depth) as depth from chain group by "whId"),
-ordered as (
-    select p."whId", coalesce(d.depth, 0) as depth, p.action, {", ".join(f"p.{f}" for f in flag_names.split(", "))},
-        p."appId", p."fromAppId", {", ".join(f'i."{c}"' for c in INCOMING_COLUMNS)}
+numbered as (  -- numbered narrow: sorting the wide rows would spill
+    select p."whId", coalesce(d.depth, 0) as depth,
+        row_number() over (order by coalesce(d.depth, 0), p."whId") - 1 as n,
+        p.action, {", ".join(f"p.{f}" for f in flag_names.split(", "))}, p."appId", p."fromAppId"
     from {_PLAN} as p
-    inner join {_IN} as i on i."whId" = p."whId"
     left join deepest as d on d."whId" = p."whId"
     where p.action in {WRITE_ACTIONS}
 )
 insert into {_WRITE} ("whId", depth, batch, action, {flag_names}, "id", "rescheduledFromId", {incoming})
-select "whId", depth, (row_number() over (order by {_WRITE_ORDER}) - 1) / {int(batch_size)}, action, {flag_names},
-    "appId", "fromAppId", {incoming}
-from ordered
+select n."whId", n.depth, n.n / {int(batch_size)}, n.action, {", ".join(f"n.{f}" for f in flag_names.split(", "))},
+    n."appId", n."fromAppId", {", ".join(f'i."{c}"' for c in INCOMING_COLUMNS)}
+from numbered as n
+inner join {_IN} as i on i."whId" = n."whId"
 """
     return [write, f"analyze {_WRITE}"] if app.dialect == "postgres" else [write]
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +29,7 @@ class PublishResult:
     skipped_at_write: int = 0  # planned writes the application overtook between plan and write
     # planned writes that, re-compared after the apply, the target still lacks (not overtaken by the application)
     still_to_write: int | None = None
+    seconds: dict[str, float] = field(default_factory=dict)  # wall time per phase (load, plan, ..., apply)
 
     @property
     def planned_writes(self) -> int:
@@ -40,6 +43,15 @@ class PublishResult:
     @property
     def skipped(self) -> int:
         return sum(n for action, n in self.actions.items() if action.startswith("skip"))
+
+
+    @contextmanager
+    def timed(self, phase: str) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[phase] = round(self.seconds.get(phase, 0.0) + time.perf_counter() - started, 3)
 
 
 AfterBatch = Callable[[int, int], None]  # (batch number, rows written), called after each batch commits
