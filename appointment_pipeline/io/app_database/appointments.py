@@ -3,16 +3,16 @@
 A publish is set-based from end to end, one connection, no statement per row:
 
 1. load: every warehouse row into one session temporary table (binary COPY between PostgreSQL databases);
-2. match (narrow): each incoming row's existing application row by provider key or derived id, and its lead;
-3. classify: one join against ``"Appointment"`` sorts every row into insert / update / unchanged / skip_*, with a
-   flag per changed column; the counts come from one aggregate over it;
-4. only when something is to be written: the rows to write, with their final values, into a write table numbered in
+2. plan: one pass matches each incoming row to its application row (provider key, else derived id) and its lead,
+   and sorts it into insert / update / unchanged / skip_* with a flag per changed column; the reschedule links are
+   resolved after it (they depend on the predecessor's match); the counts come from one aggregate;
+3. only when something is to be written: the rows to write, with their final values, into a write table numbered in
    batches (reschedule predecessors first), so an unchanged publish stops after step 3 having written nothing;
-5. apply: per batch one ``INSERT ... SELECT ... ON CONFLICT ("id") DO UPDATE ... WHERE`` in its own transaction;
+4. apply: per batch one ``INSERT ... SELECT ... ON CONFLICT ("id") DO UPDATE ... WHERE`` in its own transaction;
    the ``WHERE`` repeats the guards at write time (a row the application updated later stays as it is);
-6. re-compare the written rows, so the up-to-date check reads the outcome instead of planning again.
+5. re-compare the written rows, so the up-to-date check reads the outcome instead of planning again.
 
-Steps 1 to 4 run in a read-only transaction on PostgreSQL: a dry run cannot write even by mistake.
+Steps 1 to 3 run in a read-only transaction on PostgreSQL: a dry run cannot write even by mistake.
 """
 
 from __future__ import annotations
@@ -40,7 +40,6 @@ from appointment_pipeline.io.app_database.schema import verify_app_schema
 from appointment_pipeline.io.warehouse import Warehouse
 
 _IN = "_publish_appointments_in"
-_MATCH = "_publish_appointments_match"
 _PLAN = "_publish_appointments_plan"
 _WRITE = "_publish_appointments_write"
 _WRITE_ORDER = 'depth, "whId"'  # predecessors first, so a link always points to a row already written
@@ -118,20 +117,15 @@ def _create_appointment_temp_tables(app: AppDatabase, con: Any) -> None:
     incoming = ", ".join(f'"{c}" {col_type(c)}' for c in INCOMING_COLUMNS)
     flags = ", ".join(f'"chg_{c}" integer' for c in COMPARED_COLUMNS)
     with app.transaction(con):
-        for table in (_IN, _MATCH, _PLAN, _WRITE):
+        for table in (_IN, _PLAN, _WRITE):
             app.execute(con, f"drop table if exists {table}")
         # no keys on the loaded and intermediate tables: every join over them is a hash join of the whole set, and
         # maintaining an index during the load costs as much again as the load
         app.execute(con, f'create temp table {_IN} ("whId" text not null, "whFromId" text, {incoming})')
         app.execute(
             con,
-            f'create temp table {_MATCH} ("whId" text not null, "whFromId" text, "existingId" text, "appId" text, '
-            '"leadExists" integer)',
-        )
-        app.execute(
-            con,
-            f'create temp table {_PLAN} ("whId" text not null, "whFromId" text, "appId" text, "fromAppId" text, '
-            f"action text, {flags})",
+            f'create temp table {_PLAN} ("whId" text not null, "whFromId" text, "existingId" text, "appId" text, '
+            f'"leadExists" integer, "linkNow" text, "fromAppId" text, action text, {flags})',
         )
         app.execute(
             con,
@@ -143,46 +137,36 @@ def _create_appointment_temp_tables(app: AppDatabase, con: Any) -> None:
 
 
 def _appointment_plan_sql(app: AppDatabase) -> list[str]:
-    """Match every incoming row (narrow), then classify it against its application row in one join.
+    """Classify every incoming row against its application row, then resolve the reschedule links.
 
-    Two statements over analyzed tables instead of one with nested CTEs: the planner cannot estimate a CTE and then
-    sorts or hash-joins the wide side of a million rows.
+    One pass matches (provider key, else derived id) and compares every column but the link, whose new value is the
+    predecessor's application id and so depends on the predecessor's own match: a second statement sets it for the
+    rows whose predecessor is incoming too, and a third turns an otherwise unchanged row with a different link into
+    an update. Separate statements over analyzed tables: the planner cannot estimate a CTE.
     """
     derived = derived_app_id_sql('i."whId"')
     # the hash key is computed for every incoming row: derive the id only where it is the match (no provider key)
     keyless = f'case when i."ghlAppointmentId" is null and i."calendlyInviteeUri" is null then {derived} end'
-    analyze = (lambda table: [f"analyze {table}"]) if app.dialect == "postgres" else (lambda table: [])
-    match = f"""
-insert into {_MATCH} ("whId", "whFromId", "existingId", "appId", "leadExists")
-select
-    i."whId",
-    i."whFromId",
-    coalesce(g.id, c.id, d.id),
-    coalesce(g.id, c.id, d.id, {derived}),
-    case when l.id is null then 0 else 1 end
-from {_IN} as i
-left join "Appointment" as g on g."ghlAppointmentId" = i."ghlAppointmentId"
-left join "Appointment" as c on c."calendlyInviteeUri" = i."calendlyInviteeUri"
-left join "Appointment" as d on d.id = {keyless}
-left join "Lead" as l on l.id = i."leadId"
-"""
+    existing = "coalesce(g.id, c.id, d.id)"
     flags = []
     for name in COMPARED_COLUMNS:
-        kind = COLUMN_BY_NAME[name].kind
-        new = _FROM_APP_ID if name == "rescheduledFromId" else f'i."{name}"'
-        differs = app.distinct(app.as_text(f't."{name}"', kind), new)
+        # the link compared as if it were cleared; the rows that have a predecessor get theirs below
+        new = "null" if name == "rescheduledFromId" else f'i."{name}"'
+        differs = app.distinct(app.as_text(f't."{name}"', COLUMN_BY_NAME[name].kind), new)
         flags.append(f"case when t.id is not null and {differs} then 1 else 0 end")
     flag_names = [f'"chg_{c}"' for c in COMPARED_COLUMNS]
-    any_change = " or ".join(f"{f} = 1" for f in flags)
+    any_change = " or ".join(f"{f} = 1" for f, c in zip(flags, COMPARED_COLUMNS) if c != "rescheduledFromId")
     classify = f"""
-insert into {_PLAN} ("whId", "whFromId", "appId", "fromAppId", action, {", ".join(flag_names)})
+insert into {_PLAN} ("whId", "whFromId", "existingId", "appId", "leadExists", "linkNow", action, {", ".join(flag_names)})
 select
     i."whId",
     i."whFromId",
-    m."appId",
-    {_FROM_APP_ID},
+    {existing},
+    coalesce({existing}, {derived}),
+    case when l.id is null then 0 else 1 end,
+    t."rescheduledFromId",
     case
-        when m."leadExists" = 0 then 'skip_missing_lead'
+        when l.id is null then 'skip_missing_lead'
         when i."updatedAt" is null then 'skip_no_time'
         when t.id is null then 'insert'
         when t."updatedAt" > i."updatedAt" then 'skip_newer_in_app'
@@ -191,15 +175,28 @@ select
     end,
     {", ".join(flags)}
 from {_IN} as i
-inner join {_MATCH} as m on m."whId" = i."whId"
-left join {_MATCH} as p on p."whId" = i."whFromId"
-left join "Appointment" as t on t.id = m."existingId"
+left join "Appointment" as g on g."ghlAppointmentId" = i."ghlAppointmentId"
+left join "Appointment" as c on c."calendlyInviteeUri" = i."calendlyInviteeUri"
+left join "Appointment" as d on d.id = {keyless}
+left join "Lead" as l on l.id = i."leadId"
+left join "Appointment" as t on t.id = {existing}
 """
-    return [*analyze(_IN), match, *analyze(_MATCH), classify, *analyze(_PLAN)]
-
-
-# the predecessor's application id, only when that row exists or is written by this publish
-_FROM_APP_ID = 'case when p."existingId" is not null or p."leadExists" = 1 then p."appId" end'
+    # the predecessor's application id, only when that row exists or is written by this publish
+    link = f"""
+update {_PLAN} set
+    "fromAppId" = f."fromAppId",
+    "chg_rescheduledFromId" = case
+        when {_PLAN}."existingId" is not null and {app.distinct(f'{_PLAN}."linkNow"', 'f."fromAppId"')} then 1 else 0
+    end
+from (
+    select "whId", case when "existingId" is not null or "leadExists" = 1 then "appId" end as "fromAppId"
+    from {_PLAN}
+) as f
+where f."whId" = {_PLAN}."whFromId"
+"""
+    link_only = f"""update {_PLAN} set action = 'update' where action = 'unchanged' and "chg_rescheduledFromId" = 1"""
+    analyze = [f"analyze {_PLAN}"] if app.dialect == "postgres" else []
+    return [classify, *analyze, link, link_only]
 
 
 def _appointment_write_sql(app: AppDatabase, batch_size: int) -> list[str]:
