@@ -217,7 +217,7 @@ with recursive chain ("whId", depth) as (
 deepest as (select "whId", max(depth) as depth from chain group by "whId"),
 numbered as (  -- numbered narrow: sorting the wide rows would spill
     select p."whId", coalesce(d.depth, 0) as depth,
-        row_number() over (order by coalesce(d.depth, 0), p."whId") - 1 as n,
+        row_number() over (order by coalesce(d.depth, 0), {app.bytewise('p."whId"')}) - 1 as n,
         p.action, {", ".join(f"p.{f}" for f in flag_names.split(", "))}, p."appId", p."fromAppId"
     from {_PLAN} as p
     left join deepest as d on d."whId" = p."whId"
