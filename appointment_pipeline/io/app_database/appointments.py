@@ -33,8 +33,9 @@ from appointment_pipeline.io.app_database.result import (
     AfterBatch,
     PublishResult,
     check_batch_size,
-    collect,
+    count_actions,
     run_batches,
+    sample_writes,
 )
 from appointment_pipeline.io.app_database.schema import verify_app_schema
 from appointment_pipeline.io.warehouse import Warehouse
@@ -93,15 +94,13 @@ def publish_appointments(
             with result.timed("plan"):
                 for statement in _appointment_plan_sql(app):
                     app.execute(con, statement)
-                plan_writes = f"select count(*) from {_PLAN} where action in {WRITE_ACTIONS}"
-                writes = int(app.execute(con, plan_writes).fetchone()[0])
-            with result.timed("write_table"):
-                if writes:
+                count_actions(app, con, _PLAN, COMPARED_COLUMNS, result)
+            writes = result.planned_writes
+            if writes:
+                with result.timed("write_table"):
                     for statement in _appointment_write_sql(app, batch_size):
                         app.execute(con, statement)
-            with result.timed("summary"):
-                collect(app, con, plan=_PLAN, writes=_WRITE, key="id", order=_WRITE_ORDER, flags=COMPARED_COLUMNS,
-                        result=result)
+                    sample_writes(app, con, _WRITE, "id", _WRITE_ORDER, COMPARED_COLUMNS, result)
         if apply and writes:
             with result.timed("apply"):
                 run_batches(app, con, result, _appointment_upsert_sql(app), after_batch)

@@ -15,8 +15,9 @@ from appointment_pipeline.io.app_database.result import (
     PublishResult,
     batch_number,
     check_batch_size,
-    collect,
+    count_actions,
     run_batches,
+    sample_writes,
 )
 from appointment_pipeline.io.app_database.schema import verify_app_schema
 from appointment_pipeline.io.warehouse import Warehouse
@@ -64,8 +65,8 @@ def publish_lead_rollups(
             if app.dialect == "postgres":
                 app.execute(con, f"analyze {_LEAD_IN}")
             app.execute(con, _lead_plan_sql(app, batch_size))
-            collect(app, con, plan=_LEAD_PLAN, writes=_LEAD_PLAN, key="leadId", order='"leadId"', flags=names,
-                    result=result)
+            count_actions(app, con, _LEAD_PLAN, names, result)
+            sample_writes(app, con, _LEAD_PLAN, "leadId", '"leadId"', names, result)
         if apply:
             run_batches(app, con, result, _lead_update_sql(app), after_batch)
             if result.written:

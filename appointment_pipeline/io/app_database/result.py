@@ -74,23 +74,19 @@ def run_batches(app: AppDatabase, con: Any, result: PublishResult, sql: str, aft
     result.skipped_at_write = result.planned_writes - result.written
 
 
-def collect(
-    app: AppDatabase,
-    con: Any,
-    *,
-    plan: str,
-    writes: str,
-    key: str,
-    order: str,
-    flags: Sequence[str],
-    result: PublishResult,
-) -> None:
-    """Fill ``result`` from the classified rows (``plan``: one per incoming row) and the rows to write (``writes``)."""
+def count_actions(app: AppDatabase, con: Any, plan: str, flags: Sequence[str], result: PublishResult) -> None:
+    """Rows per action and, for the updates, per changed column: one aggregate over the classified rows."""
     sums = ", ".join(f'coalesce(sum("chg_{f}"), 0)' for f in flags)
     rows = app.execute(con, f"select action, count(*), {sums} from {plan} group by action").fetchall()
     result.actions = {row[0]: int(row[1]) for row in sorted(rows)}
     totals = next((row[2:] for row in rows if row[0] == "update"), [0] * len(flags))
     result.changed_fields = {f: int(n) for f, n in zip(flags, totals) if n}
+
+
+def sample_writes(
+    app: AppDatabase, con: Any, writes: str, key: str, order: str, flags: Sequence[str], result: PublishResult
+) -> None:
+    """The batch count and the first rows to write (``writes`` holds them with their batch)."""
     flag_list = ", ".join(f'"chg_{f}"' for f in flags)
     sample = app.execute(
         con,
