@@ -4,7 +4,16 @@ import pytest
 
 from appointment_pipeline.demo.generator import generate_demo
 from appointment_pipeline.io.warehouse import Warehouse
+from appointment_pipeline.settings import get_settings
 from pipeline import DEMO_ARGS, Inputs, create_pg_database, drop_pg_database, run_pipeline
+
+
+@pytest.fixture(autouse=True)
+def fresh_settings():
+    """Settings are read once per process: a test that changes the environment reads them again."""
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
 
 
 @pytest.fixture(scope="session")

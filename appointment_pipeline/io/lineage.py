@@ -35,6 +35,7 @@ from sqlglot.optimizer.scope import Scope, build_scope
 
 from appointment_pipeline.io.sources import CATALOG, SOURCE_SYSTEMS, Pii, SourceCatalog
 from appointment_pipeline.io.sql_project import SOURCE_DIALECT, SqlModel, SqlProject, load_project
+from appointment_pipeline.settings import get_settings
 
 Ref = tuple[str, str]  # (table, column)
 
@@ -236,7 +237,7 @@ _ALGORITHM_VERSION = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:16
 def cache_dir() -> Path | None:
     """Where model lineage is kept between processes (``APPOINTMENT_LINEAGE_CACHE``; ``off`` disables it). Every
     run process loads the code location, so without it each run would derive the lineage again."""
-    setting = os.environ.get("APPOINTMENT_LINEAGE_CACHE", "")
+    setting = get_settings().lineage_cache
     if setting.lower() == "off":
         return None
     return Path(setting) if setting else Path(tempfile.gettempdir()) / f"appointment_pipeline_lineage_{os.getuid()}"

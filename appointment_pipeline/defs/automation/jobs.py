@@ -15,7 +15,6 @@ from dagster import AssetSelection, define_asset_job
 
 from appointment_pipeline.defs.quality.checks import FRESHNESS_CHECKS
 from appointment_pipeline.defs.extract.assets import raw_calendly_invitees, raw_ghl_appointments
-from appointment_pipeline.defs.extract.partitions import snapshot_days
 
 TRIGGER_TAG = "appointment/trigger"  # which automation launched a run: filter the Runs page by it
 
@@ -24,7 +23,6 @@ SNAPSHOT_ASSETS = AssetSelection.assets(raw_calendly_invitees, raw_ghl_appointme
 reconcile_job = define_asset_job(
     "reconcile_job",
     selection=AssetSelection.all(),
-    partitions_def=snapshot_days,
     description=(
         "Every asset: the snapshot partitions of the requested day(s), raw_leads and every SQL model once. "
         "Run by the reconcile_daily schedule for the previous UTC day."
@@ -34,7 +32,6 @@ reconcile_job = define_asset_job(
 landing_refresh_job = define_asset_job(
     "landing_refresh_job",
     selection=SNAPSHOT_ASSETS.downstream(),
-    partitions_def=snapshot_days,
     description=(
         "The snapshot assets for the requested day(s) and every model downstream of them. "
         "Run by landing_zone_sensor for the days whose landing files are new or changed."

@@ -3,7 +3,6 @@
 Checks that read the warehouse share the writers' pool: a DuckDB file takes no reader while a writer holds it.
 """
 
-import os
 from datetime import date, datetime, timedelta, timezone
 
 import pandas as pd
@@ -26,6 +25,7 @@ from appointment_pipeline.io.audits import find_cycles, links_leaving_their_lead
 from appointment_pipeline.domain.rollup import Appointment, select_primary_appointment
 from appointment_pipeline.defs.resources.resources import WarehouseResource
 from appointment_pipeline.io.sql_project import DeclaredTest, SqlModel, SqlProject, load_project, transpile
+from appointment_pipeline.settings import get_settings
 
 
 def run_declared_test(warehouse, test: DeclaredTest, sample_size: int = 5) -> AssetCheckResult:
@@ -183,7 +183,7 @@ def freshness_grace_hours() -> float:
 
     The default 6 h leaves room for the 02:00 UTC reconcile schedule to finish.
     """
-    return float(os.environ.get("APPOINTMENT_FRESHNESS_GRACE_HOURS", "6"))
+    return get_settings().freshness_grace_hours
 
 
 def expected_snapshot_day(

@@ -12,11 +12,16 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from dagster import DagsterEventType, Definitions, executor, in_process_executor
-from dagster._core.errors import DagsterExecutionInterruptedError
-from dagster._core.events import DagsterEvent
-from dagster._core.executor.base import Executor
-from dagster._utils.interrupts import raise_interrupts_as
+from dagster import (
+    DagsterEvent,
+    DagsterEventType,
+    DagsterExecutionInterruptedError,
+    Definitions,
+    Executor,
+    executor,
+    in_process_executor,
+)
+from appointment_pipeline.defs.runtime.dagster_internals import raise_interrupts_as
 
 
 def _blocked_on_pool(event: DagsterEvent) -> bool:

@@ -17,10 +17,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from dagster import DagsterEventType
-from dagster._core.launcher import DefaultRunLauncher
-from dagster._core.launcher.base import CheckRunHealthResult, WorkerStatus
-from dagster._core.storage.dagster_run import DagsterRun
+from dagster import DagsterEventType, DagsterRun, DefaultRunLauncher
+from appointment_pipeline.defs.runtime.dagster_internals import CheckRunHealthResult, WorkerStatus
 
 # Slack between a process's start and its run's RUN_START event (which the process itself writes later).
 _CLOCK_SLACK_SECONDS = 2.0
