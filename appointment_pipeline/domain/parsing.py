@@ -193,9 +193,14 @@ def _is_scheduled_event(record: dict) -> bool:
     return "start_time" in record or (isinstance(uri, str) and "/scheduled_events/" in uri)
 
 
+def _object(value: Any) -> dict[str, Any]:
+    """A nested JSON object, or an empty one when the field is absent or not an object."""
+    return value if isinstance(value, dict) else {}
+
+
 def _event_fields(event: dict, key: str | None, *, prefix: str) -> dict[str, Any]:
     """What a scheduled event record (embedded or on its own) says about the event."""
-    cancellation = event.get("cancellation") if isinstance(event.get("cancellation"), dict) else {}
+    cancellation = _object(event.get("cancellation"))
     return {
         "event_status": _text(event.get("status")),
         "event_cancel_reason": provider_canceler(_text(cancellation.get("canceler_type"))),
@@ -215,7 +220,7 @@ def parse_calendly(obj: Any, hash_key: str) -> dict[str, Any]:
     if key is None:
         raise Reject(LineReason.MISSING_KEY, "invitee uri is missing")
     event = record.get("scheduled_event") if isinstance(record.get("scheduled_event"), dict) else None
-    cancellation = record.get("cancellation") if isinstance(record.get("cancellation"), dict) else {}
+    cancellation = _object(record.get("cancellation"))
     rescheduled = record.get("rescheduled") is True
     event_fields = _event_fields(event, key, prefix="scheduled_event.") if event else {}
     try:
@@ -289,7 +294,7 @@ def parse_ghl(obj: Any, hash_key: str) -> dict[str, Any]:
     delivery = "snapshot"
     location_id = None
     if isinstance(obj.get("appointment"), dict):
-        delivery = _GHL_WEBHOOK_TYPES.get(obj.get("type"), "webhook")
+        delivery = _GHL_WEBHOOK_TYPES.get(str(obj.get("type")), "webhook")
         location_id = _text(obj.get("locationId"))
         obj = obj["appointment"]
     elif isinstance(obj.get("event"), dict):  # GET /calendars/events/appointments/{id} body

@@ -126,7 +126,7 @@ def _day_folders(root: Path, provider: str) -> list[tuple[str, date | None]]:
     folder = root / provider
     if not folder.is_dir():
         return []
-    found = []
+    found: list[tuple[str, date | None]] = []
     for child in sorted(folder.iterdir()):
         if not child.is_dir():
             continue
@@ -191,7 +191,8 @@ def scan_landing(
                 if entry is not None:
                     scan.skip("waiting for the day's other provider to settle", f"{name}/{folder}")
             continue
-        for name, (old, listing) in sorted(providers.items()):
+        settled = {name: entry for name, entry in providers.items() if entry is not None}
+        for name, (old, listing) in sorted(settled.items()):
             if old is not None and old.listing == listing:
                 scan.unchanged += 1
                 continue
@@ -205,8 +206,8 @@ def scan_landing(
                 continue
             scan.changed.setdefault(folder, {})[name] = (old, new)
 
-    for folder, providers in previous.items():
-        for name in providers:
+    for folder, seen in previous.items():
+        for name in seen:
             if (folder, name) not in present:
                 scan.skip("files removed (no run: warehouse rows are kept)", f"{name}/{folder}")
                 scan.cursor.get(folder, {}).pop(name, None)
@@ -255,6 +256,7 @@ def run_requests_for(scan: LandingScan, job_name: str = landing_refresh_job.name
 def never_materialized_inputs(context: SensorEvaluationContext) -> list[AssetKey]:
     """Assets landing_refresh_job reads but does not build (raw_leads and the legacy staging models) that this
     Dagster instance has never materialized: on a fresh deployment the sensor's first runs build them too."""
+    assert context.repository_def is not None  # a sensor is always evaluated within its code location
     graph = context.repository_def.asset_graph
     refreshed = landing_refresh_job.selection.resolve(graph)
     needed = {parent for key in refreshed for parent in graph.get(key).parent_keys} - refreshed

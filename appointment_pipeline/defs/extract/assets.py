@@ -7,9 +7,9 @@ provider records go through appointment_pipeline.domain.parsing, which keeps onl
 
 
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import date, datetime, time, timedelta, timezone
-from typing import Literal
+from typing import Any, Literal
 
 import pandas as pd
 import pyarrow as pa
@@ -112,7 +112,7 @@ def read_leads(source_url: str, hash_key: str, chunk_size: int = 50_000) -> pa.T
     return pa.concat_tables(chunks)
 
 
-def _lead_chunk(rows: list, hash_key: str) -> pa.Table:
+def _lead_chunk(rows: Sequence[Any], hash_key: str) -> pa.Table:
     """One chunk of "Lead" rows (email first, then LEAD_COLUMNS, all text) -> raw_leads columns."""
     values = dict(zip(["email", *LEAD_COLUMNS], zip(*rows)))
     arrays, problems = {}, []

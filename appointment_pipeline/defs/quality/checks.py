@@ -6,6 +6,8 @@ Checks that read the warehouse share the writers' pool: a DuckDB file takes no r
 from datetime import date, datetime, timedelta, timezone
 
 import pandas as pd
+from typing import Any
+
 from dagster import (
     AssetCheckExecutionContext,
     AssetCheckResult,
@@ -32,7 +34,7 @@ def run_declared_test(warehouse, test: DeclaredTest, sample_size: int = 5) -> As
     sql = transpile(test.failing_rows_sql(), warehouse.dialect)
     failures = warehouse.scalar(f"select count(*) from ({sql}) as failing")
     sample = warehouse.query_df(f"select * from ({sql}) as failing limit {sample_size}") if failures else None
-    metadata = {"failing_rows": int(failures), "sql": MetadataValue.md(f"```sql\n{test.failing_rows_sql()}\n```")}
+    metadata: dict[str, Any] = {"failing_rows": int(failures), "sql": MetadataValue.md(f"```sql\n{test.failing_rows_sql()}\n```")}
     if sample is not None:
         metadata["sample"] = MetadataValue.md(frame_markdown(sample))
     return AssetCheckResult(asset_key=test.model, check_name=test.name, passed=failures == 0, metadata=metadata)
@@ -124,8 +126,8 @@ def rollup_matches_python_rule(warehouse: WarehouseResource) -> AssetCheckResult
     by_lead: dict[str, list[Appointment]] = {}
     fields = set(Appointment.__dataclass_fields__)
     for record in frame.to_dict("records"):
-        clean = {k: (None if v is None or v != v else v) for k, v in record.items() if k in fields}
-        by_lead.setdefault(record["lead_id"], []).append(Appointment(**clean))
+        clean: dict[str, Any] = {k: (None if v is None or v != v else v) for k, v in record.items() if k in fields}
+        by_lead.setdefault(str(record["lead_id"]), []).append(Appointment(**clean))
     mismatches = []
     for lead_id, appointments in sorted(by_lead.items()):
         primary_id, reference_time = rollups.get(lead_id, (None, None))

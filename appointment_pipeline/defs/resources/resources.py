@@ -118,7 +118,8 @@ class ProviderApisResource(ConfigurableResource):
     ghl: GhlApi
 
     def for_provider(self, provider: str) -> CalendlyApi | GhlApi:
-        return {"calendly": self.calendly, "ghl": self.ghl}[provider]
+        apis: dict[str, CalendlyApi | GhlApi] = {"calendly": self.calendly, "ghl": self.ghl}
+        return apis[provider]
 
 
 def default_resources(settings: Settings | None = None) -> dict[str, ConfigurableResource]:

@@ -54,7 +54,7 @@ class InterruptibleInProcessExecutor(Executor):
                 event = next(events, None)
             if event is None:
                 return
-            if _blocked_on_pool(event):
+            if _blocked_on_pool(event) and event.step_key:
                 blocked.add(event.step_key)
             elif event.step_key:
                 blocked.discard(event.step_key)
@@ -63,7 +63,7 @@ class InterruptibleInProcessExecutor(Executor):
 
 @executor(
     name="in_process",
-    config_schema=in_process_executor.config_schema,
+    config_schema=in_process_executor.config_schema,  # type: ignore[call-overload]  # a schema object, as Dagster's own
 )
 def interruptible_in_process_executor(init_context):
     """Execute all steps in a single process; an interrupt ends a run that is waiting for a pool slot."""

@@ -62,7 +62,7 @@ class LocalProcessRunLauncher(DefaultRunLauncher):
         records = self._instance.get_records_for_run(run.run_id, of_type=DagsterEventType.RUN_START, limit=1).records
         event = records[0].event_log_entry if records else None
         pid = event.dagster_event.pid if event and event.dagster_event else None
-        if pid is None:
+        if event is None or pid is None:
             # Not started yet, or started elsewhere: leave it to the start timeout, never fail a run on a guess.
             return CheckRunHealthResult(WorkerStatus.RUNNING, "no run worker process recorded yet")
         state = process_state(pid, started_by=event.timestamp)
