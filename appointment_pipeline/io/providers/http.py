@@ -225,7 +225,7 @@ def _failure_name(exc: BaseException) -> str:
     reason = exc.args[0] if exc.args else None
     if isinstance(reason, MaxRetryError):
         reason = reason.reason
-    if isinstance(exc, requests.Timeout) or isinstance(reason, Urllib3TimeoutError):
+    if isinstance(exc, (requests.Timeout, Urllib3TimeoutError)) or isinstance(reason, Urllib3TimeoutError):
         return "timeout"
     if isinstance(reason, ResponseError):
         return str(reason)
@@ -321,11 +321,13 @@ class JsonHttp:
     def _check_pull_deadline(self, upcoming_wait: float = 0.0, why: str = "", status: int | None = None) -> None:
         if self._pull_ends is None or time.monotonic() + upcoming_wait <= self._pull_ends:
             return
+        raise _RefusedWait(self._pull_deadline_message(upcoming_wait, why), status)
+
+    def _pull_deadline_message(self, upcoming_wait: float = 0.0, why: str = "") -> str:
         waiting = f" (a {why} wait of {upcoming_wait:.1f}s would pass it)" if upcoming_wait > 0 else ""
-        raise _RefusedWait(
+        return (
             f"pull deadline of {self.limits.pull_seconds:g}s (pull_seconds) reached after {self._pull_requests} "
-            f"requests{waiting}; nothing of this pull is kept",
-            status,
+            f"requests{waiting}; nothing of this pull is kept"
         )
 
     def _wait_for_budget(self) -> None:
@@ -344,11 +346,12 @@ class JsonHttp:
             self.mask(f"{self.provider} GET {self._path}: {message}"), provider=self.provider, path=self._path, **kw
         )
 
-    def _body_deadline(self) -> float:
-        seconds = self.limits.response_seconds
-        if self._pull_ends is not None:
-            seconds = min(seconds, max(0.0, self._pull_ends - time.monotonic()))
-        return time.monotonic() + seconds
+    def _body_deadline(self) -> tuple[float, bool]:
+        """time.monotonic() by which the body must be complete, and whether the pull's end set it."""
+        deadline = time.monotonic() + self.limits.response_seconds
+        if self._pull_ends is not None and self._pull_ends < deadline:
+            return self._pull_ends, True
+        return deadline, False
 
     @staticmethod
     def _read_body(response: requests.Response, deadline: float) -> bytes:
@@ -397,7 +400,7 @@ class JsonHttp:
         proactive = self.rules.proactive_wait(response.headers)
         if proactive is not None:
             self._not_before = time.monotonic() + proactive
-        deadline = self._body_deadline()
+        deadline, pull_ends_first = self._body_deadline()
         if not 200 <= status < 300:
             try:
                 content = self._read_body(response, deadline)
@@ -411,7 +414,8 @@ class JsonHttp:
         try:
             body = json.loads(self._read_body(response, deadline))
         except _BodyDeadline:
-            problem = f"response not complete within {self.limits.response_seconds:g}s (response_seconds)"
+            problem = (self._pull_deadline_message() if pull_ends_first else
+                       f"response not complete within {self.limits.response_seconds:g}s (response_seconds)")
         except (urllib3.exceptions.HTTPError, OSError) as exc:
             problem = "timeout" if "timed out" in str(exc).lower() else type(exc).__name__
         except ValueError:
