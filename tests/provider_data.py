@@ -185,6 +185,57 @@ class ServedProviders:
         return json_response(200, {"events": out, "traceId": str(uuid.uuid4())})
 
 
+WINDOW = (datetime(2025, 3, 1, tzinfo=timezone.utc), datetime(2025, 3, 11, tzinfo=timezone.utc))
+
+
+def invitees_in(data, lo=WINDOW[0], hi=WINDOW[1]) -> dict[str, tuple[dict, dict]]:
+    """invitee uri -> (invitee, event) for events starting in [lo, hi)."""
+    out = {}
+    for item in data:
+        start = datetime.fromisoformat(item["event"]["start_time"].replace("Z", "+00:00"))
+        if lo <= start < hi:
+            for inv in item["invitees"]:
+                out[inv["uri"]] = (inv, item["event"])
+    return out
+
+
+def ghl_events_in(data, lo=WINDOW[0], hi=WINDOW[1]) -> dict[str, dict]:
+    lo_ms, hi_ms = int(lo.timestamp() * 1000), int(hi.timestamp() * 1000)
+    out = {}
+    for events in data.values():
+        for ev in events:
+            s, e = ghl_event_span_ms(ev)
+            if s < hi_ms and e > lo_ms:
+                out[ev["id"]] = ev
+    return out
+
+
+def assert_calendly_complete(records, data, lo=WINDOW[0], hi=WINDOW[1]):
+    expected = invitees_in(data, lo, hi)
+    uris = [r["uri"] for r in records]
+    assert len(uris) == len(set(uris)), "an invitee arrived twice"
+    assert set(uris) == set(expected)
+    for rec in records:
+        invitee, event = expected[rec["uri"]]
+        assert rec["scheduled_event"] == event
+        assert {k: v for k, v in rec.items() if k != "scheduled_event"} == invitee
+        assert rec["event"] == rec["scheduled_event"]["uri"]
+
+
+def assert_ghl_complete(records, data, lo=WINDOW[0], hi=WINDOW[1]):
+    expected = ghl_events_in(data, lo, hi)
+    ids = [r["id"] for r in records]
+    assert len(ids) == len(set(ids)), "an event arrived twice"
+    assert set(ids) == set(expected)
+    for rec in records:
+        assert rec == expected[rec["id"]]  # passed through untouched
+
+
+def gaps(served) -> list[float]:
+    """Seconds between consecutive arrivals."""
+    return [b.at - a.at for a, b in zip(served, served[1:])]
+
+
 def parse_iso(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
 

@@ -35,7 +35,7 @@ from urllib.parse import quote, urlsplit
 import requests
 import urllib3
 from requests.adapters import HTTPAdapter
-from urllib3.exceptions import MaxRetryError, ResponseError
+from urllib3.exceptions import InvalidHeader, MaxRetryError, ResponseError
 from urllib3.exceptions import TimeoutError as Urllib3TimeoutError
 from urllib3.util.retry import Retry
 
@@ -183,7 +183,10 @@ class _ProviderRetry(Retry):
         return super().new(**kw)
 
     def get_retry_after(self, response: Any) -> float | None:
-        seconds = super().get_retry_after(response)
+        try:
+            seconds = super().get_retry_after(response)
+        except InvalidHeader:  # an unreadable Retry-After: fall back to the provider's headers, then the backoff
+            seconds = None
         if seconds is None and self.http is not None and response.status == 429:
             seconds = self.http.rules.throttled_wait(response.headers)
         return seconds
@@ -265,8 +268,8 @@ class JsonHttp:
         self.limits = limits
         self._owns_session = session is None
         self._session = session if session is not None else requests.Session()
-        adapter = HTTPAdapter(max_retries=retry.to_retry(self))
-        self._session.mount(self.base_url + "/", adapter)
+        # the retrying adapter serves this provider's URLs only, also on a session passed in
+        self._session.mount(self.base_url + "/", HTTPAdapter(max_retries=retry.to_retry(self)))
         self._log = logger
         self._not_before: float | None = None  # monotonic time before which the next call must not start
         self._pull_ends: float | None = None  # monotonic time at which the current pull must stop
