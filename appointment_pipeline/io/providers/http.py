@@ -105,7 +105,6 @@ class RetryPolicy:
             respect_retry_after_header=True,
             retry_after_max=10**9,  # long waits are refused by max_rate_limit_wait instead of shortened
             raise_on_status=False,  # the last answer reaches us: its status and error title go into the error
-            raise_on_redirect=True,
             http=http,
         )
 
@@ -388,7 +387,6 @@ class JsonHttp:
                 headers={**self._headers, "Authorization": f"Bearer {self._token}"},
                 timeout=(self.retry.timeout, read_timeout),
                 stream=True,
-                allow_redirects=False,
             )
         except _RefusedWait as exc:
             raise self._error(exc.reason, status_code=exc.status, attempts=self._failed_attempts + 1) from None
