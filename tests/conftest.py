@@ -65,3 +65,9 @@ def small_demo(tmp_path_factory):
     source_db_url = f"sqlite:///{root / 'app.sqlite'}"
     generate_demo(source_db_url, root / "landing", leads=30, days=3, start=DEMO_ARGS["start"], seed=5)
     return source_db_url, root / "landing"
+
+
+@pytest.fixture(scope="session")
+def httpserver_listen_address():
+    """pytest-httpserver on 127.0.0.1 (not "localhost", which may resolve to ::1 first)."""
+    return ("127.0.0.1", 0)

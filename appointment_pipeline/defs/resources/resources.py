@@ -65,7 +65,7 @@ class CalendlyApi(ConfigurableResource):
     response_deadline_seconds: float = 120.0  # one response, request to last byte
 
     def client(self):
-        from appointment_pipeline.io.provider_api import CalendlyClient, RetryPolicy
+        from appointment_pipeline.io.providers import CalendlyClient, RetryPolicy
 
         if not self.token or not self.organization:
             raise ValueError("CALENDLY_API_TOKEN and CALENDLY_ORGANIZATION must be set to pull from the Calendly API")
@@ -90,7 +90,7 @@ class GhlApi(ConfigurableResource):
     response_deadline_seconds: float = 120.0
 
     def client(self):
-        from appointment_pipeline.io.provider_api import GhlClient, RetryPolicy
+        from appointment_pipeline.io.providers import GhlClient, RetryPolicy
 
         if not self.token or not self.location_id or not self.calendar_ids:
             raise ValueError("GHL_API_TOKEN, GHL_LOCATION_ID and GHL_CALENDAR_IDS must be set to pull from the GHL API")
@@ -102,7 +102,7 @@ class GhlApi(ConfigurableResource):
 
 
 def _limits(api: "CalendlyApi | GhlApi"):
-    from appointment_pipeline.io.provider_api import PullLimits
+    from appointment_pipeline.io.providers import PullLimits
 
     return PullLimits(
         max_pages=api.max_pages_per_list,
