@@ -22,7 +22,7 @@ from pathlib import Path
 
 from appointment_pipeline.settings import get_settings
 from appointment_pipeline.io.app_database import AppDatabase, publish_appointments, publish_lead_rollups
-from appointment_pipeline.demo.generator import generate_demo
+from appointment_pipeline.demo import generate_demo
 from appointment_pipeline.io.sql_project import load_project
 from appointment_pipeline.io.warehouse import Warehouse
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from appointment_pipeline.demo.generator import generate_demo
+from appointment_pipeline.demo import generate_demo
 from appointment_pipeline.io.warehouse import Warehouse
 from appointment_pipeline.settings import get_settings
 from pipeline import DEMO_ARGS, Inputs, create_pg_database, drop_pg_database, run_pipeline

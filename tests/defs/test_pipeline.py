@@ -153,7 +153,7 @@ def test_days_in_any_order_give_the_same_tables_as_one_range(demo, tmp_path, duc
 
 def test_the_demo_generators_ground_truth_holds(duckdb_built):
     """The generator records, per appointment it wrote, the owner and final state a correct pipeline must find."""
-    from appointment_pipeline.demo.generator import build_demo
+    from appointment_pipeline.demo import build_demo
     from pipeline import DEMO_ARGS
 
     truth = [a for a in build_demo(**DEMO_ARGS).appointments if a.lead_id is not None]

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from appointment_pipeline.demo.generator import write_leads
+from appointment_pipeline.demo import write_leads
 from appointment_pipeline.domain.parsing import CALENDLY, GHL, parse_records
 from appointment_pipeline.io.landing import read_landing
 from appointment_pipeline.io.warehouse import Warehouse
