@@ -227,8 +227,8 @@ def invitee_object(b: DemoBuild, inv: CalendlyInvitee) -> dict:
         "status": inv.status_str,
         "timezone": inv.tz,
         "event": inv.ev.uri,
-        "created_at": cal_ts(inv.created_at),  # type: ignore[arg-type]
-        "updated_at": cal_ts(inv.updated_at),  # type: ignore[arg-type]
+        "created_at": cal_ts(inv.created_at),
+        "updated_at": cal_ts(inv.updated_at),
         "questions_and_answers": [
             {"question": "What would you like to discuss?", "answer": inv.answer, "position": 0}
         ],

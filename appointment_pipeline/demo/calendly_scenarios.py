@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from appointment_pipeline.demo import calendly
@@ -147,7 +148,7 @@ def cal_reschedule(b: DemoBuild, lead: Lead, k: int) -> None:
         b.drifting.add(lead.id)
 
 
-def cal_group(b: DemoBuild, leads: list[Lead], k: int) -> None:
+def cal_group(b: DemoBuild, leads: Sequence[Lead], k: int) -> None:
     """A group event: the leads share one scheduled event URI, one of them cancels."""
     rng = b.rng
     span = b.w1 - b.w0
@@ -195,7 +196,7 @@ def cal_email_only(b: DemoBuild, lead: Lead, k: int) -> None:
         calendly.book_and_cancel(b, lead, lead.person, "invitee", "cal_email_only", email=email)
 
 
-def cal_email_shared(b: DemoBuild, leads: list[Lead], k: int) -> None:
+def cal_email_shared(b: DemoBuild, leads: Sequence[Lead], k: int) -> None:
     """Two leads share an email; the later createdAt owns the invitee (listed older, then newer)."""
     older, newer = leads
     newer.person.email = older.person.email
@@ -203,8 +204,8 @@ def cal_email_shared(b: DemoBuild, leads: list[Lead], k: int) -> None:
     inv = calendly.book(b, newer, newer.person, "cal_email_shared")
     b.finish(inv)
     # createdAt order decides the owner: fix it after the booking so "newer" is strictly later
-    older.created_at = inv.created_at - timedelta(days=60 + b.rng.randrange(30))  # type: ignore[operator]
-    newer.created_at = inv.created_at - timedelta(days=1 + b.rng.randrange(20))  # type: ignore[operator]
+    older.created_at = inv.booked - timedelta(days=60 + b.rng.randrange(30))
+    newer.created_at = inv.booked - timedelta(days=1 + b.rng.randrange(20))
 
 
 def cal_event_uri_only(b: DemoBuild, lead: Lead, k: int) -> None:

@@ -62,10 +62,10 @@ def appointment_object(b: DemoBuild, a: GhlAppointment) -> dict:
         "assignedUserId": a.user,
         "users": [a.user],
         "notes": a.notes,
-        "startTime": ghl_ts(a.start, a.tz),  # type: ignore[arg-type]
-        "endTime": ghl_ts(a.end, a.tz),  # type: ignore[arg-type]
-        "dateAdded": ghl_ts(a.created_at, a.tz),  # type: ignore[arg-type]
-        "dateUpdated": ghl_ts(a.updated_at, a.tz),  # type: ignore[arg-type]
+        "startTime": ghl_ts(a.start, a.tz),
+        "endTime": ghl_ts(a.end, a.tz),
+        "dateAdded": ghl_ts(a.created_at, a.tz),
+        "dateUpdated": ghl_ts(a.updated_at, a.tz),
     }
     return obj
 
@@ -124,8 +124,8 @@ def change(b: DemoBuild, a: GhlAppointment, t: datetime, *, status: str | None =
         if STATUS[status][0] == "CANCELED":
             a.canceled_at = t
     if start is not None:
-        duration = a.end - a.start  # type: ignore[operator]
-        a.start, a.end = start, start + duration
+        old_start, old_end = a.scheduled
+        a.start, a.end = start, start + (old_end - old_start)
     b.observe(a, t, form=form)
 
 
@@ -155,19 +155,19 @@ def play(b: DemoBuild, lead: Lead, final: str, scenario: str, k: int, *, legacy:
     elif final == "cancelled":
         booked, start, cancel_at = b.booking_with_cancel_room()
         a = new_appointment(b, lead, lead.person, contact, scenario, booked=booked, start=start, status="confirmed")
-        change(b, a, max(cancel_at, a.created_at + timedelta(seconds=1)), status="cancelled")  # type: ignore[operator]
+        change(b, a, max(cancel_at, a.booked + timedelta(seconds=1)), status="cancelled")
     elif final in ("new", "confirmed"):
         booked, start = b.booking_and_start()
         first = "new" if (final == "new" or rng.random() < 0.5) else ("active" if k % 5 == 4 else "confirmed")
         a = new_appointment(b, lead, lead.person, contact, scenario, booked=booked, start=start, status=first)
         if final == "confirmed" and first == "new":
-            t = a.created_at + timedelta(minutes=rng.randrange(5, 600))  # type: ignore[operator]
+            t = a.booked + timedelta(minutes=rng.randrange(5, 600))
             if t < b.w1:
                 change(b, a, t, status="confirmed")
     elif final == "invalid":
         booked, start, when = b.booking_with_cancel_room()
         a = new_appointment(b, lead, lead.person, contact, scenario, booked=booked, start=start, status="new")
-        change(b, a, max(when, a.created_at + timedelta(seconds=1)), status="invalid")  # type: ignore[operator]
+        change(b, a, max(when, a.booked + timedelta(seconds=1)), status="invalid")
     else:  # pragma: no cover
         raise AssertionError(final)
     b.finish(a)
@@ -216,15 +216,16 @@ def ghl_reschedule(b: DemoBuild, lead: Lead, k: int) -> None:
             times[i] = times[i - 1] + timedelta(seconds=30)
     start = b.quarter(times[0] + timedelta(hours=rng.randrange(3, 120)))
     a = new_appointment(b, lead, lead.person, contact, "ghl_reschedule", booked=booked, start=start, status="confirmed")
-    first_start = a.start
+    first_start = a.scheduled[0]
     for t in times:
-        new_start = b.quarter(max(t, a.start) + timedelta(hours=rng.randrange(24, 24 * 20)))  # type: ignore[type-var]
+        new_start = b.quarter(max(t, a.scheduled[0]) + timedelta(hours=rng.randrange(24, 24 * 20)))
         change(b, a, t, start=new_start)
     b.finish(a)
     legacy_from_appointments(b, lead)
     if rng.random() < 0.3 and lead.legacy and lead.id not in b.drifting:  # legacy still has the first time
         lead.legacy["appointmentStartAt"] = first_start
-        lead.legacy["appointmentEndAt"] = first_start + (a.end - a.start)  # type: ignore[operator]
+        start, end = a.scheduled
+        lead.legacy["appointmentEndAt"] = first_start + (end - start)
         b.drifting.add(lead.id)
 
 
@@ -233,7 +234,7 @@ def ghl_delete(b: DemoBuild, lead: Lead, k: int) -> None:
     contact = contact_of(lead)
     booked, start, when = b.booking_with_cancel_room()
     a = new_appointment(b, lead, lead.person, contact, "ghl_delete", booked=booked, start=start, status="confirmed")
-    when = max(when.replace(microsecond=0), a.created_at + timedelta(seconds=1))  # type: ignore[operator]
+    when = max(when.replace(microsecond=0), a.booked + timedelta(seconds=1))
     b.touch(a, when)
     a.deleted = True
     a.canceled_at = when

@@ -8,6 +8,7 @@ of the window (``DemoBuild.w1``), with deliberate drift now and then (``DemoData
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from appointment_pipeline.demo.model import EXTRA_LEAD_COLUMN, DemoAppointment
 from appointment_pipeline.demo.people import Lead
@@ -29,11 +30,11 @@ def primary(b: DemoBuild, appts: list[Appointment]) -> Appointment:
         return min(upcoming, key=lambda a: (a.start, -a.created_at.timestamp(), a.key))  # type: ignore[union-attr]
     past = [a for a, s in stat if s in ("CONFIRMED", "SHOWED", "NO_SHOW")]
     if past:
-        return max(past, key=lambda a: (a.start is not None, a.start or t, a.created_at))  # type: ignore[return-value]
+        return max(past, key=lambda a: (a.start is not None, a.start or t, a.created_at))
     canceled = [a for a, s in stat if s == "CANCELED"]
     if canceled:
-        return max(canceled, key=lambda a: (a.canceled_at or a.created_at, a.created_at))  # type: ignore[return-value]
-    return max(appts, key=lambda a: (a.status_changed_at, a.created_at))  # type: ignore[return-value]
+        return max(canceled, key=lambda a: (a.canceled_at or a.created_at, a.created_at))
+    return max(appts, key=lambda a: (a.status_changed_at, a.created_at))
 
 
 def legacy_from_appointments(b: DemoBuild, lead: Lead) -> None:
@@ -58,7 +59,7 @@ def legacy_from_appointments(b: DemoBuild, lead: Lead) -> None:
         provider = None  # the key alone says which provider
     elif r < 0.2:
         provider = a.provider.lower()
-    legacy = {
+    legacy: dict[str, Any] = {
         "appointmentProvider": provider,
         "appointmentStatus": legacy_status,
         "appointmentSource": rng.choice(LEGACY_SOURCES),
@@ -81,7 +82,7 @@ def legacy_from_appointments(b: DemoBuild, lead: Lead) -> None:
             legacy["appointmentStatus"] = "confirmed" if status != "CONFIRMED" else "cancelled"
         elif kind == 1 and a.start is not None:
             legacy["appointmentStartAt"] = a.start + timedelta(hours=1)
-            legacy["appointmentEndAt"] = a.end + timedelta(hours=1)  # type: ignore[operator]
+            legacy["appointmentEndAt"] = a.scheduled[1] + timedelta(hours=1)
         else:
             legacy["appointmentTimezone"] = "America/New_York" if a.tz != "America/New_York" else "Europe/London"
         b.drifting.add(lead.id)
@@ -95,7 +96,7 @@ def legacy_only(b: DemoBuild, lead: Lead, scenario: str, provider: str | None, k
     rng = b.rng
     booked, start = b.booking_and_start()
     minutes = 30
-    legacy = {
+    legacy: dict[str, Any] = {
         "appointmentProvider": provider,
         "appointmentStatus": status,
         "appointmentSource": rng.choice(LEGACY_SOURCES),
@@ -106,8 +107,8 @@ def legacy_only(b: DemoBuild, lead: Lead, scenario: str, provider: str | None, k
     }
     legacy.update(fields)
     lead.legacy = legacy
-    lead.updated_at = max(booked, legacy.get("appointmentCanceledAt") or booked)  # type: ignore[type-var]
-    if lead.updated_at >= b.w1:  # type: ignore[operator]
+    lead.updated_at = max(booked, legacy.get("appointmentCanceledAt") or booked)
+    if lead.updated_at >= b.w1:
         lead.updated_at = b.w1 - timedelta(minutes=1)
     norm = STATUS.get(status.lower()) if status else None
     if status is None:
@@ -132,11 +133,11 @@ def legacy_only(b: DemoBuild, lead: Lead, scenario: str, provider: str | None, k
                 status=norm,
                 cancel_reason="legacy" if norm == "CANCELED" else None,
                 rescheduled_from=None,
-                scheduled_event_uri=legacy.get("calendlyScheduledEventUri"),  # type: ignore[arg-type]
-                start_at=legacy.get("appointmentStartAt"),  # type: ignore[arg-type]
-                end_at=legacy.get("appointmentEndAt"),  # type: ignore[arg-type]
-                created_at=legacy.get("appointmentBookedAt") or lead.updated_at,  # type: ignore[arg-type]
-                canceled_at=legacy.get("appointmentCanceledAt"),  # type: ignore[arg-type]
+                scheduled_event_uri=legacy.get("calendlyScheduledEventUri"),
+                start_at=legacy.get("appointmentStartAt"),
+                end_at=legacy.get("appointmentEndAt"),
+                created_at=legacy.get("appointmentBookedAt") or lead.updated_at,
+                canceled_at=legacy.get("appointmentCanceledAt"),
                 legacy_only=True,
             )
         )

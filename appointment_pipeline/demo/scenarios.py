@@ -136,7 +136,7 @@ def build_unmatched(b: DemoBuild) -> None:
         a = ghl.new_appointment(b, None, person, contact, "ghl_unmatched", booked=booked, start=start,
                                 status="confirmed")  # fmt: skip
         if i % 2:
-            t = a.created_at + timedelta(hours=2)  # type: ignore[operator]
+            t = a.booked + timedelta(hours=2)
             if t < b.w1:
                 ghl.change(b, a, t, status="cancelled")
         b.finish(a)

@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 from appointment_pipeline.demo.people import HOSTS
 
 if TYPE_CHECKING:
+    from appointment_pipeline.demo.calendly import CalendlyEvent
     from appointment_pipeline.demo.model import DemoAppointment
     from appointment_pipeline.demo.people import Lead
 
@@ -82,6 +83,18 @@ class Appointment:
         self.n_deliveries = 0
         self.closed = False  # deleted: never polled again
 
+    @property
+    def booked(self) -> datetime:
+        """``created_at``, set when the appointment was made."""
+        assert self.created_at is not None
+        return self.created_at
+
+    @property
+    def scheduled(self) -> tuple[datetime, datetime]:
+        """(start, end), set when the appointment was made."""
+        assert self.start is not None and self.end is not None
+        return self.start, self.end
+
     def status(self) -> tuple[str, str | None]:
         """(contract status, cancel reason) of the current state."""
         raise NotImplementedError
@@ -101,15 +114,15 @@ class CalendlyLine:
 
     __slots__ = ("embedded", "stripped", "event_line", "ev", "active_then")
 
-    def __init__(self, embedded: str, stripped: str, event_line: str, ev: object, active_then: bool) -> None:
+    def __init__(self, embedded: str, stripped: str, event_line: str, ev: CalendlyEvent, active_then: bool) -> None:
         self.embedded = embedded
         self.stripped = stripped
         self.event_line = event_line
-        self.ev = ev  # the CalendlyEvent (read for its final status)
+        self.ev = ev  # read for its final status
         self.active_then = active_then  # invitee and event both active in this line
 
     def strips(self) -> bool:
-        return not (self.active_then and self.ev.status == "canceled")  # type: ignore[attr-defined]
+        return not (self.active_then and self.ev.status == "canceled")
 
 
 class EventLineOf:

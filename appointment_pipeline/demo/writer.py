@@ -94,6 +94,7 @@ def _duckdb_bulk_insert(conn: sa.Connection, table: sa.Table, records: list[dict
         if name not in TIMESTAMP_COLUMNS:
             frame[name] = frame[name].astype(object)
     native = conn.connection.driver_connection
+    assert native is not None
     view = "__demo_lead_rows"
     native.register(view, frame)
     try:
