@@ -305,6 +305,7 @@ class Trace:
 
 
 HASHED = " (keyed hash)"
+SEED_PREFIX = "seed:"  # a trace entry naming a column of a dbt_like_sql/seeds CSV
 
 
 def field_of(entry: str) -> tuple[str, bool]:
@@ -325,7 +326,10 @@ class ProjectLineage:
         key = (table, column)
         if key in self._traces:
             return self._traces[key]
-        if table in self.catalog.raw_columns:
+        if table in self.project.seeds:
+            # a vocabulary column: the CSV itself is the source, reviewed in the repository and free of personal data
+            result = Trace(frozenset({f"{SEED_PREFIX}{table}.{column}"}), frozenset(), frozenset(), frozenset())
+        elif table in self.catalog.raw_columns:
             derivation = self.catalog.raw_columns[table][column]
             suffix = HASHED if derivation.keyed_hash else ""
             direct = frozenset(f + suffix for f in derivation.direct)
@@ -359,6 +363,8 @@ class ProjectLineage:
                 for how, entries in (("direct", trace.direct), ("indirect", trace.indirect)):
                     for entry in sorted(entries):
                         field_id, hashed = field_of(entry)
+                        if field_id.startswith(SEED_PREFIX):
+                            continue
                         source = self.catalog.fields.get(field_id)
                         if source is None:  # an undeclared field: already one of the problems
                             continue
@@ -455,6 +461,8 @@ def build_lineage(project: SqlProject | None = None, catalog: SourceCatalog = CA
     schema: dict[str, dict[str, str]] = {
         table: {column: "text" for column in columns} for table, columns in catalog.raw_columns.items()
     }
+    for seed in project.seeds.values():
+        schema[seed.name] = {column: "text" for column in seed.columns}
     columns = {table: tuple(cols) for table, cols in schema.items()}
     models, problems = {}, []
     for name in project.order():
