@@ -33,7 +33,7 @@ from sqlglot import exp
 from sqlglot.optimizer.qualify import qualify
 from sqlglot.optimizer.scope import Scope, build_scope
 
-from appointment_pipeline.io.sources import CATALOG, SOURCE_SYSTEMS, Pii, SourceCatalog
+from appointment_pipeline.io.sources import CATALOG, SEED_SYSTEM, SOURCE_SYSTEMS, Pii, SourceCatalog
 from appointment_pipeline.io.sql_project import SOURCE_DIALECT, SqlModel, SqlProject, load_project
 
 Ref = tuple[str, str]  # (table, column)
@@ -305,7 +305,7 @@ class Trace:
 
 
 HASHED = " (keyed hash)"
-SEED_PREFIX = "seed:"  # a trace entry naming a column of a dbt_like_sql/seeds CSV
+
 
 
 def field_of(entry: str) -> tuple[str, bool]:
@@ -327,8 +327,8 @@ class ProjectLineage:
         if key in self._traces:
             return self._traces[key]
         if table in self.project.seeds:
-            # a vocabulary column: the CSV itself is the source, reviewed in the repository and free of personal data
-            result = Trace(frozenset({f"{SEED_PREFIX}{table}.{column}"}), frozenset(), frozenset(), frozenset())
+            # a vocabulary column: the CSV itself is the source (io/sources.py SEED_FIELDS)
+            result = Trace(frozenset({f"{SEED_SYSTEM}:{table}.{column}"}), frozenset(), frozenset(), frozenset())
         elif table in self.catalog.raw_columns:
             derivation = self.catalog.raw_columns[table][column]
             suffix = HASHED if derivation.keyed_hash else ""
@@ -363,8 +363,6 @@ class ProjectLineage:
                 for how, entries in (("direct", trace.direct), ("indirect", trace.indirect)):
                     for entry in sorted(entries):
                         field_id, hashed = field_of(entry)
-                        if field_id.startswith(SEED_PREFIX):
-                            continue
                         source = self.catalog.fields.get(field_id)
                         if source is None:  # an undeclared field: already one of the problems
                             continue

@@ -152,7 +152,7 @@ def test_a_violated_declared_test_fails_its_asset_check(tmp_path, duckdb_built):
     wh = Warehouse(url)
     with wh.transaction() as con:
         con.execute(f"attach '{Warehouse(duckdb_built.url).url.split(':///', 1)[1]}' as built (read_only)")
-        for table in ("appointments", "raw_leads"):
+        for table in ("appointments", "stg_leads"):
             con.execute(f"create table {table} as select * from built.{table}")
         con.execute("detach built")
     model = PROJECT.models["appointments"]
@@ -161,7 +161,7 @@ def test_a_violated_declared_test_fails_its_asset_check(tmp_path, duckdb_built):
 
     def run_checks():
         result = materialize(
-            [checks, *(defs.get_assets_def(AssetKey(t)) for t in ("appointments", "raw_leads"))],
+            [checks, *(defs.get_assets_def(AssetKey(t)) for t in ("appointments", "stg_leads"))],
             selection=AssetSelection.checks_for_assets("appointments"),
             resources=resources,
             instance=DagsterInstance.ephemeral(),
