@@ -3,7 +3,8 @@
 Every ``<layer>/<name>.sql`` file is one SELECT written in the PostgreSQL dialect; ``<layer>/schema.yml`` documents
 its model and columns and declares tests (dbt style). ``seeds/<name>.csv`` files are the vocabularies (statuses,
 mappings, reason codes), documented in ``seeds/schema.yml``, loaded as tables the models join and read by Python.
-From the parse we derive what dbt asks people to write by hand: the upstream tables (no ``ref()``), the DuckDB translation, and column-level lineage.
+From the parse we derive what dbt asks people to write by hand: the upstream tables (no ``ref()``), the DuckDB
+translation, and column-level lineage.
 """
 
 from __future__ import annotations
