@@ -1,22 +1,5 @@
 -- One row per lead with legacy appointment data (docs/data-contract.md#legacy-lead-table): the legacy observation, or why it is rejected.
-with leads as (
-    select
-        lead_id,
-        ghl_appointment_id,
-        calendly_invitee_uri,
-        calendly_scheduled_event_uri,
-        appointment_provider,
-        appointment_status,
-        appointment_start_at,
-        appointment_end_at,
-        appointment_booked_at,
-        appointment_canceled_at,
-        appointment_timezone,
-        updated_at
-    from raw_leads
-),
-
-normalized as (
+with normalized as (
     select
         lead_id,
         nullif(trim(ghl_appointment_id), '') as ghl_appointment_id,
@@ -30,7 +13,7 @@ normalized as (
         appointment_canceled_at,
         nullif(trim(appointment_timezone), '') as appointment_timezone,
         updated_at
-    from leads
+    from raw_leads
 ),
 
 legacy_statuses as (

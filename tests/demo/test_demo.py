@@ -24,28 +24,13 @@ from appointment_pipeline.demo.generator import (
 )
 from pipeline import PG_ADMIN_URL
 
+from appointment_pipeline.domain import statuses
 
 PG_URL = PG_ADMIN_URL.set(drivername="postgresql+psycopg")
 
-GHL_STATUS = {
-    "new": "CONFIRMED",
-    "confirmed": "CONFIRMED",
-    "active": "CONFIRMED",
-    "cancelled": "CANCELED",
-    "invalid": "CANCELED",
-    "showed": "SHOWED",
-    "completed": "SHOWED",
-    "noshow": "NO_SHOW",
-}
-LEGACY_STATUS = {
-    "confirmed": "CONFIRMED",
-    "canceled": "CANCELED",
-    "cancelled": "CANCELED",
-    "rescheduled": "RESCHEDULED",
-    "showed": "SHOWED",
-    "no_show": "NO_SHOW",
-    "noshow": "NO_SHOW",
-}
+# the mappings of dbt_like_sql/seeds/status_mappings.csv, as plain strings
+GHL_STATUS = {raw: str(status) for raw, (status, _) in statuses.GHL_STATUS.items()}
+LEGACY_STATUS = {raw: str(status) for raw, status in statuses.LEGACY_STATUS.items()}
 
 
 # ---------------------------------------------------------------------------------------------------- helpers

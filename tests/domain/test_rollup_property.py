@@ -18,7 +18,7 @@ from appointment_pipeline.domain.rollup import (
 )
 from appointment_pipeline.io.sql_project import load_project
 from appointment_pipeline.domain.statuses import Status
-from appointment_pipeline.defs.transform.seeds import seed_table
+from appointment_pipeline.io.seeds import write_seed
 from appointment_pipeline.io.warehouse import Warehouse
 
 REFERENCE = datetime(2025, 1, 10, 12, tzinfo=timezone.utc)
@@ -84,9 +84,7 @@ def rule_warehouse(request, tmp_path_factory, pg_database) -> Warehouse:
         wh = Warehouse(f"duckdb:///{tmp_path_factory.mktemp('rule') / 'wh.duckdb'}")
     else:
         wh = Warehouse(pg_database("ap_rule"))
-    statuses = load_project().seeds["appointment_statuses"]  # the tiers the SQL rule joins
-    columns = [(c, {"integer": "bigint"}.get(t, t)) for c, t in statuses.types.items()]
-    wh.replace_table_with_rows(statuses.name, columns, seed_table(statuses))
+    write_seed(wh, load_project().seeds["appointment_statuses"])  # the tiers the SQL rule joins
     return wh
 
 

@@ -139,7 +139,9 @@ def test_a_failing_model_leaves_the_previous_table_intact(tmp_path, duckdb_built
     before = wh.query("select * from stg_leads")
     assert len(before) == 1
     path = root / "staging" / "stg_leads.sql"
-    path.write_text(path.read_text().replace("created_at\nfrom leads", "cast('not a number' as integer) as created_at\nfrom leads"))
+    broken = path.read_text().replace("created_at\nfrom raw_leads", "cast('not a number' as integer) as created_at\nfrom raw_leads")
+    assert broken != path.read_text()
+    path.write_text(broken)
     result = run(root)
     load_project.cache_clear()
     assert not result.success

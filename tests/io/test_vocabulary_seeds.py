@@ -9,23 +9,18 @@ import pytest
 import sqlglot
 from sqlglot import exp
 
-from appointment_pipeline.defs.transform.seeds import seed_table
+from appointment_pipeline.io.seeds import seed_table
 from appointment_pipeline.domain.statuses import GHL_STATUS, LEGACY_ROLLUP_STATUS, legacy_status, ghl_status
 from appointment_pipeline.io.sql_project import load_project
 
 PROJECT = load_project()
 SEEDS = PROJECT.seeds
 
-# Rules (not mappings) that name a code in SQL, each mirrored by a Python rule: Calendly's "an active invitee on a
-# canceled event is CANCELED" (domain.statuses.calendly_status) and the GHL rebooking heuristic.
+# The only codes SQL may name outside the seeds: the GHL rebooking heuristic links a successor to a CANCELED
+# predecessor (a rule about that one status, not a mapping), and the record_type of a raw Calendly row, which shares
+# the spelling of a cancel reason.
 RULE_LITERALS = {
-    ("int_calendly_events", "canceled"),
-    ("int_calendly_observations", "active"),
-    ("int_calendly_observations", "CANCELED"),
-    ("int_calendly_observations", "CONFIRMED"),
-    ("int_calendly_observations", "NO_SHOW"),
     ("int_reschedule_links", "CANCELED"),
-    # the record_type of a raw Calendly row, which happens to share the cancel reason's spelling
     ("stg_calendly_invitees", "invitee"),
 }
 

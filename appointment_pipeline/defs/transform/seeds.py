@@ -1,12 +1,10 @@
 """One asset per vocabulary CSV in dbt_like_sql/seeds/ (group seeds): the table the SQL models join.
 
-Each CSV is written whole (scratch table, audited with its blocking tests, swapped in), with the column types of
-seeds/schema.yml, so DuckDB and PostgreSQL hold the same rows.
+Each CSV is written whole (scratch table, audited with its blocking tests, swapped in); io/seeds.py does the writing.
 """
 
 import hashlib
 
-import pyarrow as pa
 from dagster import (
     AssetExecutionContext,
     AssetsDefinition,
@@ -17,20 +15,12 @@ from dagster import (
     asset,
 )
 
-from appointment_pipeline.defs.constants import OWNERS, WAREHOUSE_KIND, WAREHOUSE_POOL
+from appointment_pipeline.defs.constants import OWNERS, SEED_GROUP, WAREHOUSE_KIND, WAREHOUSE_POOL
 from appointment_pipeline.defs.resources.resources import WarehouseResource
 from appointment_pipeline.defs.transform.metadata import preview_markdown, table_metadata
 from appointment_pipeline.io.audits import model_audit
+from appointment_pipeline.io.seeds import write_seed
 from appointment_pipeline.io.sql_project import Seed, load_project
-
-_ARROW_TYPES = {"text": pa.string(), "integer": pa.int64(), "boolean": pa.bool_()}
-_SQL_TYPES = {"text": "text", "integer": "bigint", "boolean": "boolean"}
-
-
-def seed_table(seed: Seed) -> pa.Table:
-    return pa.table(
-        {column: pa.array([row[column] for row in seed.rows], type=_ARROW_TYPES[t]) for column, t in seed.types.items()}
-    )
 
 
 def build_seed_asset(seed: Seed) -> AssetsDefinition:
@@ -38,7 +28,7 @@ def build_seed_asset(seed: Seed) -> AssetsDefinition:
 
     @asset(
         name=seed.name,
-        group_name="seeds",
+        group_name=SEED_GROUP,
         kinds={"csv", WAREHOUSE_KIND},
         owners=OWNERS,
         pool=WAREHOUSE_POOL,
@@ -53,8 +43,7 @@ def build_seed_asset(seed: Seed) -> AssetsDefinition:
     )
     def seed_asset(context: AssetExecutionContext, warehouse: WarehouseResource) -> MaterializeResult:
         wh = warehouse.warehouse()
-        columns = [(column, _SQL_TYPES[t]) for column, t in seed.types.items()]
-        count = wh.replace_table_with_rows(seed.name, columns, seed_table(seed), audit=model_audit(wh, seed))
+        count = write_seed(wh, seed, audit=model_audit(wh, seed))
         metadata = table_metadata(wh, seed.name, count, descriptions=seed.columns)
         metadata["preview"] = MetadataValue.md(preview_markdown(wh, seed.name))
         return MaterializeResult(metadata=metadata)
