@@ -55,7 +55,7 @@ import sqlalchemy as sa
 
 from appointment_pipeline import settings
 from appointment_pipeline.io.app_database import create_app_schema, drop_app_schema, supports_publish
-from appointment_pipeline.domain.statuses import GHL_STATUS, LEGACY_STATUS
+from appointment_pipeline.domain.statuses import GHL_STATUS, LEGACY_STATUS, LineReason
 
 __all__ = [
     "DemoAppointment",
@@ -276,8 +276,10 @@ _LEAD_UNITS: tuple[tuple[str, float, int], ...] = (
 )
 _GROUP_SIZES = (3, 2, 4)
 _LEGACY_ODD_STATUSES = ("Cancelled", "NOSHOW", "Showed", "CONFIRMED", "Rescheduled", "No_Show", "canceled", "noshow")
-_MALFORMED_KINDS = ("malformed_json", "missing_key", "bad_timestamp", "unknown_status")
-_IGNORED = "not_an_appointment"  # the reason code of a valid line that describes no appointment
+_MALFORMED_KINDS = tuple(
+    str(r) for r in (LineReason.MALFORMED_JSON, LineReason.MISSING_KEY, LineReason.BAD_TIMESTAMP, LineReason.UNKNOWN_STATUS)
+)
+_IGNORED = str(LineReason.NOT_AN_APPOINTMENT)  # the reason code of a valid line that describes no appointment
 _LINES_PER_FILE = 25_000
 
 

@@ -7,7 +7,7 @@ seed column, so adding, renaming or dropping a code in a CSV without the code th
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from enum import Enum
 from typing import Any
 
@@ -33,12 +33,17 @@ def seed_values(name: str, column: str, **where: Any) -> list[Any]:
 
 def check_enum(enum: type[Enum], seed: str, column: str, **where: Any) -> None:
     """Raise VocabularyError unless the enum's values are exactly ``seed.column`` (of the rows matching ``where``)."""
-    declared = {member.value for member in enum}
+    check_values(enum.__name__, {member.value for member in enum}, seed, column, **where)
+
+
+def check_values(name: str, declared: Iterable[Any], seed: str, column: str, **where: Any) -> None:
+    """Raise VocabularyError unless ``declared`` is exactly ``seed.column`` (of the rows matching ``where``)."""
+    declared = set(declared)
     seeded = set(seed_values(seed, column, **where))
     if declared != seeded:
         path = seeds()[seed].path
         raise VocabularyError(
-            f"{enum.__name__} differs from {path.name} column {column}"
+            f"{name} differs from {path.name} column {column}"
             + (f" where {where}" if where else "")
             + f": only in Python {sorted(declared - seeded)}, only in the CSV {sorted(seeded - declared)} ({path})"
         )

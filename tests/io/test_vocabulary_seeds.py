@@ -130,3 +130,40 @@ def test_ghl_mapping_follows_the_csv(row):
     status, reason = ghl_status(f" {row['raw_value'].upper()} ")
     assert (str(status), reason and str(reason)) == (row["status"], row["cancel_reason"])
     assert set(GHL_STATUS) == set(SEEDS["status_mappings"].values("raw_value", source="ghl"))
+
+
+def test_an_enum_that_drifts_from_its_seed_fails_with_a_clear_error():
+    from enum import StrEnum
+
+    from appointment_pipeline.domain.vocabulary import VocabularyError, check_enum
+
+    class Drifted(StrEnum):
+        CONFIRMED = "CONFIRMED"
+        PENDING = "PENDING"
+
+    with pytest.raises(VocabularyError, match=r"only in Python \['PENDING'\].*only in the CSV \[.*'NO_SHOW'"):
+        check_enum(Drifted, "appointment_statuses", "status")
+
+
+def test_accepted_values_name_their_seed():
+    test = next(t for t in PROJECT.models["appointments"].tests if t.name == "accepted_values_status")
+    assert test.args["seed"] == "appointment_statuses"
+    assert test.args["values"] == SEEDS["appointment_statuses"].values("status")
+    assert "'NO_SHOW'" in test.failing_rows_sql()
+
+
+def test_an_accepted_values_test_needs_a_known_seed(tmp_path):
+    from appointment_pipeline.io.sql_project import ModelError
+
+    (tmp_path / "staging").mkdir()
+    (tmp_path / "staging" / "stg_x.sql").write_text("select 'a' as code\n")
+    (tmp_path / "staging" / "schema.yml").write_text(
+        "models:\n  - name: stg_x\n    description: x\n    columns:\n      - name: code\n        description: c\n"
+        "        tests: [{accepted_values: {seed: no_such_seed, column: code}}]\n"
+    )
+    load_project.cache_clear()
+    try:
+        with pytest.raises(ModelError, match="unknown seed 'no_such_seed'"):
+            load_project(tmp_path)
+    finally:
+        load_project.cache_clear()
