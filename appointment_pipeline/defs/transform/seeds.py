@@ -8,6 +8,7 @@ import hashlib
 from dagster import (
     AssetExecutionContext,
     AssetsDefinition,
+    BackfillPolicy,
     CodeReferencesMetadataValue,
     LocalFileCodeReference,
     MaterializeResult,
@@ -32,6 +33,7 @@ def build_seed_asset(seed: Seed) -> AssetsDefinition:
         kinds={"csv", WAREHOUSE_KIND},
         owners=OWNERS,
         pool=WAREHOUSE_POOL,
+        backfill_policy=BackfillPolicy.single_run(),  # a partition range from the CLI is one run (as the models)
         description=seed.description,
         code_version=hashlib.sha256(text).hexdigest()[:16],
         metadata={
