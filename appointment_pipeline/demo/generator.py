@@ -53,7 +53,7 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
-from appointment_pipeline import settings
+from appointment_pipeline.settings import get_settings
 from appointment_pipeline.io.app_database import create_app_schema, drop_app_schema, supports_publish
 from appointment_pipeline.domain.statuses import GHL_STATUS, LEGACY_STATUS, LineReason
 
@@ -285,16 +285,16 @@ _LINES_PER_FILE = 25_000
 
 def default_source_db_url() -> str:
     """``APPOINTMENT_SOURCE_DB_URL``, else the demo SQLite file under the data dir (appointment_pipeline.settings)."""
-    return settings.source_db_url()
+    return get_settings().source_db_url
 
 
 def default_landing_dir() -> Path:
     """``APPOINTMENT_LANDING_DIR``, else ``<data dir>/landing`` (appointment_pipeline.settings)."""
-    return settings.landing_dir()
+    return get_settings().landing_dir
 
 
 def default_partitions_start() -> date:
-    return settings.partitions_start()
+    return get_settings().partitions_start
 
 
 def build_demo(*, leads: int = 300, days: int = 14, start: date = date(2025, 1, 1), seed: int = 7) -> DemoData:

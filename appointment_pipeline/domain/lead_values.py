@@ -67,11 +67,12 @@ def _text_column_by_value(column: str, values: Sequence[object], *, check_pii: b
         text = value if isinstance(value, str) else str(value)
         if "\x00" in text or not _encodable(text):
             problems[row] = Problem(BAD_TEXT, f"{column}: holds a NUL or an invalid unicode character")
-            text = None
+            out.append(None)
         elif check_pii and looks_like_pii(text):
             problems[row] = Problem(PII_VALUE, f"{column}: looks like an email address or a phone number")
-            text = None
-        out.append(text)
+            out.append(None)
+        else:
+            out.append(text)
     return pa.array(out, type=pa.string()), problems
 
 

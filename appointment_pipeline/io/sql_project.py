@@ -12,7 +12,7 @@ from __future__ import annotations
 import csv
 import functools
 import graphlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Set
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -115,7 +115,7 @@ class SqlModel:
     tests: tuple[DeclaredTest, ...]
 
     @functools.cached_property
-    def expression(self) -> exp.Expression:
+    def expression(self) -> exp.Query:
         try:
             statements = sqlglot.parse(self.sql, read=SOURCE_DIALECT)
         except sqlglot.errors.ParseError as exc:
@@ -251,7 +251,7 @@ class SqlProject:
         graph = {name: set(m.upstream_tables) & self.models.keys() for name, m in self.models.items()}
         return list(graphlib.TopologicalSorter(graph).static_order())
 
-    def validate(self, external_tables: set[str]) -> None:
+    def validate(self, external_tables: Set[str]) -> None:
         known = external_tables | self.models.keys() | self.seeds.keys()
         for seed in self.seeds.values():
             for test in seed.tests:
@@ -341,7 +341,7 @@ def _parse_tests(model: str, column: _ColumnDoc, seeds: Mapping[str, Seed] | Non
     tests = []
     for entry in column.tests:
         if isinstance(entry, str):
-            kind, raw_args = entry, {}
+            kind, raw_args = entry, None
         elif len(entry) == 1:
             kind, raw_args = next(iter(entry.items()))
         else:

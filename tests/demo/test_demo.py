@@ -11,6 +11,8 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 
 import pytest
+
+from appointment_pipeline.settings import get_settings
 import sqlalchemy as sa
 
 from appointment_pipeline.demo import generator as demo
@@ -786,6 +788,7 @@ def test_defaults_and_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsy
     monkeypatch.setenv("APPOINTMENT_SOURCE_DB_URL", f"sqlite:///{tmp_path / 'env.sqlite'}")
     monkeypatch.setenv("APPOINTMENT_LANDING_DIR", str(tmp_path / "env_landing"))
     monkeypatch.setenv("APPOINTMENT_PARTITIONS_START", "2025-02-10")
+    get_settings.cache_clear()  # settings are read once per process
     assert demo.main(["--leads", "20", "--days", "2", "--seed", "1"]) == 0
     assert (tmp_path / "env.sqlite").exists()
     assert sorted(p.name for p in (tmp_path / "env_landing" / "calendly").iterdir()) == ["2025-02-10", "2025-02-11"]

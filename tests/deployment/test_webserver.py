@@ -280,7 +280,7 @@ def test_ui_backfill_and_sensor_with_the_daemon(tmp_path):
     from appointment_pipeline.demo.generator import generate_demo
     from appointment_pipeline.io.warehouse import Warehouse
     from dagster import DagsterInstance, RunsFilter
-    from dagster._core.execution.backfill import BulkActionStatus
+    from appointment_pipeline.defs.runtime.dagster_internals import BulkActionStatus
 
     env = child_env(tmp_path)
     env.update({"APPOINTMENT_LANDING_SENSOR_INTERVAL_SECONDS": "5", "APPOINTMENT_LANDING_SETTLE_SECONDS": "0",

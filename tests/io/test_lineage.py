@@ -13,6 +13,8 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+
+from appointment_pipeline.settings import get_settings
 from dagster import AssetCheckKey, AssetKey, AssetSelection, AssetSpec, DagsterInstance, asset, materialize
 
 from appointment_pipeline.defs.extract.assets import EMAIL_HASH_COLUMN, LEAD_COLUMNS, RAW_LEADS_COLUMNS
@@ -511,9 +513,11 @@ def test_the_disk_cache_gives_the_same_lineage(tmp_path, monkeypatch):
     import appointment_pipeline.io.lineage as lineage_module
 
     monkeypatch.setenv("APPOINTMENT_LINEAGE_CACHE", "off")
+    get_settings.cache_clear()  # settings are read once per process
     monkeypatch.setattr(lineage_module, "_MODEL_CACHE", {})
     computed = export_json(build_lineage())
     monkeypatch.setenv("APPOINTMENT_LINEAGE_CACHE", str(tmp_path))
+    get_settings.cache_clear()
     monkeypatch.setattr(lineage_module, "_MODEL_CACHE", {})
     assert export_json(build_lineage()) == computed  # written
     files = sorted(tmp_path.glob("*.json"))

@@ -17,7 +17,6 @@ from dagster import AssetSelection, define_asset_job
 from appointment_pipeline.defs.constants import SEED_GROUP
 from appointment_pipeline.defs.quality.checks import FRESHNESS_CHECKS
 from appointment_pipeline.defs.extract.assets import raw_calendly_invitees, raw_ghl_appointments
-from appointment_pipeline.defs.extract.partitions import snapshot_days
 
 TRIGGER_TAG = "appointment/trigger"  # which automation launched a run: filter the Runs page by it
 
@@ -26,7 +25,6 @@ SNAPSHOT_ASSETS = AssetSelection.assets(raw_calendly_invitees, raw_ghl_appointme
 reconcile_job = define_asset_job(
     "reconcile_job",
     selection=AssetSelection.all(),
-    partitions_def=snapshot_days,
     description=(
         "Every asset: the snapshot partitions of the requested day(s), raw_leads and every SQL model once. "
         "Run by the reconcile_daily schedule for the previous UTC day."
@@ -36,7 +34,6 @@ reconcile_job = define_asset_job(
 landing_refresh_job = define_asset_job(
     "landing_refresh_job",
     selection=SNAPSHOT_ASSETS.downstream() | AssetSelection.groups(SEED_GROUP),
-    partitions_def=snapshot_days,
     description=(
         "The snapshot assets for the requested day(s), every model downstream of them and the vocabulary seeds. "
         "Run by landing_zone_sensor for the days whose landing files are new or changed."
