@@ -90,10 +90,8 @@ LEGACY_ROLLUP_STATUS: dict[Status, str] = {
     Status(row["status"]): row["legacy_spelling"] for row in seed_rows("appointment_statuses")
 }
 # The primary-appointment rule's tiers (domain/rollup.py; lead_appointment_rollups.sql joins the same seed).
-PRIMARY_TIER: dict[Status, int] = {Status(row["status"]): row["primary_tier"] for row in seed_rows("appointment_statuses")}
-UPCOMING_FIRST: frozenset[Status] = frozenset(
-    Status(row["status"]) for row in seed_rows("appointment_statuses") if row["upcoming_first"]
-)
+PRIMARY_TIER: dict[str, int] = {row["status"]: row["primary_tier"] for row in seed_rows("appointment_statuses")}
+UPCOMING_FIRST: frozenset[str] = frozenset(row["status"] for row in seed_rows("appointment_statuses") if row["upcoming_first"])
 # Statuses that keep canceled_at and cancel_reason.
 KEEPS_CANCELLATION: frozenset[Status] = frozenset(
     Status(row["status"]) for row in seed_rows("appointment_statuses") if row["keeps_cancellation"]

@@ -325,7 +325,9 @@ class _SeedColumnDoc(_ColumnDoc):
     data_type: str = pydantic.Field(default="text", pattern="^(" + "|".join(SEED_TYPES) + ")$")
 
 
-class _SeedDoc(_ModelDoc):
+class _SeedDoc(_Strict):
+    name: str
+    description: str = pydantic.Field(min_length=1)
     columns: list[_SeedColumnDoc] = pydantic.Field(min_length=1)
 
 

@@ -64,7 +64,7 @@ def build_declared_test_checks(model: SqlModel | Seed) -> AssetChecksDefinition:
 
 def build_declared_checks(project: SqlProject | None = None) -> list[AssetChecksDefinition]:
     project = project or load_project()
-    tables = [*project.seeds.values(), *(project.models[name] for name in project.order())]
+    tables: list[SqlModel | Seed] = [*project.seeds.values(), *(project.models[name] for name in project.order())]
     return [build_declared_test_checks(table) for table in tables if table.tests]
 
 
