@@ -10,3 +10,4 @@ APP_KIND = get_settings().app_database_kind
 # Tables the extract assets write and the SQL models read.
 RAW_LEADS_TABLE = "raw_leads"
 EXTERNAL_TABLES = frozenset({RAW_LEADS_TABLE, CALENDLY.table, GHL.table})
+SEED_GROUP = "seeds"  # the vocabulary CSVs of dbt_like_sql/seeds, loaded as tables

@@ -8,10 +8,13 @@ from datetime import datetime, timedelta
 
 from appointment_pipeline.demo import calendly, ghl
 from appointment_pipeline.demo.people import FIRST_NAMES, HOSTS, LAST_NAMES, stranger
+from appointment_pipeline.domain.statuses import LineReason
 from appointment_pipeline.demo.timeline import CALENDLY_API, DemoBuild, cal_ts, digest, dumps, zone
 
-MALFORMED_KINDS = ("malformed_json", "missing_key", "bad_timestamp", "unknown_status")
-IGNORED = "not_an_appointment"  # the reason code of a valid line that describes no appointment
+MALFORMED_KINDS = tuple(
+    str(r) for r in (LineReason.MALFORMED_JSON, LineReason.MISSING_KEY, LineReason.BAD_TIMESTAMP, LineReason.UNKNOWN_STATUS)
+)
+IGNORED = str(LineReason.NOT_AN_APPOINTMENT)  # the reason code of a valid line that describes no appointment
 
 
 def push_malformed(b: DemoBuild) -> None:
@@ -32,7 +35,7 @@ def bad_line(b: DemoBuild, provider: str, kind: str, when: datetime, form: str) 
     person = stranger(b)
     start = b.quarter(when + timedelta(days=2))
     if provider == "calendly":
-        if kind == "malformed_json":
+        if kind == LineReason.MALFORMED_JSON:
             return '{"event":"invitee.created","created_at":"' + cal_ts(when) + '","payload":{"uri":"' + CALENDLY_API + "/sch"
         ev = calendly.new_event(b, start, when)
         inv = calendly.CalendlyInvitee(f"{ev.uri}/invitees/{b.uuid()}", b.uuid(), None, person, ev, "malformed")
@@ -40,25 +43,25 @@ def bad_line(b: DemoBuild, provider: str, kind: str, when: datetime, form: str) 
         inv.answer = "n/a"
         ev.total = ev.active = 1
         obj = calendly.invitee_object(b, inv)
-        if kind == "missing_key":
+        if kind == LineReason.MISSING_KEY:
             del obj["uri"]
-        elif kind == "bad_timestamp":
+        elif kind == LineReason.BAD_TIMESTAMP:
             obj["scheduled_event"]["start_time"] = start.strftime("%Y-%m-%dT%H:%M:%S")
         else:
             obj["status"] = "tentative"
         if form == "poll":
             return dumps(obj)
         return dumps({"event": "invitee.created", "created_at": cal_ts(when), "payload": obj})
-    if kind == "malformed_json":
+    if kind == LineReason.MALFORMED_JSON:
         return '{"type":"AppointmentUpdate","locationId":"' + ghl.LOCATION + '","appointment":{"id":"apt'
     a = ghl.GhlAppointment(b.ghl_id(), None, person, f"ctc9{person.idx:016d}", "malformed")
     a.created_at = a.updated_at = when.replace(microsecond=0)
     a.start, a.end = start, start + timedelta(minutes=30)
     a.title = person.full
     obj = ghl.appointment_object(b, a)
-    if kind == "missing_key":
+    if kind == LineReason.MISSING_KEY:
         del obj["id"]
-    elif kind == "bad_timestamp":
+    elif kind == LineReason.BAD_TIMESTAMP:
         obj["startTime"] = start.astimezone(zone(a.tz)).strftime("%Y-%m-%d %H:%M:%S")
     else:
         obj["appointmentStatus"] = "tentative"

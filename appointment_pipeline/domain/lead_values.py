@@ -18,10 +18,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from appointment_pipeline.domain.redaction import EMAIL_REGEX, PHONE_REGEX, looks_like_pii
+from appointment_pipeline.domain.vocabulary import check_values
 
 BAD_TIMESTAMP = "legacy_bad_timestamp"
 BAD_TEXT = "legacy_bad_text"
 PII_VALUE = "legacy_pii_value"
+check_values("lead_values reasons", (BAD_TIMESTAMP, BAD_TEXT, PII_VALUE), "reject_reasons", "reason", produced_by="lead_values")
 # Instants outside these years are sentinels or typos, not appointments or lead times.
 FIRST_YEAR, LAST_YEAR = 1900, 2199
 UTC_MICROS = pa.timestamp("us", tz="UTC")

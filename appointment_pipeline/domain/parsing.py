@@ -18,7 +18,14 @@ import pyarrow as pa
 
 from appointment_pipeline.domain.redaction import IdentifierLooksLikePii, check_identifier, describe_value, email_hash
 from appointment_pipeline.domain.instants import parse_instant
-from appointment_pipeline.domain.statuses import LineReason, UnknownStatus, calendly_status, ghl_status, provider_canceler
+from appointment_pipeline.domain.statuses import (
+    CALENDLY_EVENT_STATUS,
+    LineReason,
+    UnknownStatus,
+    calendly_status,
+    ghl_status,
+    provider_canceler,
+)
 
 
 class Reject(Exception):
@@ -268,7 +275,7 @@ def _parse_calendly_event(event: dict, delivery: str, webhook: bool) -> dict[str
     if key is None:
         raise Reject(LineReason.MISSING_KEY, "scheduled event uri is missing")
     status = _text(event.get("status"))
-    if (status or "").strip().lower() not in ("active", "canceled"):
+    if (status or "").strip().lower() not in CALENDLY_EVENT_STATUS:
         raise Reject(LineReason.UNKNOWN_STATUS, f"scheduled event status is not a known status ({describe_value(status or '')})", key)
     fields = _event_fields(event, key, prefix="")
     if fields["start_at"] is None:

@@ -34,7 +34,7 @@ from sqlglot import exp
 from sqlglot.optimizer.qualify import qualify
 from sqlglot.optimizer.scope import Scope, build_scope
 
-from appointment_pipeline.io.sources import CATALOG, SOURCE_SYSTEMS, Pii, SourceCatalog
+from appointment_pipeline.io.sources import CATALOG, SEED_SYSTEM, SOURCE_SYSTEMS, Pii, SourceCatalog
 from appointment_pipeline.io.sql_project import SOURCE_DIALECT, SqlModel, SqlProject, load_project
 from appointment_pipeline.settings import get_settings
 
@@ -313,6 +313,7 @@ class Trace:
 HASHED = " (keyed hash)"
 
 
+
 def field_of(entry: str) -> tuple[str, bool]:
     """A trace entry -> (source field id, read through the keyed hash)."""
     return (entry[: -len(HASHED)], True) if entry.endswith(HASHED) else (entry, False)
@@ -331,7 +332,10 @@ class ProjectLineage:
         key = (table, column)
         if key in self._traces:
             return self._traces[key]
-        if table in self.catalog.raw_columns:
+        if table in self.project.seeds:
+            # a vocabulary column: the CSV itself is the source (io/sources.py SEED_FIELDS)
+            result = Trace(frozenset({f"{SEED_SYSTEM}:{table}.{column}"}), frozenset(), frozenset(), frozenset())
+        elif table in self.catalog.raw_columns:
             derivation = self.catalog.raw_columns[table][column]
             suffix = HASHED if derivation.keyed_hash else ""
             fields = frozenset(f + suffix for f in derivation.direct)
@@ -465,6 +469,8 @@ def build_lineage(project: SqlProject | None = None, catalog: SourceCatalog = CA
     schema: dict[str, dict[str, str]] = {
         table: {column: "text" for column in columns} for table, columns in catalog.raw_columns.items()
     }
+    for seed in project.seeds.values():
+        schema[seed.name] = {column: "text" for column in seed.columns}
     columns = {table: tuple(cols) for table, cols in schema.items()}
     models, problems = {}, []
     for name in project.order():

@@ -146,7 +146,8 @@ def test_days_in_any_order_give_the_same_tables_as_one_range(demo, tmp_path, duc
         run_pipeline(url, inputs, day, day, selection=["raw_calendly_invitees", "raw_ghl_appointments"])
     from appointment_pipeline.io.sql_project import load_project
 
-    run_pipeline(url, inputs, days[0], days[-1], selection=sorted(load_project().models))
+    project = load_project()  # the models and the vocabulary seeds they join
+    run_pipeline(url, inputs, days[0], days[-1], selection=sorted([*project.seeds, *project.models]))
     tables = RAW_TABLES + OUTPUT_TABLES + ["snapshot_partition_loads"]
     assert table_snapshot(Warehouse(url), tables) == table_snapshot(duckdb_built, tables)
 

@@ -483,7 +483,7 @@ def test_model_pages_carry_sql_and_lineage():
     row = next(line for line in page.splitlines() if line.startswith("| `appointment_start_at`"))
     assert "`scheduled_event.start_time`" in row and "`startTime`" in row and "`appointmentStartAt`" in row
     assert "`appointments.status` (filter, window)" not in page  # that is the one-hop table
-    assert "`appointments.status` (filter/window)" in metadata["column_lineage"].value
+    assert "`appointments.status` (filter/join/window)" in metadata["column_lineage"].value
     raw_key = AssetKey(CALENDLY.table)
     raw_lineage = defs.get_assets_def(raw_key).specs_by_key[raw_key].metadata["dagster/column_lineage"]
     start = {(d.asset_key.to_user_string(), d.column_name) for d in raw_lineage.deps_by_column["start_at"]}

@@ -1,4 +1,4 @@
-"""Asset checks: every test declared in dbt_like_sql/*/schema.yml, domain checks and snapshot freshness.
+"""Asset checks: every test declared in dbt_like_sql/*/schema.yml (models and seeds), domain checks and snapshot freshness.
 
 Checks that read the warehouse share the writers' pool: a DuckDB file takes no reader while a writer holds it.
 """
@@ -26,7 +26,7 @@ from appointment_pipeline.defs.extract.partitions import snapshot_days
 from appointment_pipeline.io.audits import find_cycles, links_leaving_their_lead, reschedule_links, scan_for_pii
 from appointment_pipeline.domain.rollup import Appointment, select_primary_appointment
 from appointment_pipeline.defs.resources.resources import WarehouseResource
-from appointment_pipeline.io.sql_project import DeclaredTest, SqlModel, SqlProject, load_project, transpile
+from appointment_pipeline.io.sql_project import DeclaredTest, Seed, SqlModel, SqlProject, load_project, transpile
 from appointment_pipeline.settings import get_settings
 
 
@@ -40,7 +40,7 @@ def run_declared_test(warehouse, test: DeclaredTest, sample_size: int = 5) -> As
     return AssetCheckResult(asset_key=test.model, check_name=test.name, passed=failures == 0, metadata=metadata)
 
 
-def build_declared_test_checks(model: SqlModel) -> AssetChecksDefinition:
+def build_declared_test_checks(model: SqlModel | Seed) -> AssetChecksDefinition:
     specs = [
         AssetCheckSpec(
             name=test.name,
@@ -64,7 +64,8 @@ def build_declared_test_checks(model: SqlModel) -> AssetChecksDefinition:
 
 def build_declared_checks(project: SqlProject | None = None) -> list[AssetChecksDefinition]:
     project = project or load_project()
-    return [build_declared_test_checks(project.models[name]) for name in project.order() if project.models[name].tests]
+    tables: list[SqlModel | Seed] = [*project.seeds.values(), *(project.models[name] for name in project.order())]
+    return [build_declared_test_checks(table) for table in tables if table.tests]
 
 
 # -- domain checks -------------------------------------------------------------------
