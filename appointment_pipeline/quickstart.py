@@ -20,9 +20,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from appointment_pipeline import settings
+from appointment_pipeline.settings import get_settings
 from appointment_pipeline.io.app_database import AppDatabase, publish_appointments, publish_lead_rollups
-from appointment_pipeline.demo.generator import generate_demo
+from appointment_pipeline.demo import generate_demo
 from appointment_pipeline.io.sql_project import load_project
 from appointment_pipeline.io.warehouse import Warehouse
 
@@ -36,7 +36,7 @@ RAW_TABLES = ("raw_leads", "raw_calendly_invitees", "raw_ghl_appointments")
 
 
 def ensure_dagster_home() -> Path:
-    home = Path(os.environ.get("DAGSTER_HOME") or Path(".dagster_home").resolve())
+    home = (get_settings().dagster_home or Path(".dagster_home")).resolve()
     home.mkdir(parents=True, exist_ok=True)
     config = home / "dagster.yaml"
     if not config.exists():
@@ -100,7 +100,7 @@ class RunProgress:
 
 def print_publish_plan(warehouse: Warehouse) -> None:
     """The run above published in dry-run mode (the default): show its plan and how to apply it."""
-    app = AppDatabase(settings.source_db_url())
+    app = AppDatabase(get_settings().source_db_url)
     for plan in (publish_appointments(warehouse, app, apply=False), publish_lead_rollups(warehouse, app, apply=False)):
         print(f"\npublish dry run, {plan.target}: {plan.actions or 'nothing to do'}")
     print("apply it: APPOINTMENT_PUBLISH_MODE=apply .venv/bin/dagster asset materialize "
@@ -119,17 +119,18 @@ def main(argv: list[str] | None = None) -> int:
 
     began = time.monotonic()
     home = ensure_dagster_home()
-    start = settings.partitions_start()
-    summary = generate_demo(settings.source_db_url(), settings.landing_dir(), leads=args.leads, days=args.days,
+    settings = get_settings()
+    start = settings.partitions_start
+    summary = generate_demo(settings.source_db_url, settings.landing_dir, leads=args.leads, days=args.days,
                             start=start, seed=args.seed)
     echo(f"demo data: {summary.leads} leads, {summary.landing_lines} landing lines ({summary.malformed_lines} "
          f"malformed on purpose, {summary.ignored_lines} not about appointments) for {summary.first_day}.."
-         f"{summary.last_day} in {settings.data_dir()}")
+         f"{summary.last_day} in {settings.resolved_data_dir}")
     reference = datetime.combine(summary.last_day + timedelta(days=1), datetime.min.time(), tzinfo=timezone.utc)
     demo_settings = {
         "DAGSTER_HOME": str(home),
-        "APPOINTMENT_DATA_DIR": str(settings.data_dir()),
-        "APPOINTMENT_REFERENCE_TIME": os.environ.get("APPOINTMENT_REFERENCE_TIME") or reference.isoformat(),
+        "APPOINTMENT_DATA_DIR": str(settings.resolved_data_dir),
+        "APPOINTMENT_REFERENCE_TIME": settings.reference_time or reference.isoformat(),
         "APPOINTMENT_PARTITIONS_START": summary.first_day.isoformat(),
         "APPOINTMENT_PARTITIONS_END": summary.last_day.isoformat(),
     }
@@ -138,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
         echo(f"settings for dagster dev and the CLI written to {env_file}")
     else:
         echo(f"{env_file} is your own and was left alone; the demo needs {sorted(demo_settings)}")
-    os.environ.update(demo_settings)
+    os.environ.update(demo_settings)  # for the run process started below
 
     command = [
         str(Path(sys.executable).with_name("dagster")),
@@ -158,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     progress = RunProgress(asset_steps=frozenset(key.to_python_identifier() for key in executed))
     started = time.time()
     with open(log_path, "w") as log, DagsterInstance.get() as instance:
-        process = subprocess.Popen(command, env=os.environ.copy(), stdout=log, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
         while process.poll() is None:
             time.sleep(1.0)
             progress.poll(instance, started, echo)
@@ -169,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\nthe run failed (steps {progress.steps_failed}); full log: {log_path}", file=sys.stderr)
         return process.returncode
 
-    warehouse = Warehouse(settings.warehouse_url())
+    warehouse = Warehouse(settings.warehouse_url)
     print(f"\nwarehouse {warehouse.display_name}")
     for table in [*RAW_TABLES, *load_project().marts()]:
         print(f"  {table:34s} {warehouse.scalar(f'select count(*) from {table}'):>8} rows")

@@ -7,7 +7,7 @@ The CLI equivalent is ``dagster asset materialize -m appointment_pipeline.defini
 from collections.abc import Mapping, Sequence
 from datetime import date
 
-from dagster import AssetSelection, DagsterInstance, ExecuteInProcessResult, materialize
+from dagster import AssetsDefinition, AssetSelection, AssetSpec, DagsterInstance, ExecuteInProcessResult, materialize
 
 from appointment_pipeline.definitions import defs
 
@@ -24,7 +24,7 @@ def materialize_range(
     raise_on_error: bool = True,
 ) -> ExecuteInProcessResult:
     """Materialize ``selection`` (default: every asset) for snapshot days first_day..last_day as one run."""
-    assets = list(defs.assets or [])
+    assets = [a for a in defs.assets or [] if isinstance(a, (AssetsDefinition, AssetSpec))]
     checks = list(defs.asset_checks or [])
     run_tags = {
         "dagster/asset_partition_range_start": first_day.isoformat(),
@@ -34,7 +34,7 @@ def materialize_range(
     return materialize(
         [*assets, *checks],
         selection=selection,
-        resources={**defs.resources, **(resources or {})},
+        resources={**(defs.resources or {}), **(resources or {})},
         instance=instance,
         tags=run_tags,
         run_config=dict(run_config or {}),

@@ -24,7 +24,7 @@ from pathlib import Path
 import psycopg
 from dagster import DagsterInstance
 
-from appointment_pipeline.demo.generator import generate_demo
+from appointment_pipeline.demo import generate_demo
 from appointment_pipeline.defs.resources.resources import (
     LandingZoneResource,
     PipelineSettingsResource,

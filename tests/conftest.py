@@ -2,9 +2,18 @@ from __future__ import annotations
 
 import pytest
 
-from appointment_pipeline.demo.generator import generate_demo
+from appointment_pipeline.demo import generate_demo
 from appointment_pipeline.io.warehouse import Warehouse
+from appointment_pipeline.settings import get_settings
 from pipeline import DEMO_ARGS, Inputs, create_pg_database, drop_pg_database, run_pipeline
+
+
+@pytest.fixture(autouse=True)
+def fresh_settings():
+    """Settings are read once per process: a test that changes the environment reads them again."""
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
 
 
 @pytest.fixture(scope="session")
@@ -56,3 +65,9 @@ def small_demo(tmp_path_factory):
     source_db_url = f"sqlite:///{root / 'app.sqlite'}"
     generate_demo(source_db_url, root / "landing", leads=30, days=3, start=DEMO_ARGS["start"], seed=5)
     return source_db_url, root / "landing"
+
+
+@pytest.fixture(scope="session")
+def httpserver_listen_address():
+    """pytest-httpserver on 127.0.0.1 (not "localhost", which may resolve to ::1 first)."""
+    return ("127.0.0.1", 0)

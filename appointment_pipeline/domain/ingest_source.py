@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from appointment_pipeline.domain.vocabulary import seed_values
+
 INGEST_SOURCE_TAG = "appointment/ingest_source"
 RECONCILE_SCHEDULE_NAME = "reconcile_daily"
-INGEST_SOURCES = frozenset({"WEBHOOK", "RECONCILE_CRON", "BACKFILL", "AUTO_BOOK", "MANUAL"})
+# the sources a run tag may set (dbt_like_sql/seeds/appointment_sources.csv)
+INGEST_SOURCES = frozenset(seed_values("appointment_sources", "source", run_tag=True))
 
 
 def ingest_source_for_run(tags: Mapping[str, str]) -> str:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import date
 from typing import Any
 
@@ -100,7 +100,7 @@ def check_key(
     return mine
 
 
-def window_from_tags(tags: dict[str, str]) -> tuple[date, date] | None:
+def window_from_tags(tags: Mapping[str, str]) -> tuple[date, date] | None:
     """The snapshot days a run covers, from Dagster's partition tags; None for a run without partitions."""
     first = tags.get("dagster/asset_partition_range_start") or tags.get("dagster/partition")
     last = tags.get("dagster/asset_partition_range_end") or tags.get("dagster/partition")
@@ -123,7 +123,7 @@ def record_fingerprint(wh, con: Any, table: str, fingerprint: str | None) -> Non
     )
 
 
-def matches_hashes(model_name: str, models: dict, hashed: Iterable[str] = HASHED_TABLES) -> bool:
+def matches_hashes(model_name: str, models: Mapping[str, Any], hashed: Iterable[str] = HASHED_TABLES) -> bool:
     """True for a model that reads email hashes and depends, directly or not, on more than one hashed table: the
     place where hashes of two keys would meet. ``models``: name -> object with ``sql`` and ``upstream_tables``."""
     model = models[model_name]

@@ -18,10 +18,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from appointment_pipeline.domain.redaction import EMAIL_REGEX, PHONE_REGEX, looks_like_pii
+from appointment_pipeline.domain.vocabulary import check_values
 
 BAD_TIMESTAMP = "legacy_bad_timestamp"
 BAD_TEXT = "legacy_bad_text"
 PII_VALUE = "legacy_pii_value"
+check_values("lead_values reasons", (BAD_TIMESTAMP, BAD_TEXT, PII_VALUE), "reject_reasons", "reason", produced_by="lead_values")
 # Instants outside these years are sentinels or typos, not appointments or lead times.
 FIRST_YEAR, LAST_YEAR = 1900, 2199
 UTC_MICROS = pa.timestamp("us", tz="UTC")
@@ -65,11 +67,12 @@ def _text_column_by_value(column: str, values: Sequence[object], *, check_pii: b
         text = value if isinstance(value, str) else str(value)
         if "\x00" in text or not _encodable(text):
             problems[row] = Problem(BAD_TEXT, f"{column}: holds a NUL or an invalid unicode character")
-            text = None
+            out.append(None)
         elif check_pii and looks_like_pii(text):
             problems[row] = Problem(PII_VALUE, f"{column}: looks like an email address or a phone number")
-            text = None
-        out.append(text)
+            out.append(None)
+        else:
+            out.append(text)
     return pa.array(out, type=pa.string()), problems
 
 

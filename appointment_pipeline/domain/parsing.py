@@ -7,24 +7,25 @@ that loaded + rejected = lines holds per file and the rejects mart can list it w
 
 from __future__ import annotations
 
-import gzip
-import hashlib
-import io
 import json
 import re
-import stat
-import zlib
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
-from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 
 from appointment_pipeline.domain.redaction import IdentifierLooksLikePii, check_identifier, describe_value, email_hash
-from appointment_pipeline.settings import parse_instant
-from appointment_pipeline.domain.statuses import LineReason, UnknownStatus, calendly_status, ghl_status, provider_canceler
+from appointment_pipeline.domain.instants import parse_instant
+from appointment_pipeline.domain.statuses import (
+    CALENDLY_EVENT_STATUS,
+    LineReason,
+    UnknownStatus,
+    calendly_status,
+    ghl_status,
+    provider_canceler,
+)
 
 
 class Reject(Exception):
@@ -199,9 +200,14 @@ def _is_scheduled_event(record: dict) -> bool:
     return "start_time" in record or (isinstance(uri, str) and "/scheduled_events/" in uri)
 
 
+def _object(value: Any) -> dict[str, Any]:
+    """A nested JSON object, or an empty one when the field is absent or not an object."""
+    return value if isinstance(value, dict) else {}
+
+
 def _event_fields(event: dict, key: str | None, *, prefix: str) -> dict[str, Any]:
     """What a scheduled event record (embedded or on its own) says about the event."""
-    cancellation = event.get("cancellation") if isinstance(event.get("cancellation"), dict) else {}
+    cancellation = _object(event.get("cancellation"))
     return {
         "event_status": _text(event.get("status")),
         "event_cancel_reason": provider_canceler(_text(cancellation.get("canceler_type"))),
@@ -221,7 +227,7 @@ def parse_calendly(obj: Any, hash_key: str) -> dict[str, Any]:
     if key is None:
         raise Reject(LineReason.MISSING_KEY, "invitee uri is missing")
     event = record.get("scheduled_event") if isinstance(record.get("scheduled_event"), dict) else None
-    cancellation = record.get("cancellation") if isinstance(record.get("cancellation"), dict) else {}
+    cancellation = _object(record.get("cancellation"))
     rescheduled = record.get("rescheduled") is True
     event_fields = _event_fields(event, key, prefix="scheduled_event.") if event else {}
     try:
@@ -269,7 +275,7 @@ def _parse_calendly_event(event: dict, delivery: str, webhook: bool) -> dict[str
     if key is None:
         raise Reject(LineReason.MISSING_KEY, "scheduled event uri is missing")
     status = _text(event.get("status"))
-    if (status or "").strip().lower() not in ("active", "canceled"):
+    if (status or "").strip().lower() not in CALENDLY_EVENT_STATUS:
         raise Reject(LineReason.UNKNOWN_STATUS, f"scheduled event status is not a known status ({describe_value(status or '')})", key)
     fields = _event_fields(event, key, prefix="")
     if fields["start_at"] is None:
@@ -295,7 +301,7 @@ def parse_ghl(obj: Any, hash_key: str) -> dict[str, Any]:
     delivery = "snapshot"
     location_id = None
     if isinstance(obj.get("appointment"), dict):
-        delivery = _GHL_WEBHOOK_TYPES.get(obj.get("type"), "webhook")
+        delivery = _GHL_WEBHOOK_TYPES.get(str(obj.get("type")), "webhook")
         location_id = _text(obj.get("locationId"))
         obj = obj["appointment"]
     elif isinstance(obj.get("event"), dict):  # GET /calendars/events/appointments/{id} body
@@ -372,180 +378,7 @@ class SourceRecord:
     error: str | None = None  # the file broke here: the reject's detail
 
 
-LANDING_SUFFIXES = (".jsonl", ".jsonl.gz")
 FILE_ERROR = object()  # marks a record whose error concerns the rest of its file, not one line
-MAX_LINE_BYTES = 16 * 1024 * 1024  # a longer line is rejected without being held in memory whole
-_READ_CHUNK = 1024 * 1024
-
-
-@dataclass(frozen=True)
-class LandingDay:
-    """What one provider/day folder holds: the files to read, the ``*.jsonl`` entries that cannot be read (each a
-    file-level reject), and what is left alone (logged, not loaded)."""
-
-    files: list[Path]
-    unreadable: list[tuple[Path, str]]
-    skipped: list[tuple[Path, str]]
-
-    @property
-    def has_snapshot(self) -> bool:
-        return bool(self.files or self.unreadable)
-
-
-def scan_landing_day(landing_dir: Path, provider: Provider, day: date) -> LandingDay:
-    folder = landing_dir / provider.name / day.isoformat()
-    files: list[Path] = []
-    unreadable: list[tuple[Path, str]] = []
-    skipped: list[tuple[Path, str]] = []
-    if not folder.is_dir():
-        return LandingDay(files, unreadable, skipped)
-    root = landing_dir.resolve()
-    for path in sorted(folder.iterdir()):
-        if not path.name.endswith(LANDING_SUFFIXES):
-            skipped.append((path, "not a *.jsonl or *.jsonl.gz file"))
-            continue
-        if path.is_symlink():
-            target = path.resolve()
-            if not target.exists():
-                unreadable.append((path, "a symbolic link to nothing"))
-                continue
-            if not target.is_relative_to(root):
-                skipped.append((path, "a symbolic link leaving the landing zone"))
-                continue
-        try:
-            mode = path.stat().st_mode
-        except OSError as exc:
-            unreadable.append((path, f"cannot stat the file ({type(exc).__name__})"))
-            continue
-        if not stat.S_ISREG(mode):
-            kind = "a directory" if stat.S_ISDIR(mode) else "a FIFO" if stat.S_ISFIFO(mode) else "not a regular file"
-            unreadable.append((path, kind))
-            continue
-        files.append(path)
-    return LandingDay(files, unreadable, skipped)
-
-
-def non_day_folders(landing_dir: Path, provider: Provider) -> list[str]:
-    """Entries of the provider folder that are not YYYY-MM-DD folders: never a snapshot, only worth a log line."""
-    folder = landing_dir / provider.name
-    if not folder.is_dir():
-        return []
-    found = []
-    for child in sorted(folder.iterdir()):
-        try:
-            valid = child.is_dir() and date.fromisoformat(child.name).isoformat() == child.name
-        except ValueError:
-            valid = False
-        if not valid:
-            found.append(child.name)
-    return found
-
-
-def landing_files(landing_dir: Path, provider: Provider, day: date) -> list[Path]:
-    return scan_landing_day(landing_dir, provider, day).files
-
-
-class _HashingReader(io.RawIOBase):
-    """Reads a file while hashing its raw bytes, so a load's digest costs no second read."""
-
-    def __init__(self, handle, digest) -> None:
-        self.handle, self.digest = handle, digest
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer) -> int:
-        count = self.handle.readinto(buffer)
-        if count:
-            self.digest.update(memoryview(buffer)[:count])
-        return count
-
-    def drain(self) -> None:
-        while self.handle.read(_READ_CHUNK):
-            pass
-
-
-def _file_digest_update(digest, name: str, file_digest: bytes) -> None:
-    digest.update(name.encode() + b"\0")
-    digest.update(file_digest)
-
-
-def landing_digest(landing_dir: Path, provider: Provider, day: date) -> str:
-    """Content digest of one day's landing files (names and bytes): the sensor's run key and a load's fingerprint."""
-    digest = hashlib.sha256()
-    found = scan_landing_day(landing_dir, provider, day)
-    for path in found.files:
-        file_digest = hashlib.sha256()
-        with open(path, "rb") as handle:
-            for chunk in iter(lambda: handle.read(_READ_CHUNK), b""):
-                file_digest.update(chunk)
-        _file_digest_update(digest, path.name, file_digest.digest())
-    for path, why in found.unreadable:
-        _file_digest_update(digest, path.name, why.encode())
-    return digest.hexdigest()
-
-
-def _read_lines(path: Path, day: date, relative: str, file_digest) -> Iterator[SourceRecord]:
-    """Every line of one file; a file that breaks (corrupt or truncated gzip, unreadable bytes) ends with one
-    record carrying the error, after the lines read before the break."""
-    number = 0
-    with open(path, "rb") as raw:
-        hashing = _HashingReader(raw, file_digest)
-        stream: Any = gzip.GzipFile(fileobj=io.BufferedReader(hashing)) if path.name.endswith(".gz") else io.BufferedReader(hashing)
-        try:
-            while True:
-                line = stream.readline(MAX_LINE_BYTES + 1)
-                if not line:
-                    break
-                number += 1
-                if len(line) > MAX_LINE_BYTES and not line.endswith(b"\n"):
-                    while True:  # skip the rest of the over-long line
-                        rest = stream.readline(_READ_CHUNK)
-                        if not rest or rest.endswith(b"\n"):
-                            break
-                    yield SourceRecord(day, relative, number, error=f"line is longer than {MAX_LINE_BYTES} bytes")
-                    continue
-                try:
-                    text = line.decode("utf-8")
-                except UnicodeDecodeError:
-                    yield SourceRecord(day, relative, number, error="line is not valid UTF-8")
-                    continue
-                # blank lines too: every line is loaded or rejected, none skipped
-                yield SourceRecord(day, relative, number, text=text)
-        except (OSError, EOFError, zlib.error) as exc:
-            why = "truncated" if isinstance(exc, EOFError) else "not a readable gzip stream"
-            yield SourceRecord(day, relative, number + 1, error=f"file is {why} after line {number}", obj=FILE_ERROR)
-        hashing.drain()
-
-
-
-def read_landing(
-    landing_dir: Path,
-    provider: Provider,
-    days: Iterable[date],
-    digests: dict[date, str] | None = None,
-    on_skip: Callable[[str], None] | None = None,
-) -> Iterator[SourceRecord]:
-    """Every line of the days' landing files, each file read once; fills ``digests`` (day -> landing_digest).
-
-    A ``*.jsonl`` entry that cannot be read (a directory, a FIFO, a dangling link) becomes one file-level record;
-    other names and links leaving the landing zone are passed to ``on_skip`` and not read."""
-    for day in days:
-        digest = hashlib.sha256()
-        found = scan_landing_day(landing_dir, provider, day)
-        for path, why in found.skipped:
-            if on_skip:
-                on_skip(f"{path.relative_to(landing_dir).as_posix()}: {why}, skipped")
-        for path in found.files:
-            file_digest = hashlib.sha256()
-            yield from _read_lines(path, day, path.relative_to(landing_dir).as_posix(), file_digest)
-            _file_digest_update(digest, path.name, file_digest.digest())
-        for path, why in found.unreadable:
-            _file_digest_update(digest, path.name, why.encode())
-            yield SourceRecord(day, path.relative_to(landing_dir).as_posix(), None, error=f"the entry is {why}",
-                               obj=FILE_ERROR)
-        if digests is not None:
-            digests[day] = digest.hexdigest()
 
 
 def parse_records(

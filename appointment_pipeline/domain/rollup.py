@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from appointment_pipeline.domain.statuses import LEGACY_ROLLUP_STATUS, Status
+from appointment_pipeline.domain.statuses import LEGACY_ROLLUP_STATUS, PRIMARY_TIER, UPCOMING_FIRST, Status
 
 
 @dataclass(frozen=True)
@@ -56,16 +56,11 @@ class LeadRollup:
 
 
 def tier(appointment: Appointment, reference_time: datetime) -> int | None:
+    """1 for an upcoming appointment of an upcoming_first status, else the status's primary_tier (seeds)."""
     status = appointment.status
-    if status == Status.CONFIRMED and appointment.start_at is not None and appointment.start_at > reference_time:
+    if status in UPCOMING_FIRST and appointment.start_at is not None and appointment.start_at > reference_time:
         return 1
-    if status in (Status.CONFIRMED, Status.SHOWED, Status.NO_SHOW):
-        return 2
-    if status == Status.CANCELED:
-        return 3
-    if status == Status.RESCHEDULED:
-        return 4
-    return None
+    return PRIMARY_TIER.get(status)
 
 
 class _Descending:

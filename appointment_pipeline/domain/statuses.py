@@ -1,10 +1,15 @@
-"""Status vocabulary and the provider/legacy status mappings (docs/data-contract.md#status-mappings; no Dagster imports)."""
+"""Status vocabulary and the provider/legacy status mappings (docs/data-contract.md#status-mappings; no Dagster imports).
+
+The codes and mappings live in dbt_like_sql/seeds/*.csv, which the SQL models join too. The enums below give the
+codes static names for the Python rules; check_enum proves at import that each equals its CSV column.
+"""
 
 from __future__ import annotations
 
 from enum import StrEnum
 
 from appointment_pipeline.domain.redaction import describe_value
+from appointment_pipeline.domain.vocabulary import check_enum, seed_rows
 
 
 class Status(StrEnum):
@@ -40,7 +45,13 @@ class LineReason(StrEnum):
 
     @property
     def is_reject(self) -> bool:
-        return self is not LineReason.NOT_AN_APPOINTMENT
+        return self.value in _REJECTS
+
+
+check_enum(Status, "appointment_statuses", "status")
+check_enum(CancelReason, "cancel_reasons", "cancel_reason")
+check_enum(LineReason, "reject_reasons", "reason", produced_by="parsing")
+_REJECTS = frozenset(row["reason"] for row in seed_rows("reject_reasons") if row["is_reject"])
 
 
 class UnknownStatus(ValueError):
@@ -53,40 +64,38 @@ class UnknownStatus(ValueError):
         super().__init__(f"{field} is not a known status ({describe_value(value or '')})")
 
 
+def _mapping(source: str) -> dict[str, tuple[Status, CancelReason | None]]:
+    """status_mappings.csv rows of one source without a cancel-time condition: raw value -> (status, reason)."""
+    return {
+        row["raw_value"]: (Status(row["status"]), CancelReason(row["cancel_reason"]) if row["cancel_reason"] else None)
+        for row in seed_rows("status_mappings")
+        if row["source"] == source and row["raw_value"] is not None
+    }
+
+
 # GHL appointmentStatus (also spelled appoinmentStatus) -> (status, cancel_reason)
-GHL_STATUS: dict[str, tuple[Status, CancelReason | None]] = {
-    "new": (Status.CONFIRMED, None),
-    "confirmed": (Status.CONFIRMED, None),
-    "active": (Status.CONFIRMED, None),
-    "booked": (Status.CONFIRMED, None),  # contact-appointments schema spells a live booking this way
-    "cancelled": (Status.CANCELED, None),
-    "canceled": (Status.CANCELED, None),
-    "invalid": (Status.CANCELED, CancelReason.INVALID),
-    "showed": (Status.SHOWED, None),
-    "completed": (Status.SHOWED, None),
-    "noshow": (Status.NO_SHOW, None),
+GHL_STATUS = _mapping("ghl")
+# Legacy "Lead"."appointmentStatus", compared lower-cased and trimmed; stg_legacy_observations joins the same rows.
+LEGACY_STATUS: dict[str, Status] = {raw: status for raw, (status, _) in _mapping("legacy").items()}
+# An unset legacy status: whether appointmentCanceledAt is set -> status.
+LEGACY_UNSET_STATUS: dict[bool, Status] = {
+    row["canceled_at_set"]: Status(row["status"])
+    for row in seed_rows("status_mappings")
+    if row["source"] == "legacy" and row["raw_value"] is None
 }
-
-# Legacy "Lead"."appointmentStatus", compared lower-cased and trimmed. The SQL model stg_legacy_observations
-# carries the same mapping; tests/test_rules.py proves the two agree.
-LEGACY_STATUS: dict[str, Status] = {
-    "confirmed": Status.CONFIRMED,
-    "canceled": Status.CANCELED,
-    "cancelled": Status.CANCELED,
-    "rescheduled": Status.RESCHEDULED,
-    "showed": Status.SHOWED,
-    "no_show": Status.NO_SHOW,
-    "noshow": Status.NO_SHOW,
-}
-
+CALENDLY_INVITEE_STATUS = {raw: status for raw, (status, _) in _mapping("calendly_invitee").items()}
+CALENDLY_EVENT_STATUS = {raw: status for raw, (status, _) in _mapping("calendly_event").items()}
 # Lower-case legacy spelling written back by the rollup (docs/data-contract.md#lead_appointment_rollups).
 LEGACY_ROLLUP_STATUS: dict[Status, str] = {
-    Status.CONFIRMED: "confirmed",
-    Status.CANCELED: "canceled",
-    Status.RESCHEDULED: "rescheduled",
-    Status.SHOWED: "showed",
-    Status.NO_SHOW: "no_show",
+    Status(row["status"]): row["legacy_spelling"] for row in seed_rows("appointment_statuses")
 }
+# The primary-appointment rule's tiers (domain/rollup.py; lead_appointment_rollups.sql joins the same seed).
+PRIMARY_TIER: dict[str, int] = {row["status"]: row["primary_tier"] for row in seed_rows("appointment_statuses")}
+UPCOMING_FIRST: frozenset[str] = frozenset(row["status"] for row in seed_rows("appointment_statuses") if row["upcoming_first"])
+# Statuses that keep canceled_at and cancel_reason.
+KEEPS_CANCELLATION: frozenset[Status] = frozenset(
+    Status(row["status"]) for row in seed_rows("appointment_statuses") if row["keeps_cancellation"]
+)
 
 
 def ghl_status(provider_status: str | None, *, deleted: bool = False) -> tuple[Status, CancelReason | None]:
@@ -107,18 +116,19 @@ def calendly_status(
     canceler_type: str | None,
     event_canceler_type: str | None,
 ) -> tuple[Status, CancelReason | None]:
-    invitee = (invitee_status or "").strip().lower()
-    event = (event_status or "active").strip().lower()
-    if invitee == "canceled":
+    """An invitee's status from its own status and its event's (an event without status counts as not canceled)."""
+    invitee = CALENDLY_INVITEE_STATUS.get((invitee_status or "").strip().lower())
+    if invitee is None:
+        raise UnknownStatus("status", invitee_status)
+    if invitee == Status.CANCELED:
         if rescheduled:
             return Status.RESCHEDULED, CancelReason.RESCHEDULED
         return Status.CANCELED, _canceler(canceler_type)
-    if invitee != "active":
-        raise UnknownStatus("status", invitee_status)
-    if event == "canceled":
-        return Status.CANCELED, _canceler(event_canceler_type)
-    if event != "active":
+    event = CALENDLY_EVENT_STATUS.get((event_status or "").strip().lower()) if event_status else Status.CONFIRMED
+    if event is None:
         raise UnknownStatus("scheduled_event.status", event_status)
+    if event == Status.CANCELED:
+        return Status.CANCELED, _canceler(event_canceler_type)
     if no_show:
         return Status.NO_SHOW, None
     return Status.CONFIRMED, None
@@ -138,7 +148,7 @@ def _canceler(canceler_type: str | None) -> CancelReason | None:
 def legacy_status(text: str | None, *, canceled_at_set: bool) -> Status:
     """Contracts section 2: unset -> CANCELED when a cancel time is known, else CONFIRMED."""
     if text is None or not text.strip():
-        return Status.CANCELED if canceled_at_set else Status.CONFIRMED
+        return LEGACY_UNSET_STATUS[canceled_at_set]
     try:
         return LEGACY_STATUS[text.strip().lower()]
     except KeyError:

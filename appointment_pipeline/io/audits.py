@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from appointment_pipeline.domain.redaction import EMAIL_REGEX, PHONE_REGEX
-from appointment_pipeline.io.sql_project import SqlModel, transpile
+from appointment_pipeline.io.sql_project import Seed, SqlModel, transpile
 from appointment_pipeline.io.warehouse import Audit, Warehouse, ident
 
 PII_AUDIT = "no_pii_in_text_columns"
@@ -82,7 +82,7 @@ def reschedule_links(wh: Warehouse, table: str = "appointments", con: Any = None
     return dict(_fetch(wh, con, f"select id, rescheduled_from_id from {ident(table)} where rescheduled_from_id is not null", []))
 
 
-def model_audit(wh: Warehouse, model: SqlModel, *, with_pii: bool = True) -> Audit:
+def model_audit(wh: Warehouse, model: SqlModel | Seed, *, with_pii: bool = True) -> Audit:
     """The model's blocking declared tests, its blocking domain rules and the PII scan, on a candidate table."""
     tests = [test for test in model.tests if test.blocking]
 

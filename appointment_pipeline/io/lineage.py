@@ -25,6 +25,7 @@ import os
 import sys
 import tempfile
 from collections.abc import Iterable, Mapping
+from typing import cast
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,8 +34,9 @@ from sqlglot import exp
 from sqlglot.optimizer.qualify import qualify
 from sqlglot.optimizer.scope import Scope, build_scope
 
-from appointment_pipeline.io.sources import CATALOG, SOURCE_SYSTEMS, Pii, SourceCatalog
+from appointment_pipeline.io.sources import CATALOG, SEED_SYSTEM, SOURCE_SYSTEMS, Pii, SourceCatalog
 from appointment_pipeline.io.sql_project import SOURCE_DIALECT, SqlModel, SqlProject, load_project
+from appointment_pipeline.settings import get_settings
 
 Ref = tuple[str, str]  # (table, column)
 
@@ -73,10 +75,15 @@ class Deps:
 # -- one model ---------------------------------------------------------------------------------------------------
 
 
+def _query(scope: Scope) -> exp.Query:
+    """A scope's SELECT (or set operation): every scope of a model is one."""
+    return cast(exp.Query, scope.expression)
+
+
 class _ScopeResolver:
     """Resolves output columns of a qualified query to the physical columns they come from."""
 
-    def __init__(self, expression: exp.Expression):
+    def __init__(self, expression: exp.Expr):
         root = build_scope(expression)
         if root is None:
             raise LineageError("cannot analyse the query")
@@ -91,7 +98,7 @@ class _ScopeResolver:
         return self.scope_by_expression.get(id(scope.expression), scope)
 
     def output(self, scope: Scope, name: str) -> Deps:
-        names = scope.expression.named_selects
+        names = _query(scope).named_selects
         if name not in names:
             raise LineageError(f"no column {name!r} in {scope.expression.sql(dialect=SOURCE_DIALECT)[:200]}")
         return self.output_at(scope, names.index(name))
@@ -109,7 +116,7 @@ class _ScopeResolver:
             for branch in scope.set_operation_scopes:
                 deps.add(self.output_at(branch, index))
         else:
-            deps.add(self.expression_deps(scope, scope.expression.selects[index]))
+            deps.add(self.expression_deps(scope, _query(scope).selects[index]))
             deps.add(self.row_deps(scope))
         self._active.discard(key)
         self._outputs[key] = deps
@@ -117,7 +124,7 @@ class _ScopeResolver:
 
     def all_outputs(self, scope: Scope) -> Deps:
         deps = Deps()
-        for index in range(len(scope.expression.named_selects)):
+        for index in range(len(_query(scope).named_selects)):
             deps.add(self.output_at(scope, index))
         return deps
 
@@ -126,7 +133,7 @@ class _ScopeResolver:
         if id(scope) in self._rows:
             return self._rows[id(scope)]
         select = scope.expression
-        clauses: list[tuple[exp.Expression | None, str]] = [
+        clauses: list[tuple[exp.Expr | None, str]] = [
             (select.args.get("where"), FILTER),
             (select.args.get("having"), FILTER),
             (select.args.get("qualify"), FILTER),
@@ -147,14 +154,14 @@ class _ScopeResolver:
         self._rows[id(scope)] = deps
         return deps
 
-    def expression_deps(self, scope: Scope, node: exp.Expression) -> Deps:
+    def expression_deps(self, scope: Scope, node: exp.Expr) -> Deps:
         deps = Deps()
         self._visit(scope, node, deps)
         return deps
 
-    def _visit(self, scope: Scope, node: exp.Expression, deps: Deps) -> None:
+    def _visit(self, scope: Scope, node: exp.Expr, deps: Deps) -> None:
         if isinstance(node, exp.Subquery):
-            node = node.unnest()
+            node = cast(exp.Expr, node.unnest())
         if node is not scope.expression and id(node) in self.scope_by_expression:
             child = self.scope_by_expression[id(node)]
             deps.add(self.all_outputs(child))
@@ -169,11 +176,11 @@ class _ScopeResolver:
                 self._visit(scope, part, spec)
             deps.add_as_indirect(spec, WINDOW)
             return
-        for child in node.iter_expressions():
-            self._visit(scope, child, deps)
+        for part in node.iter_expressions():
+            self._visit(scope, part, deps)
 
     @staticmethod
-    def _window_spec(scope: Scope, window: exp.Window) -> list[exp.Expression]:
+    def _window_spec(scope: Scope, window: exp.Window) -> list[exp.Expr]:
         parts = [*(window.args.get("partition_by") or []), window.args.get("order"), window.args.get("spec")]
         alias = window.args.get("alias")
         if isinstance(alias, exp.Identifier):  # OVER w: the named window of the same SELECT
@@ -194,21 +201,22 @@ class _ScopeResolver:
         raise LineageError(f"cannot resolve column {column.sql(dialect=SOURCE_DIALECT)}")
 
 
-def qualified(model: SqlModel, schema: Mapping[str, Mapping[str, str]]) -> exp.Expression:
+def qualified(model: SqlModel, schema: Mapping[str, Mapping[str, str]]) -> exp.Query:
     """The model's query with every column qualified by its source and every star expanded."""
-    upstream = {table: dict(schema[table]) for table in model.upstream_tables if table in schema}
+    upstream: dict[str, object] = {table: dict(schema[table]) for table in model.upstream_tables if table in schema}
     missing = model.upstream_tables - upstream.keys()
     if missing:
         raise LineageError(f"{model.name}: no columns known for {sorted(missing)}")
     try:
-        return qualify(
+        query = qualify(
             model.expression.copy(), schema=upstream, dialect=SOURCE_DIALECT, validate_qualify_columns=True
         )
+        return cast(exp.Query, query)
     except sqlglot.errors.OptimizeError as exc:
         raise LineageError(f"{model.name}: {exc}") from exc
 
 
-def model_lineage(expression: exp.Expression) -> dict[str, Deps]:
+def model_lineage(expression: exp.Query) -> dict[str, Deps]:
     """Output column -> its direct and indirect upstream columns, for one qualified query."""
     resolver = _ScopeResolver(expression)
     return {
@@ -219,13 +227,11 @@ def model_lineage(expression: exp.Expression) -> dict[str, Deps]:
 
 def sql_lineage(sql: str, schema: Mapping[str, Mapping[str, str]]) -> dict[str, Deps]:
     """The lineage of one SELECT over tables of the given schema ({table: {column: type}})."""
+    tables: dict[str, object] = {t: dict(c) for t, c in schema.items()}
     expression = qualify(
-        sqlglot.parse_one(sql, read=SOURCE_DIALECT),
-        schema={t: dict(c) for t, c in schema.items()},
-        dialect=SOURCE_DIALECT,
-        validate_qualify_columns=True,
+        sqlglot.parse_one(sql, read=SOURCE_DIALECT), schema=tables, dialect=SOURCE_DIALECT, validate_qualify_columns=True
     )
-    return model_lineage(expression)
+    return model_lineage(cast(exp.Query, expression))
 
 
 _MODEL_CACHE: dict[str, tuple[tuple[str, ...], dict[str, Deps]]] = {}
@@ -236,7 +242,7 @@ _ALGORITHM_VERSION = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:16
 def cache_dir() -> Path | None:
     """Where model lineage is kept between processes (``APPOINTMENT_LINEAGE_CACHE``; ``off`` disables it). Every
     run process loads the code location, so without it each run would derive the lineage again."""
-    setting = os.environ.get("APPOINTMENT_LINEAGE_CACHE", "")
+    setting = get_settings().lineage_cache
     if setting.lower() == "off":
         return None
     return Path(setting) if setting else Path(tempfile.gettempdir()) / f"appointment_pipeline_lineage_{os.getuid()}"
@@ -307,6 +313,7 @@ class Trace:
 HASHED = " (keyed hash)"
 
 
+
 def field_of(entry: str) -> tuple[str, bool]:
     """A trace entry -> (source field id, read through the keyed hash)."""
     return (entry[: -len(HASHED)], True) if entry.endswith(HASHED) else (entry, False)
@@ -325,14 +332,20 @@ class ProjectLineage:
         key = (table, column)
         if key in self._traces:
             return self._traces[key]
-        if table in self.catalog.raw_columns:
+        if table in self.project.seeds:
+            # a vocabulary column: the CSV itself is the source (io/sources.py SEED_FIELDS)
+            result = Trace(frozenset({f"{SEED_SYSTEM}:{table}.{column}"}), frozenset(), frozenset(), frozenset())
+        elif table in self.catalog.raw_columns:
             derivation = self.catalog.raw_columns[table][column]
             suffix = HASHED if derivation.keyed_hash else ""
-            direct = frozenset(f + suffix for f in derivation.direct)
-            result = Trace(direct, frozenset(derivation.indirect), frozenset({key}), frozenset())
+            fields = frozenset(f + suffix for f in derivation.direct)
+            result = Trace(fields, frozenset(derivation.indirect), frozenset({key}), frozenset())
         else:
             deps = self.models[table][column]
-            direct, indirect, raw_direct, raw_indirect = set(), set(), set(), set()
+            direct: set[str] = set()
+            indirect: set[str] = set()
+            raw_direct: set[Ref] = set()
+            raw_indirect: set[Ref] = set()
             for ref in deps.direct:
                 upstream = self.trace(*ref)
                 direct |= upstream.direct
@@ -351,7 +364,8 @@ class ProjectLineage:
         return [*sorted(self.catalog.raw_columns), *self.project.order()]
 
     def pii_proof(self) -> PiiProof:
-        violations, indirect = [], []
+        violations: list[PiiFinding] = []
+        indirect: list[PiiFinding] = []
         problems = [*self.catalog.problems(), *self.problems]
         for table in self.tables():
             for column in self.columns[table]:
@@ -382,7 +396,7 @@ class ProjectLineage:
             }
             for table, columns in catalog.raw_columns.items()
         }
-        models = {}
+        models: dict[str, dict[str, dict]] = {}
         for name in self.project.order():
             models[name] = {}
             for column in self.columns[name]:
@@ -455,6 +469,8 @@ def build_lineage(project: SqlProject | None = None, catalog: SourceCatalog = CA
     schema: dict[str, dict[str, str]] = {
         table: {column: "text" for column in columns} for table, columns in catalog.raw_columns.items()
     }
+    for seed in project.seeds.values():
+        schema[seed.name] = {column: "text" for column in seed.columns}
     columns = {table: tuple(cols) for table, cols in schema.items()}
     models, problems = {}, []
     for name in project.order():

@@ -22,6 +22,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from appointment_pipeline.io.sql_project import load_seeds, sql_project_root
+
+SEED_SYSTEM = "seed"
+
 
 class Pii(StrEnum):
     """What a source field can reveal about a person (or grant to whoever holds it)."""
@@ -221,7 +225,17 @@ SOURCE_FIELDS: tuple[SourceField, ...] = (
     SourceField("snapshot", "ingest_source", N, "how the run that first loaded the day was launched"),
 )
 
-FIELDS: dict[str, SourceField] = {f.id: f for f in SOURCE_FIELDS}
+# The vocabulary CSVs of dbt_like_sql/seeds: a source kept in the repository itself, one field per CSV column
+# (``seed:<seed>.<column>``), delivered by the seed's own asset; reviewed code, so no personal data.
+_SEEDS = load_seeds(sql_project_root())
+SOURCE_SYSTEMS[SEED_SYSTEM] = SourceSystem(SEED_SYSTEM, tuple(sorted(_SEEDS)), "columns of the vocabulary CSVs")
+SEED_FIELDS: tuple[SourceField, ...] = tuple(
+    SourceField(SEED_SYSTEM, f"{seed.name}.{column}", Pii.NONE, description)
+    for seed in _SEEDS.values()
+    for column, description in seed.columns.items()
+)
+
+FIELDS: dict[str, SourceField] = {f.id: f for f in (*SOURCE_FIELDS, *SEED_FIELDS)}
 
 
 def _from(*direct: str, decided_by: tuple[str, ...] = ()) -> Derivation:

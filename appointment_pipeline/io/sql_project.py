@@ -1,15 +1,18 @@
 """The SQL model layer in ``dbt_like_sql/``, read and understood with sqlglot (no Dagster imports).
 
 Every ``<layer>/<name>.sql`` file is one SELECT written in the PostgreSQL dialect; ``<layer>/schema.yml`` documents
-its model and columns and declares tests (dbt style). From the parse we derive what dbt asks people to write by
-hand: the upstream tables (no ``ref()``), the DuckDB translation, and column-level lineage.
+its model and columns and declares tests (dbt style). ``seeds/<name>.csv`` files are the vocabularies (statuses,
+mappings, reason codes), documented in ``seeds/schema.yml``, loaded as tables the models join and read by Python.
+From the parse we derive what dbt asks people to write by hand: the upstream tables (no ``ref()``), the DuckDB
+translation, and column-level lineage.
 """
 
 from __future__ import annotations
 
+import csv
 import functools
 import graphlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Set
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -23,6 +26,8 @@ from sqlglot.lineage import lineage as sqlglot_lineage
 from sqlglot.optimizer.scope import build_scope
 
 LAYERS = ("staging", "intermediate", "marts")
+SEEDS = "seeds"
+SEED_TYPES = ("text", "integer", "boolean")
 SOURCE_DIALECT = "postgres"
 
 
@@ -62,6 +67,9 @@ class DeclaredTest:
 
     @property
     def description(self) -> str:
+        if self.kind == "accepted_values" and "seed" in self.args:
+            where = "".join(f" where {k} = {v}" for k, v in self.args.get("seed_where", {}).items())
+            return f"{self.column} only takes the values of {self.args['seed']}.{self.args['seed_column']}{where}"
         if self.kind == "accepted_values":
             return f"{self.column} only takes the values {list(self.args['values'])}"
         if self.kind == "relationships":
@@ -107,7 +115,7 @@ class SqlModel:
     tests: tuple[DeclaredTest, ...]
 
     @functools.cached_property
-    def expression(self) -> exp.Expression:
+    def expression(self) -> exp.Query:
         try:
             statements = sqlglot.parse(self.sql, read=SOURCE_DIALECT)
         except sqlglot.errors.ParseError as exc:
@@ -189,9 +197,50 @@ def transpile(sql: str, dialect: str) -> str:
 
 
 @dataclass(frozen=True)
+class Seed:
+    """A vocabulary CSV: a table the models join and Python reads; an empty cell is null."""
+
+    name: str
+    path: Path
+    description: str
+    columns: Mapping[str, str]  # column -> description, in file order
+    types: Mapping[str, str]  # column -> text, integer or boolean
+    rows: tuple[Mapping[str, Any], ...]
+    tests: tuple[DeclaredTest, ...]
+    layer: str = SEEDS
+
+    @property
+    def output_columns(self) -> tuple[str, ...]:
+        return tuple(self.columns)
+
+    def values(self, column: str, **where: Any) -> list[Any]:
+        """Distinct non-null values of ``column`` in file order, of the rows matching ``where``."""
+        if column not in self.columns or not set(where) <= set(self.columns):
+            raise ModelError(f"seed {self.name} has no column {column!r} or {sorted(set(where) - set(self.columns))}")
+        found = [row[column] for row in self.rows if all(row[k] == v for k, v in where.items())]
+        return list(dict.fromkeys(v for v in found if v is not None))
+
+
+def _cell(seed: str, column: str, data_type: str, text: str) -> Any:
+    if text == "":
+        return None
+    if data_type == "integer":
+        try:
+            return int(text)
+        except ValueError:
+            raise ModelError(f"seed {seed}.{column}: {text!r} is not an integer") from None
+    if data_type == "boolean":
+        if text not in ("true", "false"):
+            raise ModelError(f"seed {seed}.{column}: {text!r} is not true or false")
+        return text == "true"
+    return text
+
+
+@dataclass(frozen=True)
 class SqlProject:
     root: Path
     models: Mapping[str, SqlModel]
+    seeds: Mapping[str, Seed] = field(default_factory=dict)
 
     def marts(self) -> list[str]:
         """The output tables (docs/data-contract.md#output-tables), in dependency order."""
@@ -202,8 +251,12 @@ class SqlProject:
         graph = {name: set(m.upstream_tables) & self.models.keys() for name, m in self.models.items()}
         return list(graphlib.TopologicalSorter(graph).static_order())
 
-    def validate(self, external_tables: set[str]) -> None:
-        known = external_tables | self.models.keys()
+    def validate(self, external_tables: Set[str]) -> None:
+        known = external_tables | self.models.keys() | self.seeds.keys()
+        for seed in self.seeds.values():
+            for test in seed.tests:
+                if test.kind == "relationships" and test.args["to"] not in known:
+                    raise ModelError(f"{seed.name}: relationships test points to unknown {test.args['to']}")
         for model in self.models.values():
             unknown = model.upstream_tables - known
             if unknown:
@@ -227,7 +280,20 @@ class _TestArgs(_Strict):
 
 
 class _AcceptedValuesArgs(_TestArgs):
-    values: list[str | int | bool] = pydantic.Field(min_length=1)
+    """Either the values themselves, or a seed column holding them (``seed_where`` narrows the seed's rows)."""
+
+    values: list[str | int | bool] | None = pydantic.Field(default=None, min_length=1)
+    seed: str | None = None
+    column: str | None = None
+    seed_where: dict[str, str | int | bool] = {}
+
+    @pydantic.model_validator(mode="after")
+    def _one_way(self) -> _AcceptedValuesArgs:
+        if (self.values is None) == (self.seed is None) or (self.seed is None) != (self.column is None):
+            raise ValueError("give either values, or seed and column")
+        if self.seed_where and self.seed is None:
+            raise ValueError("seed_where needs a seed")
+        return self
 
 
 class _RelationshipsArgs(_TestArgs):
@@ -255,18 +321,29 @@ class _ModelDoc(_Strict):
     columns: list[_ColumnDoc] = []
 
 
+class _SeedColumnDoc(_ColumnDoc):
+    data_type: str = pydantic.Field(default="text", pattern="^(" + "|".join(SEED_TYPES) + ")$")
+
+
+class _SeedDoc(_Strict):
+    name: str
+    description: str = pydantic.Field(min_length=1)
+    columns: list[_SeedColumnDoc] = pydantic.Field(min_length=1)
+
+
 class _SchemaFile(_Strict):
     """One folder's ``schema.yml``: unknown keys and misspelled tests are errors, never silently ignored."""
 
     version: int = 2
     models: list[_ModelDoc] = []
+    seeds: list[_SeedDoc] = []
 
 
-def _parse_tests(model: str, column: _ColumnDoc) -> list[DeclaredTest]:
+def _parse_tests(model: str, column: _ColumnDoc, seeds: Mapping[str, Seed] | None = None) -> list[DeclaredTest]:
     tests = []
     for entry in column.tests:
         if isinstance(entry, str):
-            kind, raw_args = entry, {}
+            kind, raw_args = entry, None
         elif len(entry) == 1:
             kind, raw_args = next(iter(entry.items()))
         else:
@@ -277,8 +354,25 @@ def _parse_tests(model: str, column: _ColumnDoc) -> list[DeclaredTest]:
             args = _TEST_ARGS[kind].model_validate(raw_args or {})
         except pydantic.ValidationError as exc:
             raise ModelError(f"{model}.{column.name}: test {kind}: {_first_error(exc)}") from None
-        tests.append(DeclaredTest(model, column.name, kind, args.model_dump(exclude_defaults=True)))
+        dumped = args.model_dump(exclude_defaults=True)
+        if isinstance(args, _AcceptedValuesArgs) and args.seed is not None:
+            dumped = _seed_values(model, column.name, args, seeds or {}) | {
+                k: v for k, v in dumped.items() if k in ("blocking", "where")
+            }
+        tests.append(DeclaredTest(model, column.name, kind, dumped))
     return tests
+
+
+def _seed_values(model: str, column: str, args: _AcceptedValuesArgs, seeds: Mapping[str, Seed]) -> dict[str, Any]:
+    """The accepted values read from the seed CSV at load time, so an audit needs no seed table to be built."""
+    seed = seeds.get(args.seed or "")
+    if seed is None:
+        raise ModelError(f"{model}.{column}: accepted_values names unknown seed {args.seed!r}; seeds are {sorted(seeds)}")
+    values = seed.values(args.column or "", **args.seed_where)
+    if not values:
+        raise ModelError(f"{model}.{column}: seed {seed.name}.{args.column} where {args.seed_where} holds no values")
+    where = {"seed_where": dict(args.seed_where)} if args.seed_where else {}
+    return {"values": values, "seed": seed.name, "seed_column": args.column, **where}
 
 
 def _first_error(exc: pydantic.ValidationError) -> str:
@@ -298,10 +392,46 @@ def _read_schema_file(path: Path) -> _SchemaFile:
         raise ModelError(f"{path}: {_first_error(exc)}") from None
 
 
+def load_seeds(root: Path) -> dict[str, Seed]:
+    """Every ``seeds/*.csv`` with its documentation; the header must name the documented columns in order."""
+    folder = root / SEEDS
+    docs_path = folder / "schema.yml"
+    documented = {entry.name: entry for entry in _read_schema_file(docs_path).seeds}
+    seeds: dict[str, Seed] = {}
+    for path in sorted(folder.glob("*.csv")):
+        entry = documented.pop(path.stem, None)
+        if entry is None:
+            raise ModelError(f"{path}: no description in {docs_path}")
+        types = {c.name: c.data_type for c in entry.columns}
+        with path.open(newline="", encoding="utf-8") as handle:
+            reader = csv.reader(handle)
+            header = next(reader, [])
+            if header != list(types):
+                raise ModelError(f"{path}: header {header} differs from the documented columns {list(types)}")
+            rows = []
+            for number, cells in enumerate(reader, start=2):
+                if len(cells) != len(header):
+                    raise ModelError(f"{path}:{number}: {len(cells)} cells, expected {len(header)}")
+                rows.append({c: _cell(path.stem, c, types[c], v) for c, v in zip(header, cells)})
+        seeds[path.stem] = Seed(
+            name=path.stem,
+            path=path,
+            description=" ".join(entry.description.split()),
+            columns={c.name: " ".join(c.description.split()) for c in entry.columns},
+            types=types,
+            rows=tuple(rows),
+            tests=tuple(t for c in entry.columns for t in _parse_tests(path.stem, c)),
+        )
+    if documented:
+        raise ModelError(f"{docs_path} documents seeds without a .csv file: {sorted(documented)}")
+    return seeds
+
+
 @functools.cache
 def load_project(root: Path | None = None) -> SqlProject:
-    """Read every model and its documentation; raise ModelError on anything missing, unknown or misspelled."""
+    """Read every seed, model and its documentation; raise ModelError on anything missing, unknown or misspelled."""
     root = root or sql_project_root()
+    seeds = load_seeds(root)
     models: dict[str, SqlModel] = {}
     for layer in LAYERS:
         folder = root / layer
@@ -309,7 +439,7 @@ def load_project(root: Path | None = None) -> SqlProject:
         documented = {entry.name: entry for entry in _read_schema_file(docs_path).models}
         for path in sorted(folder.glob("*.sql")):
             name = path.stem
-            if name in models:
+            if name in models or name in seeds:
                 raise ModelError(f"model {name} defined twice")
             entry = documented.pop(name, None)
             if entry is None:
@@ -321,10 +451,10 @@ def load_project(root: Path | None = None) -> SqlProject:
                 sql=path.read_text(),
                 description=" ".join(entry.description.split()),
                 columns={c.name: " ".join(c.description.split()) for c in entry.columns},
-                tests=tuple(t for c in entry.columns for t in _parse_tests(name, c)),
+                tests=tuple(t for c in entry.columns for t in _parse_tests(name, c, seeds)),
             )
         if documented:
             raise ModelError(f"{docs_path} documents models without a .sql file: {sorted(documented)}")
     if not models:
         raise ModelError(f"the SQL project {root} holds no models (no {'/'.join(LAYERS)}/*.sql files)")
-    return SqlProject(root, models)
+    return SqlProject(root, models, seeds)

@@ -138,6 +138,17 @@ merged as (
         n.provider is not null as has_provider_observations
     from newest as n
     full outer join legacy as l on l.provider = n.provider and l.appointment_key = n.appointment_key
+),
+
+statuses as (
+    select status, keeps_cancellation
+    from appointment_statuses
+),
+
+with_status as (
+    select m.*, s.keeps_cancellation
+    from merged as m
+    left join statuses as s on s.status = m.status
 )
 
 select
@@ -154,10 +165,10 @@ select
     timezone,
     status,
     status_changed_at,
-    case when status in ('CANCELED', 'RESCHEDULED') then candidate_canceled_at end as canceled_at,
-    case when status in ('CANCELED', 'RESCHEDULED') then cancel_reason end as cancel_reason,
+    case when keeps_cancellation then candidate_canceled_at end as canceled_at,
+    case when keeps_cancellation then cancel_reason end as cancel_reason,
     source,
     created_at,
     updated_at,
     has_provider_observations
-from merged
+from with_status

@@ -1,10 +1,12 @@
 -- One row per Calendly scheduled event URI that any record of any day describes: the newest description's status,
 -- the newest known times (by the event's updated_at, then snapshot day, file and line), and for a canceled event
--- the first description that says so (when, and where it was read).
+-- the first description that says so (when, and where it was read), and the status that gives its active invitees.
 with descriptions as (
     select
         scheduled_event_uri,
         event_status,
+        event_canceled,
+        canceled_status,
         event_cancel_reason,
         start_at,
         end_at,
@@ -34,7 +36,7 @@ ranked as (
         row_number() over (
             partition by scheduled_event_uri
             order by
-                case when event_status = 'canceled' then 0 else 1 end,
+                case when event_canceled then 0 else 1 end,
                 coalesce(event_updated_at, cast(snapshot_date as timestamptz)),
                 snapshot_date,
                 file,
@@ -44,7 +46,7 @@ ranked as (
 ),
 
 newest_status as (
-    select scheduled_event_uri, event_status, event_cancel_reason
+    select scheduled_event_uri, event_status, event_canceled, canceled_status, event_cancel_reason
     from ranked
     where status_recency = 1
 ),
@@ -63,19 +65,20 @@ first_cancellation as (
         file as canceled_file,
         line as canceled_line
     from ranked
-    where cancel_order = 1 and event_status = 'canceled'
+    where cancel_order = 1 and event_canceled
 )
 
 select
     s.scheduled_event_uri,
     s.event_status,
+    s.canceled_status,
     s.event_cancel_reason,
     t.start_at,
     t.end_at,
-    case when s.event_status = 'canceled' then c.canceled_at end as canceled_at,
-    case when s.event_status = 'canceled' then c.canceled_snapshot_date end as canceled_snapshot_date,
-    case when s.event_status = 'canceled' then c.canceled_file end as canceled_file,
-    case when s.event_status = 'canceled' then c.canceled_line end as canceled_line
+    case when s.event_canceled then c.canceled_at end as canceled_at,
+    case when s.event_canceled then c.canceled_snapshot_date end as canceled_snapshot_date,
+    case when s.event_canceled then c.canceled_file end as canceled_file,
+    case when s.event_canceled then c.canceled_line end as canceled_line
 from newest_status as s
 inner join newest_times as t on t.scheduled_event_uri = s.scheduled_event_uri
 left join first_cancellation as c on c.scheduled_event_uri = s.scheduled_event_uri

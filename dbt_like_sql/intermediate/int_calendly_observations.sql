@@ -16,6 +16,7 @@ with invitees as (
         new_invitee_uri,
         email_hash,
         invitee_status,
+        invitee_canceled,
         event_status,
         status,
         cancel_reason,
@@ -32,6 +33,7 @@ events as (
     select
         scheduled_event_uri,
         event_status,
+        canceled_status,
         event_cancel_reason,
         start_at,
         end_at,
@@ -49,13 +51,14 @@ completed as (
         e.start_at as event_start_at,
         e.end_at as event_end_at,
         e.event_cancel_reason as known_event_cancel_reason,
+        e.canceled_status as event_canceled_status,
         e.canceled_at as event_canceled_at,
         e.canceled_snapshot_date,
         e.canceled_file,
         e.canceled_line,
         coalesce(
             i.event_status is null
-            and i.invitee_status = 'active'
+            and not i.invitee_canceled
             and e.canceled_at is not null
             and coalesce(i.updated_at, cast(i.snapshot_date as timestamptz)) >= e.canceled_at,
             false
@@ -75,7 +78,7 @@ own_observations as (
         old_invitee_uri,
         new_invitee_uri,
         email_hash,
-        case when canceled_by_event then 'CANCELED' else status end as status,
+        case when canceled_by_event then event_canceled_status else status end as status,
         case when canceled_by_event then known_event_cancel_reason else cancel_reason end as cancel_reason,
         case when canceled_by_event then coalesce(canceled_at, updated_at) else canceled_at end as canceled_at,
         case when start_at is not null then start_at else event_start_at end as start_at,
@@ -84,6 +87,11 @@ own_observations as (
         created_at,
         updated_at
     from completed
+),
+
+statuses as (
+    select status as known_status, keeps_cancellation
+    from appointment_statuses
 ),
 
 newest_own as (
@@ -110,7 +118,7 @@ event_cancellations as (
         old_invitee_uri,
         new_invitee_uri,
         email_hash,
-        'CANCELED' as status,
+        event_canceled_status as status,
         known_event_cancel_reason as cancel_reason,
         event_canceled_at as canceled_at,
         coalesce(start_at, event_start_at) as start_at,
@@ -119,8 +127,10 @@ event_cancellations as (
         created_at,
         event_canceled_at as updated_at
     from newest_own
-    where invitee_status = 'active'
-        and status in ('CONFIRMED', 'NO_SHOW')
+    left join statuses on statuses.known_status = newest_own.status
+    -- a live invitee state (not one that already keeps a cancellation) older than the event's cancellation
+    where not invitee_canceled
+        and not statuses.keeps_cancellation
         and event_canceled_at is not null
         and observed_at < event_canceled_at
 )

@@ -1,16 +1,9 @@
 -- Every record that could not be used, with where it came from and why: rejected landing lines and API records of
--- both providers, and legacy leads whose appointment data breaks the rules. Lines about something other than an
--- appointment (not_an_appointment) are ignored, not bad data: they stay in the raw tables only.
-with calendly as (
-    select snapshot_date, file, line, record_key, reject_reason, reject_detail
-    from raw_calendly_invitees
-    where reject_reason is not null and reject_reason <> 'not_an_appointment'
-),
-
-ghl as (
-    select snapshot_date, file, line, record_key, reject_reason, reject_detail
-    from raw_ghl_appointments
-    where reject_reason is not null and reject_reason <> 'not_an_appointment'
+-- both providers and "Lead" values that could not be stored (stg_rejected_records), and legacy leads whose
+-- appointment data breaks the rules.
+with rejected_records as (
+    select source, snapshot_date, file, line, record_key, reason, detail
+    from stg_rejected_records
 ),
 
 legacy as (
@@ -25,13 +18,6 @@ legacy_claims as (
     where not owns_key
 ),
 
--- "Lead" values that could not be stored (unparseable or out-of-range timestamp, NUL, PII in a key column).
-lead_values as (
-    select lead_id, reject_reason, reject_detail
-    from raw_leads
-    where reject_reason is not null
-),
-
 legacy_rejects as (
     select lead_id, reject_reason as reason, reject_detail as detail
     from legacy
@@ -41,16 +27,10 @@ legacy_rejects as (
         'legacy_duplicate_key' as reason,
         'lead ' || key_owner_lead_id || ' claims the same legacy appointment key and owns it' as detail
     from legacy_claims
-    union all
-    select lead_id, reject_reason as reason, reject_detail as detail
-    from lead_values
 )
 
-select 'calendly' as source, snapshot_date, file, line, record_key, reject_reason as reason, reject_detail as detail
-from calendly
-union all
-select 'ghl' as source, snapshot_date, file, line, record_key, reject_reason as reason, reject_detail as detail
-from ghl
+select source, snapshot_date, file, line, record_key, reason, detail
+from rejected_records
 union all
 select
     'legacy' as source,

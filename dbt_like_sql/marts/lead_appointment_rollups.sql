@@ -19,16 +19,19 @@ with lead_appointments as (
     from appointments
 ),
 
+statuses as (
+    select status, legacy_spelling, primary_tier, upcoming_first
+    from appointment_statuses
+),
+
 tiered as (
+    -- dbt_like_sql/seeds/appointment_statuses.csv: tier 1 is an upcoming appointment of an upcoming_first status
     select
-        *,
-        case
-            when status = 'CONFIRMED' and start_at > :reference_time then 1
-            when status in ('CONFIRMED', 'SHOWED', 'NO_SHOW') then 2
-            when status = 'CANCELED' then 3
-            when status = 'RESCHEDULED' then 4
-        end as tier
-    from lead_appointments
+        a.*,
+        s.legacy_spelling,
+        case when s.upcoming_first and a.start_at > :reference_time then 1 else s.primary_tier end as tier
+    from lead_appointments as a
+    left join statuses as s on s.status = a.status
 ),
 
 ranked as (
@@ -58,13 +61,7 @@ select
     ghl_appointment_id,
     calendly_invitee_uri,
     calendly_scheduled_event_uri,
-    case status
-        when 'CONFIRMED' then 'confirmed'
-        when 'CANCELED' then 'canceled'
-        when 'RESCHEDULED' then 'rescheduled'
-        when 'SHOWED' then 'showed'
-        when 'NO_SHOW' then 'no_show'
-    end as appointment_status,
+    legacy_spelling as appointment_status,
     lower(source) as appointment_source,
     start_at as appointment_start_at,
     end_at as appointment_end_at,

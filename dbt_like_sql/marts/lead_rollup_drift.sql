@@ -1,8 +1,8 @@
 -- Where the new rollup disagrees with the legacy "Lead" rollup columns: one row per lead and differing field, for
 -- every lead with a rollup or with legacy values (a lead whose legacy appointment went to another lead, or was
 -- rejected, has no rollup: all its legacy values show as drift).
--- Values are compared normalized (provider upper case, status and source in their lower-case legacy spelling,
--- times as instants) and shown as text; a field the legacy row left empty but the rollup fills is drift too.
+-- Values are compared normalized by stg_legacy_rollups (provider upper case, status and source in their lower-case
+-- legacy spelling); times as instants and shown as text; a field the legacy row left empty but the rollup fills is drift too.
 -- The source of a migrated appointment is MIGRATION by contract, which replaces (not contradicts) the legacy value.
 with rollups as (
     select
@@ -21,7 +21,7 @@ with rollups as (
     from lead_appointment_rollups
 ),
 
-leads as (
+legacy as (
     select
         lead_id,
         appointment_provider,
@@ -35,28 +35,7 @@ leads as (
         appointment_timezone,
         appointment_booked_at,
         appointment_canceled_at
-    from raw_leads
-),
-
-legacy as (
-    select
-        lead_id,
-        upper(nullif(trim(appointment_provider), '')) as appointment_provider,
-        nullif(trim(ghl_appointment_id), '') as ghl_appointment_id,
-        nullif(trim(calendly_invitee_uri), '') as calendly_invitee_uri,
-        nullif(trim(calendly_scheduled_event_uri), '') as calendly_scheduled_event_uri,
-        case lower(nullif(trim(appointment_status), ''))
-            when 'cancelled' then 'canceled'
-            when 'noshow' then 'no_show'
-            else lower(nullif(trim(appointment_status), ''))
-        end as appointment_status,
-        lower(nullif(trim(appointment_source), '')) as appointment_source,
-        appointment_start_at,
-        appointment_end_at,
-        nullif(trim(appointment_timezone), '') as appointment_timezone,
-        appointment_booked_at,
-        appointment_canceled_at
-    from leads
+    from stg_legacy_rollups
 ),
 
 compared as (

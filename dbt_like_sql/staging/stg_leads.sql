@@ -1,15 +1,5 @@
--- Leads as match targets: ids, match keys and the timestamps that break ties between candidate leads.
-with leads as (
-    select
-        lead_id,
-        email_hash,
-        ghl_contact_id,
-        ghl_appointment_id,
-        calendly_invitee_uri,
-        created_at
-    from raw_leads
-)
-
+-- Leads as match targets: ids, match keys and the timestamps that break ties between candidate leads. One source,
+-- one select: each column is stated once.
 select
     lead_id,
     email_hash,
@@ -17,4 +7,4 @@ select
     nullif(trim(ghl_appointment_id), '') as ghl_appointment_id,
     nullif(trim(calendly_invitee_uri), '') as calendly_invitee_uri,
     created_at
-from leads
+from raw_leads

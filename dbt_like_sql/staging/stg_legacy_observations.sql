@@ -1,22 +1,5 @@
 -- One row per lead with legacy appointment data (docs/data-contract.md#legacy-lead-table): the legacy observation, or why it is rejected.
-with leads as (
-    select
-        lead_id,
-        ghl_appointment_id,
-        calendly_invitee_uri,
-        calendly_scheduled_event_uri,
-        appointment_provider,
-        appointment_status,
-        appointment_start_at,
-        appointment_end_at,
-        appointment_booked_at,
-        appointment_canceled_at,
-        appointment_timezone,
-        updated_at
-    from raw_leads
-),
-
-normalized as (
+with normalized as (
     select
         lead_id,
         nullif(trim(ghl_appointment_id), '') as ghl_appointment_id,
@@ -30,7 +13,19 @@ normalized as (
         appointment_canceled_at,
         nullif(trim(appointment_timezone), '') as appointment_timezone,
         updated_at
-    from leads
+    from raw_leads
+),
+
+legacy_statuses as (
+    -- dbt_like_sql/seeds/status_mappings.csv: an unset status decides by whether a cancel time is known
+    select raw_value, canceled_at_set, status, cancel_reason
+    from status_mappings
+    where source = 'legacy'
+),
+
+statuses as (
+    select status, keeps_cancellation
+    from appointment_statuses
 ),
 
 with_legacy_data as (
@@ -45,7 +40,7 @@ with_legacy_data as (
 
 classified as (
     select
-        *,
+        d.*,
         case
             when ghl_appointment_id is not null
                 and (calendly_invitee_uri is not null or calendly_scheduled_event_uri is not null)
@@ -54,16 +49,14 @@ classified as (
             when calendly_invitee_uri is not null or calendly_scheduled_event_uri is not null then 'CALENDLY'
             when declared_provider in ('GHL', 'CALENDLY') then declared_provider
         end as provider,
-        case
-            when legacy_status is null and appointment_canceled_at is not null then 'CANCELED'
-            when legacy_status is null then 'CONFIRMED'
-            when legacy_status = 'confirmed' then 'CONFIRMED'
-            when legacy_status in ('canceled', 'cancelled') then 'CANCELED'
-            when legacy_status = 'rescheduled' then 'RESCHEDULED'
-            when legacy_status = 'showed' then 'SHOWED'
-            when legacy_status in ('no_show', 'noshow') then 'NO_SHOW'
-        end as status
-    from with_legacy_data
+        m.status,
+        m.cancel_reason,
+        s.keeps_cancellation
+    from with_legacy_data as d
+    left join legacy_statuses as m
+        on m.raw_value is not distinct from d.legacy_status
+        and (m.canceled_at_set is null or m.canceled_at_set = (d.appointment_canceled_at is not null))
+    left join statuses as s on s.status = m.status
 )
 
 select
@@ -77,8 +70,8 @@ select
     case when provider = 'CALENDLY' then calendly_invitee_uri end as calendly_invitee_uri,
     case when provider = 'CALENDLY' then calendly_scheduled_event_uri end as calendly_scheduled_event_uri,
     status,
-    case when status in ('CANCELED', 'RESCHEDULED') then 'legacy' end as cancel_reason,
-    case when status in ('CANCELED', 'RESCHEDULED') then appointment_canceled_at end as canceled_at,
+    cancel_reason,
+    case when keeps_cancellation then appointment_canceled_at end as canceled_at,
     appointment_start_at as start_at,
     appointment_end_at as end_at,
     appointment_timezone as timezone,

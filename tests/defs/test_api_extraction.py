@@ -1,4 +1,5 @@
-"""Snapshot partitions pulled over HTTP (fake providers on 127.0.0.1) land exactly like the same data as files."""
+"""Snapshot partitions pulled over HTTP (the providers' shapes served by pytest-httpserver) land exactly like the same
+data as files."""
 
 from __future__ import annotations
 
@@ -11,15 +12,16 @@ from dagster import DagsterInstance, materialize
 from appointment_pipeline.definitions import defs
 from appointment_pipeline.defs.resources.resources import CalendlyApi, GhlApi, ProviderApisResource
 from appointment_pipeline.io.warehouse import Warehouse
-from fake_providers import (
+from pipeline import Inputs, resources_for
+from provider_data import (
     DEFAULT_LOCATION_ID,
     DEFAULT_ORGANIZATION,
-    FakeCalendly,
-    FakeGhl,
+    ServedProviders,
     build_calendly_dataset,
     build_ghl_dataset,
+    calendly_error,
+    ghl_error,
 )
-from pipeline import Inputs, resources_for
 
 DAY = "2025-01-05"
 START = datetime(2025, 1, 5, tzinfo=timezone.utc)
@@ -76,32 +78,53 @@ def landing_copy(tmp_path, datasets) -> Inputs:
     return Inputs(source_db_url=f"sqlite:///{tmp_path / 'unused.sqlite'}", landing_dir=landing)
 
 
-def test_api_pull_equals_landing_files(tmp_path, datasets, landing_copy):
+def failing_now_and_then():
+    """Every 7th Calendly and every 5th GHL request answers 5xx."""
+    counts = {"calendly": 0, "ghl": 0}
+
+    def fault(request, number, serve_normally):
+        provider = "ghl" if request.path.startswith("/calendars") else "calendly"
+        counts[provider] += 1
+        if provider == "calendly" and counts[provider] % 7 == 0:
+            return calendly_error(500)
+        if provider == "ghl" and counts[provider] % 5 == 0:
+            return ghl_error(503, "Service Unavailable")
+        return serve_normally()
+
+    return fault
+
+
+def test_api_pull_equals_landing_files(tmp_path, datasets, landing_copy, httpserver):
     calendly, ghl = datasets
-    with FakeCalendly(calendly, fail_every=7) as cal_server, FakeGhl(ghl, fail_every=5) as ghl_server:
-        apis = api_resources(cal_server.base_url, ghl_server.base_url, sorted(ghl))
-        api_url, file_url = f"duckdb:///{tmp_path / 'api.duckdb'}", f"duckdb:///{tmp_path / 'files.duckdb'}"
-        for asset_name in ("raw_calendly_invitees", "raw_ghl_appointments"):
-            assert extract(asset_name, api_url, landing_copy, apis, "api").success
-            assert extract(asset_name, file_url, landing_copy, apis, "landing").success
-            from_api = rows_without_position(Warehouse(api_url), asset_name)
-            from_files = rows_without_position(Warehouse(file_url), asset_name)
-            assert len(from_api) > 100
-            assert from_api == from_files
-        assert any(r.status == 500 for r in cal_server.requests)  # the retries were real
+    server = ServedProviders(httpserver, calendly=calendly, ghl=ghl, calendly_token=CALENDLY_TOKEN,
+                             ghl_token=GHL_TOKEN, fault=failing_now_and_then())
+    apis = api_resources(server.base_url, server.base_url, sorted(ghl))
+    api_url, file_url = f"duckdb:///{tmp_path / 'api.duckdb'}", f"duckdb:///{tmp_path / 'files.duckdb'}"
+    for asset_name in ("raw_calendly_invitees", "raw_ghl_appointments"):
+        assert extract(asset_name, api_url, landing_copy, apis, "api").success
+        assert extract(asset_name, file_url, landing_copy, apis, "landing").success
+        from_api = rows_without_position(Warehouse(api_url), asset_name)
+        from_files = rows_without_position(Warehouse(file_url), asset_name)
+        assert len(from_api) > 100
+        assert from_api == from_files
+    statuses = server.statuses()
+    assert 500 in statuses and 503 in statuses  # the retries were real
 
 
-def test_a_permanent_failure_writes_nothing_for_the_partition(tmp_path, datasets, landing_copy):
+def test_a_permanent_failure_writes_nothing_for_the_partition(tmp_path, datasets, landing_copy, httpserver):
     calendly, ghl = datasets
     url = f"duckdb:///{tmp_path / 'wh.duckdb'}"
-    with FakeCalendly(calendly, fail_always={"/scheduled_events": 500}) as cal_server, FakeGhl(ghl) as ghl_server:
-        apis = api_resources(cal_server.base_url, ghl_server.base_url, sorted(ghl))
-        assert extract("raw_calendly_invitees", url, landing_copy, apis, "landing").success
-        wh = Warehouse(url)
-        before = wh.query("select * from raw_calendly_invitees order by file, line")
-        loads = wh.query("select * from snapshot_partition_loads")
-        result = extract("raw_calendly_invitees", url, landing_copy, apis, "api")
-        assert not result.success
-        assert wh.query("select * from raw_calendly_invitees order by file, line") == before
-        assert wh.query("select * from snapshot_partition_loads") == loads
-        assert CALENDLY_TOKEN not in str(result.all_events)
+    down = lambda request, number, serve_normally: calendly_error(500)  # noqa: E731
+    server = ServedProviders(httpserver, calendly=calendly, ghl=ghl, calendly_token=CALENDLY_TOKEN,
+                             ghl_token=GHL_TOKEN, fault=down)
+    apis = api_resources(server.base_url, server.base_url, sorted(ghl))
+    assert extract("raw_calendly_invitees", url, landing_copy, apis, "landing").success
+    wh = Warehouse(url)
+    before = wh.query("select * from raw_calendly_invitees order by file, line")
+    loads = wh.query("select * from snapshot_partition_loads")
+    result = extract("raw_calendly_invitees", url, landing_copy, apis, "api")
+    assert not result.success
+    assert server.statuses() == [500, 500, 500]  # retry_max_attempts=3, then the run failed
+    assert wh.query("select * from raw_calendly_invitees order by file, line") == before
+    assert wh.query("select * from snapshot_partition_loads") == loads
+    assert CALENDLY_TOKEN not in str(result.all_events)

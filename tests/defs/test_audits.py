@@ -32,7 +32,8 @@ def test_a_lead_without_id_stops_the_build_before_anything_is_published(engine, 
     result = run_pipeline(url, inputs, *_days(landing), selection=MODELS, raise_on_error=False)
     assert not result.success
     failures = {e.step_key: e for e in result.all_events if e.event_type_value == "STEP_FAILURE"}
-    assert set(failures) == {"stg_leads", "stg_legacy_observations"}  # the two models that read raw_leads
+    # the models that read every raw_leads row
+    assert set(failures) == {"stg_leads", "stg_legacy_observations", "stg_legacy_rollups"}
     messages = {step: e.event_specific_data.error.message for step, e in failures.items()}
     assert all("not_null_lead_id" in message for message in messages.values()), messages
     assert table_snapshot(wh, MODELS) == before  # nothing downstream read the bad row, nothing was swapped

@@ -106,8 +106,11 @@ def test_two_runs_wait_for_the_duckdb_file_lock(tmp_path, inputs, select):
             assert all(p.poll() is None for p in processes), [log.read_text(errors="replace")[-3000:] for log in logs]
             assert time.monotonic() < deadline, "the runs did not reach their first step"
             time.sleep(0.2)
-        time.sleep(1.0)  # both are now retrying the connect of their first step
-        assert all(p.poll() is None for p in processes)
+        # both now retry the connect of their first step, and say so (the warehouse logs each wait)
+        while not all("is locked by another process" in log.read_text(errors="replace") for log in logs):
+            assert all(p.poll() is None for p in processes), [log.read_text(errors="replace")[-3000:] for log in logs]
+            assert time.monotonic() < deadline, "the runs never reported waiting for the lock"
+            time.sleep(0.2)
     finally:
         holder.close()
     for process, log in zip(processes, logs):

@@ -50,6 +50,14 @@ from appointment_pipeline.domain.ingest_source import INGEST_SOURCE_TAG, RECONCI
 from appointment_pipeline.defs.automation.schedules import last_complete_day
 from appointment_pipeline.defs.automation.sensors import contiguous_ranges, load_cursor
 from appointment_pipeline.io.warehouse import Warehouse
+from appointment_pipeline.settings import get_settings
+from appointment_pipeline.defs.runtime.dagster_internals import (
+    DEFAULT_RUN_COORDINATOR,
+    SYNC_RUN_LAUNCHER,
+    BulkActionStatus,
+    daemon_workspace_context,
+    execute_backfill_iteration,
+)
 
 START = date(2025, 1, 1)
 DAYS = 3
@@ -119,12 +127,14 @@ def loads(wh: Warehouse) -> dict[tuple[str, str], tuple[str, int]]:
 def test_operations_definitions_are_registered():
     assert {job.name for job in defs.jobs} >= {"reconcile_job", "landing_refresh_job", "snapshot_freshness_job"}
     schedule = defs.resolve_schedule_def(RECONCILE_SCHEDULE_NAME)
-    assert (schedule.cron_schedule, schedule.execution_timezone) == ("0 2 * * *", "UTC")
+    settings = get_settings()  # whatever this shell exports: the defaults themselves are tests/test_settings.py's
+    assert (schedule.cron_schedule, schedule.execution_timezone) == (settings.reconcile_cron, settings.reconcile_timezone)
     assert schedule.job_name == "reconcile_job"
-    assert schedule.default_status == DefaultScheduleStatus.STOPPED
+    running = settings.automation_default_status == "RUNNING"
+    assert schedule.default_status == (DefaultScheduleStatus.RUNNING if running else DefaultScheduleStatus.STOPPED)
     sensor = defs.resolve_sensor_def("landing_zone_sensor")
     assert {target.job_name for target in sensor.targets} == {"landing_refresh_job", "reconcile_job"}
-    assert sensor.default_status == DefaultSensorStatus.STOPPED
+    assert sensor.default_status == (DefaultSensorStatus.RUNNING if running else DefaultSensorStatus.STOPPED)
     assert defs.resolve_schedule_def("snapshot_freshness_hourly").job_name == "snapshot_freshness_job"
     graph = defs.resolve_asset_graph()
     for table in SNAPSHOT_TABLES.values():
@@ -411,17 +421,9 @@ def backfill_workspace(tmp_path: Path, res_source, landing: Path, warehouse_url:
 
 @contextmanager
 def daemon_workspace(instance, defs_file: Path):
-    """The workspace a daemon sees, with the code location loaded in-process (private Dagster test helpers)."""
-    from dagster._core.remote_origin import InProcessCodeLocationOrigin
-    from dagster._core.test_utils import create_test_daemon_workspace_context
-    from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
-    from dagster._core.workspace.load_target import InProcessWorkspaceLoadTarget
-
-    origin = InProcessCodeLocationOrigin(
-        LoadableTargetOrigin(python_file=str(defs_file), attribute="defs", working_directory=str(defs_file.parent)),
-        location_name="appointment_pipeline",
-    )
-    with create_test_daemon_workspace_context(InProcessWorkspaceLoadTarget(origin), instance) as context:
+    """The workspace a daemon sees, with the code location loaded in-process."""
+    target = {"python_file": str(defs_file), "attribute": "defs", "working_directory": str(defs_file.parent)}
+    with daemon_workspace_context(instance, **target) as context:
         yield context
 
 
@@ -436,9 +438,6 @@ def launch_backfill(context, params: dict) -> str:
 
 
 def run_backfill_daemon(context, instance, backfill_id: str, max_iterations: int = 10):
-    from dagster._core.execution.backfill import BulkActionStatus
-    from dagster._daemon.backfill import execute_backfill_iteration
-
     for _ in range(max_iterations):
         for error in execute_backfill_iteration(context, logging.getLogger("test_backfill")):
             assert error is None, error
@@ -448,15 +447,10 @@ def run_backfill_daemon(context, instance, backfill_id: str, max_iterations: int
     return instance.get_backfill(backfill_id).status
 
 
-SYNC_RUNS = {
-    "run_coordinator": {"module": "dagster._core.run_coordinator", "class": "DefaultRunCoordinator"},
-    "run_launcher": {"module": "dagster._core.launcher.sync_in_memory_run_launcher", "class": "SyncInMemoryRunLauncher"},
-}
+SYNC_RUNS = {"run_coordinator": DEFAULT_RUN_COORDINATOR, "run_launcher": SYNC_RUN_LAUNCHER}
 
 
 def test_asset_graph_backfill_is_one_range_run_then_the_marts_once(source, landing, tmp_path):
-    from dagster._core.execution.backfill import BulkActionStatus
-
     warehouse_url = f"duckdb:///{tmp_path / 'warehouse.duckdb'}"
     defs_file = backfill_workspace(tmp_path, source[0], landing, warehouse_url)
     all_assets = [{"path": key.path} for key in defs.resolve_asset_graph().materializable_asset_keys]

@@ -146,14 +146,15 @@ def test_days_in_any_order_give_the_same_tables_as_one_range(demo, tmp_path, duc
         run_pipeline(url, inputs, day, day, selection=["raw_calendly_invitees", "raw_ghl_appointments"])
     from appointment_pipeline.io.sql_project import load_project
 
-    run_pipeline(url, inputs, days[0], days[-1], selection=sorted(load_project().models))
+    project = load_project()  # the models and the vocabulary seeds they join
+    run_pipeline(url, inputs, days[0], days[-1], selection=sorted([*project.seeds, *project.models]))
     tables = RAW_TABLES + OUTPUT_TABLES + ["snapshot_partition_loads"]
     assert table_snapshot(Warehouse(url), tables) == table_snapshot(duckdb_built, tables)
 
 
 def test_the_demo_generators_ground_truth_holds(duckdb_built):
     """The generator records, per appointment it wrote, the owner and final state a correct pipeline must find."""
-    from appointment_pipeline.demo.generator import build_demo
+    from appointment_pipeline.demo import build_demo
     from pipeline import DEMO_ARGS
 
     truth = [a for a in build_demo(**DEMO_ARGS).appointments if a.lead_id is not None]

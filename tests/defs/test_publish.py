@@ -25,7 +25,7 @@ from appointment_pipeline.io.app_database import (
     sqlite_text,
 )
 from appointment_pipeline.definitions import defs
-from appointment_pipeline.demo.generator import generate_demo
+from appointment_pipeline.demo import generate_demo
 from appointment_pipeline.defs.publish.assets import PUBLISH_MODE_TAG
 from appointment_pipeline.defs.resources.resources import SourceDatabaseResource, WarehouseResource
 from appointment_pipeline.io.warehouse import Warehouse

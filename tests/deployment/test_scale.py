@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from dagster import AssetCheckSeverity, DagsterInstance
 
-from appointment_pipeline.demo.generator import generate_demo
+from appointment_pipeline.demo import generate_demo
 from appointment_pipeline.io.warehouse import Warehouse
 from pipeline import Inputs, run_pipeline
 

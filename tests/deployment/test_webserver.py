@@ -277,10 +277,10 @@ def test_ui_backfill_and_sensor_with_the_daemon(tmp_path):
     """dagster-webserver + dagster-daemon on a SQLite instance with the queued run coordinator and the warehouse pool:
     a backfill launched from the asset graph completes as one snapshot run + the marts once; the landing sensor,
     started from the UI, requests one run for the changed days and then skips."""
-    from appointment_pipeline.demo.generator import generate_demo
+    from appointment_pipeline.demo import generate_demo
     from appointment_pipeline.io.warehouse import Warehouse
     from dagster import DagsterInstance, RunsFilter
-    from dagster._core.execution.backfill import BulkActionStatus
+    from appointment_pipeline.defs.runtime.dagster_internals import BulkActionStatus
 
     env = child_env(tmp_path)
     env.update({"APPOINTMENT_LANDING_SENSOR_INTERVAL_SECONDS": "5", "APPOINTMENT_LANDING_SETTLE_SECONDS": "0",

@@ -8,7 +8,7 @@ from datetime import date
 
 import pytest
 
-from appointment_pipeline.demo.generator import write_landing, write_leads
+from appointment_pipeline.demo import write_landing, write_leads
 from appointment_pipeline.domain.parsing import CALENDLY, Reject, parse_calendly
 from appointment_pipeline.domain.statuses import LineReason
 from appointment_pipeline.io.warehouse import Warehouse

@@ -18,6 +18,7 @@ from appointment_pipeline.domain.rollup import (
 )
 from appointment_pipeline.io.sql_project import load_project
 from appointment_pipeline.domain.statuses import Status
+from appointment_pipeline.io.seeds import write_seed
 from appointment_pipeline.io.warehouse import Warehouse
 
 REFERENCE = datetime(2025, 1, 10, 12, tzinfo=timezone.utc)
@@ -80,8 +81,11 @@ def python_primaries(appointments: list[Appointment]) -> dict[str, str]:
 @pytest.fixture(scope="module", params=["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)])
 def rule_warehouse(request, tmp_path_factory, pg_database) -> Warehouse:
     if request.param == "duckdb":
-        return Warehouse(f"duckdb:///{tmp_path_factory.mktemp('rule') / 'wh.duckdb'}")
-    return Warehouse(pg_database("ap_rule"))
+        wh = Warehouse(f"duckdb:///{tmp_path_factory.mktemp('rule') / 'wh.duckdb'}")
+    else:
+        wh = Warehouse(pg_database("ap_rule"))
+    write_seed(wh, load_project().seeds["appointment_statuses"])  # the tiers the SQL rule joins
+    return wh
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -52,7 +52,9 @@ def test_calendly_status_mapping(invitee, event, rescheduled, no_show, expected)
 
 def test_ghl_status_mapping_covers_the_contract():
     expected = {"new": "CONFIRMED", "confirmed": "CONFIRMED", "active": "CONFIRMED", "cancelled": "CANCELED",
-                "invalid": "CANCELED", "showed": "SHOWED", "completed": "SHOWED", "noshow": "NO_SHOW"}
+                "invalid": "CANCELED", "showed": "SHOWED", "completed": "SHOWED", "noshow": "NO_SHOW",
+                # the contact-appointments endpoint's spellings
+                "booked": "CONFIRMED", "canceled": "CANCELED"}
     for provider_status, status in expected.items():
         assert str(ghl_status(provider_status)[0]) == status
         assert str(ghl_status(provider_status.upper())[0]) == status
@@ -60,7 +62,7 @@ def test_ghl_status_mapping_covers_the_contract():
     assert ghl_status("confirmed", deleted=True) == ("CANCELED", "deleted")
     with pytest.raises(UnknownStatus):
         ghl_status("tentative")
-    assert set(expected) <= set(GHL_STATUS)
+    assert set(GHL_STATUS) == set(expected)  # a mapping the contract does not define fails too
 
 
 def test_legacy_status_defaults():
@@ -114,10 +116,11 @@ def test_pii_patterns():
 
 
 def test_legacy_status_mapping_in_sql_matches_python(tmp_path):
-    """stg_legacy_observations carries its own copy of LEGACY_STATUS; both must map every spelling alike."""
+    """stg_legacy_observations joins the status_mappings seed that LEGACY_STATUS is read from: every spelling maps alike."""
     spellings = [s for key in LEGACY_STATUS for s in (key, key.upper(), f"  {key.title()} ")] + ["pending", None]
     wh = Warehouse(f"duckdb:///{tmp_path / 'wh.duckdb'}")
     from appointment_pipeline.defs.extract.assets import RAW_LEADS_COLUMNS
+    from appointment_pipeline.io.seeds import write_seed
 
     columns = {c.name: [] for c in RAW_LEADS_COLUMNS}
     for number, spelling in enumerate(spellings):
@@ -128,6 +131,8 @@ def test_legacy_status_mapping_in_sql_matches_python(tmp_path):
         columns["appointment_status"][-1] = spelling
     data = pa.table({c.name: pa.array(columns[c.name], type=c.arrow_type) for c in RAW_LEADS_COLUMNS})
     wh.replace_table_with_rows("raw_leads", [(c.name, c.sql_type) for c in RAW_LEADS_COLUMNS], data)
+    for seed in load_project().seeds.values():
+        write_seed(wh, seed)
     model = load_project().models["stg_legacy_observations"]
     wh.replace_table_with_query(model.name, model.render("duckdb"))
     rows = dict(wh.query("select lead_id, coalesce(status, reject_reason) from stg_legacy_observations"))

@@ -15,8 +15,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from appointment_pipeline.demo.generator import write_leads
-from appointment_pipeline.domain.parsing import CALENDLY, GHL, parse_records, read_landing
+from appointment_pipeline.demo import write_leads
+from appointment_pipeline.domain.parsing import CALENDLY, GHL, parse_records
+from appointment_pipeline.io.landing import read_landing
 from appointment_pipeline.io.warehouse import Warehouse
 from pipeline import Inputs, empty_days_config, run_pipeline
 from scenarios.builders import calendly, ghl

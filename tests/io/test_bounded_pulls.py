@@ -1,10 +1,10 @@
 """API pulls end, whatever the server does: a page cap, a deadline per pull and per response, and the token never
-leaves the client, not even when the server echoes it back. Real HTTP against the fake providers on 127.0.0.1."""
+leaves the client, not even when the server echoes it back. Real HTTP on 127.0.0.1: pytest-httpserver, and
+tests/stalling_server.py for a body that trickles in one byte at a time."""
 
 from __future__ import annotations
 
 import logging
-import random
 import threading
 import time
 from datetime import datetime, timezone
@@ -15,25 +15,26 @@ import requests
 from dagster import DagsterInstance, materialize
 
 from appointment_pipeline.definitions import defs
-from appointment_pipeline.io.provider_api import CalendlyClient, GhlClient, ProviderApiError, PullLimits, RetryPolicy
 from appointment_pipeline.defs.resources.resources import CalendlyApi, GhlApi, ProviderApisResource
+from appointment_pipeline.io.providers import CalendlyClient, GhlClient, ProviderApiError, PullLimits, RetryPolicy
 from appointment_pipeline.io.warehouse import Warehouse
-from fake_providers import (
+from pipeline import Inputs, resources_for
+from provider_data import (
     DEFAULT_LOCATION_ID,
     DEFAULT_ORGANIZATION,
-    FakeCalendly,
-    FakeGhl,
+    ServedProviders,
     build_calendly_dataset,
     build_ghl_dataset,
+    json_response,
 )
-from pipeline import Inputs, resources_for
+from stalling_server import StallingServer
 
 UTC = timezone.utc
 TOKEN = "cal_SECRET_TOKEN_9d1e44b2c7"
 GHL_TOKEN = "pit-SECRET-TOKEN-77c1e0aa31"
 WINDOW = (datetime(2025, 3, 1, tzinfo=UTC), datetime(2025, 3, 11, tzinfo=UTC))
 QUICK = RetryPolicy(max_attempts=2, base_delay=0.01, max_delay=0.02, timeout=5.0)
-GIVE_UP_AFTER = 30.0  # seconds: a pull still running by then is unbounded (the old behaviour)
+GIVE_UP_AFTER = 30.0  # seconds: a pull still running by then is unbounded
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +55,24 @@ def session():
     s.close()
 
 
-def bounded(fn) -> BaseException | object:
+def serve(httpserver, cal=(), ghl=None, **kw) -> ServedProviders:
+    return ServedProviders(httpserver, calendly=cal, ghl=ghl, calendly_token=TOKEN, ghl_token=GHL_TOKEN, **kw)
+
+
+def echo_authorization(status: int):
+    """A misbehaving provider or proxy: quotes the request's Authorization header in its error body."""
+    def answer(request, number, serve_normally):
+        echoed = request.headers.get("Authorization") or ""
+        return json_response(status, {"title": echoed, "error": echoed, "message": f"rejected header {echoed}"})
+    return answer
+
+
+def trickling_ghl(ghl_data, **kw) -> StallingServer:
+    """Headers at once, then one body byte every 0.2 s: each socket read succeeds well within the read timeout."""
+    return StallingServer({"events": next(iter(ghl_data.values()))}, trickle_seconds=0.2, **kw)
+
+
+def bounded(fn) -> dict:
     """Run ``fn`` in a daemon thread; fail the test if it is still running after GIVE_UP_AFTER seconds."""
     outcome: dict = {}
 
@@ -73,16 +91,15 @@ def bounded(fn) -> BaseException | object:
     return outcome
 
 
-def calendly(server, session, limits: PullLimits, retry: RetryPolicy = QUICK, token: str = TOKEN) -> CalendlyClient:
-    return CalendlyClient(server.base_url, token, DEFAULT_ORGANIZATION, retry=retry, limits=limits, session=session,
-                          rng=random.Random(1))
+def calendly(base_url, session, limits: PullLimits, retry: RetryPolicy = QUICK, token: str = TOKEN) -> CalendlyClient:
+    return CalendlyClient(base_url, token, DEFAULT_ORGANIZATION, retry=retry, limits=limits, session=session)
 
 
-def test_endless_pages_stop_at_the_page_cap(cal_data, session):
-    with FakeCalendly(cal_data, token=TOKEN, endless_pages=True) as server:
-        client = calendly(server, session, PullLimits(max_pages=25))
-        outcome = bounded(lambda: list(client.iter_invitee_records(*WINDOW)))
-        event_pages = server.requests_to("/scheduled_events")
+def test_endless_pages_stop_at_the_page_cap(cal_data, session, httpserver):
+    server = serve(httpserver, cal_data, endless_pages=True)
+    client = calendly(server.base_url, session, PullLimits(max_pages=25))
+    outcome = bounded(lambda: list(client.iter_invitee_records(*WINDOW)))
+    event_pages = server.requests_to("/scheduled_events")
     error = outcome.get("error")
     assert isinstance(error, ProviderApiError), outcome
     assert "max_pages" in str(error) and "/scheduled_events" in str(error)
@@ -90,46 +107,57 @@ def test_endless_pages_stop_at_the_page_cap(cal_data, session):
     assert all(page.status == 200 for page in event_pages)
 
 
-def test_endless_pages_stop_at_the_pull_deadline(cal_data, session):
-    with FakeCalendly(cal_data, token=TOKEN, endless_pages=True) as server:
-        client = calendly(server, session, PullLimits(max_pages=10**9, pull_seconds=1.5))
-        outcome = bounded(lambda: list(client.iter_invitee_records(*WINDOW)))
-        served = len(server.requests_to("/scheduled_events"))
+def test_endless_pages_stop_at_the_pull_deadline(cal_data, session, httpserver):
+    server = serve(httpserver, cal_data, endless_pages=True)
+    client = calendly(server.base_url, session, PullLimits(max_pages=10**9, pull_seconds=1.5))
+    outcome = bounded(lambda: list(client.iter_invitee_records(*WINDOW)))
     error = outcome.get("error")
     assert isinstance(error, ProviderApiError), outcome
     assert "pull deadline" in str(error) and "pull_seconds" in str(error)
-    assert served > 3  # it was really paging when the deadline hit
+    assert len(server.requests_to("/scheduled_events")) > 3  # it was really paging when the deadline hit
     assert outcome["seconds"] < 1.5 + 5.0  # the deadline plus at most one request's socket timeout
 
 
-def test_the_pull_deadline_is_per_pull(cal_data, session):
+def test_a_retry_wait_past_the_pull_deadline_is_not_slept(cal_data, session, httpserver):
+    throttle = lambda request, number, serve_normally: json_response(  # noqa: E731
+        429, {"title": "Too Many Requests"}, {"Retry-After": "30"})
+    server = serve(httpserver, cal_data, fault=throttle)
+    client = calendly(server.base_url, session, PullLimits(pull_seconds=2.0))
+    outcome = bounded(lambda: list(client.iter_invitee_records(*WINDOW)))
+    error = outcome.get("error")
+    assert isinstance(error, ProviderApiError), outcome
+    assert "pull deadline" in str(error) and "retry wait of 30.0s" in str(error)
+    assert error.status_code == 429
+    assert server.statuses() == [429] and outcome["seconds"] < 2.0
+
+
+def test_the_pull_deadline_is_per_pull(cal_data, session, httpserver):
     """A second pull with the same client gets a fresh deadline (one snapshot day after another)."""
-    with FakeCalendly(cal_data, token=TOKEN) as server:
-        client = calendly(server, session, PullLimits(pull_seconds=60))
-        first = list(client.iter_invitee_records(*WINDOW))
-        client._http._pull_ends = 0.0  # as if the first pull had used up its time
-        second = list(client.iter_invitee_records(*WINDOW))
+    server = serve(httpserver, cal_data)
+    client = calendly(server.base_url, session, PullLimits(pull_seconds=60))
+    first = list(client.iter_invitee_records(*WINDOW))
+    client._http._pull_ends = 0.0  # as if the first pull had used up its time
+    second = list(client.iter_invitee_records(*WINDOW))
     assert first and first == second
 
 
 def test_a_trickling_response_ends_at_the_response_deadline(ghl_data, session):
-    """Headers at once, then one byte every 0.2 s: each socket read succeeds well within the read timeout."""
     retry = RetryPolicy(max_attempts=2, base_delay=0.01, max_delay=0.02, timeout=3.0)
-    with FakeGhl(ghl_data, token=GHL_TOKEN, trickle={"/calendars/events": 0.2}) as server:
+    with trickling_ghl(ghl_data) as server:
         client = GhlClient(server.base_url, GHL_TOKEN, DEFAULT_LOCATION_ID, sorted(ghl_data), retry=retry,
-                           limits=PullLimits(response_seconds=1.0), session=session, rng=random.Random(1))
+                           limits=PullLimits(response_seconds=1.0), session=session)
         outcome = bounded(lambda: list(client.iter_appointment_records(*WINDOW)))
-        attempts = len(server.requests_to("/calendars/events"))
+        arrivals = server.arrivals
     error = outcome.get("error")
     assert isinstance(error, ProviderApiError), outcome
-    assert "response not complete within 1s" in str(error) and "giving up after 2 attempts" in str(error)
-    assert attempts == 2
-    assert outcome["seconds"] < 2 * (1.0 + 0.2) + 2.0
+    assert "response not complete within 1s" in str(error)
+    assert arrivals == 1  # a body that does not arrive is reported, not asked for again
+    assert outcome["seconds"] < 1.0 + 0.2 + 2.0
 
 
 def test_a_trickling_response_also_ends_at_the_pull_deadline(ghl_data, session):
     retry = RetryPolicy(max_attempts=50, base_delay=0.01, max_delay=0.02, timeout=3.0)
-    with FakeGhl(ghl_data, token=GHL_TOKEN, trickle={"/calendars/events": 0.2}) as server:
+    with trickling_ghl(ghl_data) as server:
         client = GhlClient(server.base_url, GHL_TOKEN, DEFAULT_LOCATION_ID, sorted(ghl_data), retry=retry,
                            limits=PullLimits(response_seconds=60, pull_seconds=1.5), session=session)
         outcome = bounded(lambda: list(client.iter_appointment_records(*WINDOW)))
@@ -139,17 +167,16 @@ def test_a_trickling_response_also_ends_at_the_pull_deadline(ghl_data, session):
 
 
 @pytest.mark.parametrize("status", [401, 403, 400])
-def test_an_echoed_token_is_masked_in_errors_and_logs(cal_data, ghl_data, session, caplog, status):
+def test_an_echoed_token_is_masked_in_errors_and_logs(cal_data, ghl_data, session, caplog, httpserver, status):
     caplog.set_level(logging.DEBUG, logger="appointment_pipeline")
-    with FakeCalendly(cal_data, token=TOKEN, echo_authorization={"/scheduled_events": status}) as server:
-        client = calendly(server, session, PullLimits())
-        with pytest.raises(ProviderApiError) as info:
-            list(client.iter_invitee_records(*WINDOW))
-    with FakeGhl(ghl_data, token=GHL_TOKEN, echo_authorization={"/calendars/events": status}) as server:
-        client = GhlClient(server.base_url, GHL_TOKEN, DEFAULT_LOCATION_ID, sorted(ghl_data), retry=QUICK,
-                           session=session)
-        with pytest.raises(ProviderApiError) as ghl_info:
-            list(client.iter_appointment_records(*WINDOW))
+    server = serve(httpserver, cal_data, ghl_data, fault=echo_authorization(status))
+    with pytest.raises(ProviderApiError) as info:
+        list(calendly(server.base_url, session, PullLimits()).iter_invitee_records(*WINDOW))
+    client = GhlClient(server.base_url, GHL_TOKEN, DEFAULT_LOCATION_ID, sorted(ghl_data), retry=QUICK,
+                       session=session)
+    with pytest.raises(ProviderApiError) as ghl_info:
+        list(client.iter_appointment_records(*WINDOW))
+    assert server.statuses() == [status, status]
     for exc, token in ((info.value, TOKEN), (ghl_info.value, GHL_TOKEN)):
         text = " ".join([str(exc), repr(exc), str(exc.error_code), str(vars(exc))])
         assert f"HTTP {status}" in str(exc)
@@ -204,22 +231,22 @@ def loaded_state(wh: Warehouse, table: str):
     return wh.query(f"select count(*) from {table}"), wh.query("select * from snapshot_partition_loads")
 
 
-def test_capped_and_trickling_pulls_fail_the_run_and_write_nothing(tmp_path, cal_data, ghl_data, no_landing):
+def test_capped_and_trickling_pulls_fail_the_run_and_write_nothing(tmp_path, cal_data, ghl_data, no_landing, httpserver):
     url = f"duckdb:///{tmp_path / 'wh.duckdb'}"
     home = tmp_path / "dagster_home"
     home.mkdir()
     with DagsterInstance.local_temp(str(home)) as instance:
-        with FakeCalendly(cal_data, token=TOKEN) as good_cal, FakeGhl(ghl_data, token=GHL_TOKEN) as good_ghl:
-            good = apis(good_cal.base_url, good_ghl.base_url, sorted(ghl_data))
-            for asset in ("raw_calendly_invitees", "raw_ghl_appointments"):
-                assert extract(asset, url, no_landing, good, instance).success
+        served = serve(httpserver, cal_data, ghl_data)
+        good = apis(served.base_url, served.base_url, sorted(ghl_data))
+        for asset in ("raw_calendly_invitees", "raw_ghl_appointments"):
+            assert extract(asset, url, no_landing, good, instance).success
         wh = Warehouse(url)
         before = {t: loaded_state(wh, t) for t in ("raw_calendly_invitees", "raw_ghl_appointments")}
         assert all(state is not None and state[0][0][0] > 0 for state in before.values())
 
-        with FakeCalendly(cal_data, token=TOKEN, endless_pages=True) as cal, \
-                FakeGhl(ghl_data, token=GHL_TOKEN, trickle={"/calendars/events": 0.2}) as ghl:
-            bad = apis(cal.base_url, ghl.base_url, sorted(ghl_data), max_pages_per_list=20,
+        served.endless_pages = True
+        with trickling_ghl(ghl_data) as ghl:
+            bad = apis(served.base_url, ghl.base_url, sorted(ghl_data), max_pages_per_list=20,
                        response_deadline_seconds=1.0)
             results = {asset: bounded(lambda a=asset: extract(a, url, no_landing, bad, instance))["value"]
                        for asset in before}
@@ -233,17 +260,18 @@ def test_capped_and_trickling_pulls_fail_the_run_and_write_nothing(tmp_path, cal
         assert {t: loaded_state(wh, t) for t in before} == before
 
 
-def test_an_echoed_token_never_reaches_the_dagster_instance(tmp_path, cal_data, ghl_data, no_landing):
+def test_an_echoed_token_never_reaches_the_dagster_instance(tmp_path, cal_data, ghl_data, no_landing, httpserver):
     url = f"duckdb:///{tmp_path / 'wh.duckdb'}"
     home = tmp_path / "dagster_home"
     home.mkdir()
     with DagsterInstance.local_temp(str(home)) as instance:
-        with FakeCalendly(cal_data, token=TOKEN, echo_authorization={"/scheduled_events": 401}) as cal, \
-                FakeGhl(ghl_data, token=GHL_TOKEN, echo_authorization={"/calendars/events": 403}) as ghl:
-            resource = apis(cal.base_url, ghl.base_url, sorted(ghl_data))
-            for asset in ("raw_calendly_invitees", "raw_ghl_appointments"):
-                result = extract(asset, url, no_landing, resource, instance)
-                assert not result.success
+        by_path = {"/scheduled_events": echo_authorization(401), "/calendars/events": echo_authorization(403)}
+        served = serve(httpserver, cal_data, ghl_data,
+                       fault=lambda request, number, serve_normally: by_path[request.path](request, number, None))
+        resource = apis(served.base_url, served.base_url, sorted(ghl_data))
+        for asset in ("raw_calendly_invitees", "raw_ghl_appointments"):
+            result = extract(asset, url, no_landing, resource, instance)
+            assert not result.success
         stored = instance_text(instance, home)
     assert "HTTP 401" in stored and "HTTP 403" in stored  # the failures themselves were stored
     for token in (TOKEN, GHL_TOKEN):

@@ -13,6 +13,8 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+
+from appointment_pipeline.settings import get_settings
 from dagster import AssetCheckKey, AssetKey, AssetSelection, AssetSpec, DagsterInstance, asset, materialize
 
 from appointment_pipeline.defs.extract.assets import EMAIL_HASH_COLUMN, LEAD_COLUMNS, RAW_LEADS_COLUMNS
@@ -481,7 +483,7 @@ def test_model_pages_carry_sql_and_lineage():
     row = next(line for line in page.splitlines() if line.startswith("| `appointment_start_at`"))
     assert "`scheduled_event.start_time`" in row and "`startTime`" in row and "`appointmentStartAt`" in row
     assert "`appointments.status` (filter, window)" not in page  # that is the one-hop table
-    assert "`appointments.status` (filter/window)" in metadata["column_lineage"].value
+    assert "`appointments.status` (filter/join/window)" in metadata["column_lineage"].value
     raw_key = AssetKey(CALENDLY.table)
     raw_lineage = defs.get_assets_def(raw_key).specs_by_key[raw_key].metadata["dagster/column_lineage"]
     start = {(d.asset_key.to_user_string(), d.column_name) for d in raw_lineage.deps_by_column["start_at"]}
@@ -511,9 +513,11 @@ def test_the_disk_cache_gives_the_same_lineage(tmp_path, monkeypatch):
     import appointment_pipeline.io.lineage as lineage_module
 
     monkeypatch.setenv("APPOINTMENT_LINEAGE_CACHE", "off")
+    get_settings.cache_clear()  # settings are read once per process
     monkeypatch.setattr(lineage_module, "_MODEL_CACHE", {})
     computed = export_json(build_lineage())
     monkeypatch.setenv("APPOINTMENT_LINEAGE_CACHE", str(tmp_path))
+    get_settings.cache_clear()
     monkeypatch.setattr(lineage_module, "_MODEL_CACHE", {})
     assert export_json(build_lineage()) == computed  # written
     files = sorted(tmp_path.glob("*.json"))

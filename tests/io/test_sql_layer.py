@@ -139,7 +139,9 @@ def test_a_failing_model_leaves_the_previous_table_intact(tmp_path, duckdb_built
     before = wh.query("select * from stg_leads")
     assert len(before) == 1
     path = root / "staging" / "stg_leads.sql"
-    path.write_text(path.read_text().replace("created_at\nfrom leads", "cast('not a number' as integer) as created_at\nfrom leads"))
+    broken = path.read_text().replace("created_at\nfrom raw_leads", "cast('not a number' as integer) as created_at\nfrom raw_leads")
+    assert broken != path.read_text()
+    path.write_text(broken)
     result = run(root)
     load_project.cache_clear()
     assert not result.success
@@ -152,7 +154,7 @@ def test_a_violated_declared_test_fails_its_asset_check(tmp_path, duckdb_built):
     wh = Warehouse(url)
     with wh.transaction() as con:
         con.execute(f"attach '{Warehouse(duckdb_built.url).url.split(':///', 1)[1]}' as built (read_only)")
-        for table in ("appointments", "raw_leads"):
+        for table in ("appointments", "stg_leads"):
             con.execute(f"create table {table} as select * from built.{table}")
         con.execute("detach built")
     model = PROJECT.models["appointments"]
@@ -161,7 +163,7 @@ def test_a_violated_declared_test_fails_its_asset_check(tmp_path, duckdb_built):
 
     def run_checks():
         result = materialize(
-            [checks, *(defs.get_assets_def(AssetKey(t)) for t in ("appointments", "raw_leads"))],
+            [checks, *(defs.get_assets_def(AssetKey(t)) for t in ("appointments", "stg_leads"))],
             selection=AssetSelection.checks_for_assets("appointments"),
             resources=resources,
             instance=DagsterInstance.ephemeral(),

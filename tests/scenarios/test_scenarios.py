@@ -6,7 +6,7 @@ from datetime import date
 
 import pytest
 
-from appointment_pipeline.demo.generator import write_landing, write_leads
+from appointment_pipeline.demo import write_landing, write_leads
 from appointment_pipeline.io.warehouse import Warehouse
 from pipeline import OUTPUT_TABLES, Inputs, empty_days_config, run_pipeline, table_snapshot
 from scenarios.cases import REFERENCE_TIME, SCENARIOS, Scenario

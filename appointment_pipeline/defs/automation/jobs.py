@@ -2,8 +2,9 @@
 
 - ``reconcile_job``: every asset for one day (or a range) of the shared daily partitions; the reconcile schedule
   runs it for the previous day. Unpartitioned assets (``raw_leads`` and every SQL model) run once per run.
-- ``landing_refresh_job``: the two snapshot assets and everything downstream of them; the landing-zone sensor runs
-  it for exactly the days whose files changed (``raw_leads`` is not re-read: new landing files do not change it).
+- ``landing_refresh_job``: the two snapshot assets and everything downstream of them, plus the vocabulary seeds the
+  models join (cheap, and a deployed CSV change takes effect); the landing-zone sensor runs it for exactly the days
+  whose files changed (``raw_leads`` is not re-read: new landing files do not change it).
 - ``snapshot_freshness_job``: only the freshness checks of the snapshot assets (reads the Dagster instance, never
   the warehouse); the ``snapshot_freshness_hourly`` schedule runs it so that a stalled pipeline is still noticed.
 
@@ -13,9 +14,9 @@ the assets' ``BackfillPolicy.single_run()`` applies (dagster#17404).
 
 from dagster import AssetSelection, define_asset_job
 
+from appointment_pipeline.defs.constants import SEED_GROUP
 from appointment_pipeline.defs.quality.checks import FRESHNESS_CHECKS
 from appointment_pipeline.defs.extract.assets import raw_calendly_invitees, raw_ghl_appointments
-from appointment_pipeline.defs.extract.partitions import snapshot_days
 
 TRIGGER_TAG = "appointment/trigger"  # which automation launched a run: filter the Runs page by it
 
@@ -24,7 +25,6 @@ SNAPSHOT_ASSETS = AssetSelection.assets(raw_calendly_invitees, raw_ghl_appointme
 reconcile_job = define_asset_job(
     "reconcile_job",
     selection=AssetSelection.all(),
-    partitions_def=snapshot_days,
     description=(
         "Every asset: the snapshot partitions of the requested day(s), raw_leads and every SQL model once. "
         "Run by the reconcile_daily schedule for the previous UTC day."
@@ -33,10 +33,9 @@ reconcile_job = define_asset_job(
 
 landing_refresh_job = define_asset_job(
     "landing_refresh_job",
-    selection=SNAPSHOT_ASSETS.downstream(),
-    partitions_def=snapshot_days,
+    selection=SNAPSHOT_ASSETS.downstream() | AssetSelection.groups(SEED_GROUP),
     description=(
-        "The snapshot assets for the requested day(s) and every model downstream of them. "
+        "The snapshot assets for the requested day(s), every model downstream of them and the vocabulary seeds. "
         "Run by landing_zone_sensor for the days whose landing files are new or changed."
     ),
 )

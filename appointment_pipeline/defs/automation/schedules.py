@@ -12,7 +12,6 @@ The snapshot partitions are UTC days whatever the schedule's time zone: a tick m
 that has fully ended at the tick's scheduled time.
 """
 
-import os
 from datetime import date, datetime, timedelta, timezone
 
 from dagster import (
@@ -26,34 +25,13 @@ from dagster import (
 from appointment_pipeline.defs.automation.jobs import TRIGGER_TAG, reconcile_job, snapshot_freshness_job
 from appointment_pipeline.defs.extract.partitions import snapshot_days
 from appointment_pipeline.domain.ingest_source import INGEST_SOURCE_TAG, RECONCILE_SCHEDULE_NAME
+from appointment_pipeline.settings import get_settings
 
-DEFAULT_RECONCILE_CRON = "0 2 * * *"
-DEFAULT_RECONCILE_TIMEZONE = "UTC"
 FRESHNESS_SCHEDULE_NAME = "snapshot_freshness_hourly"
 
 
-def reconcile_cron() -> str:
-    return os.environ.get("APPOINTMENT_RECONCILE_CRON") or DEFAULT_RECONCILE_CRON
-
-
-def reconcile_timezone() -> str:
-    return os.environ.get("APPOINTMENT_RECONCILE_TIMEZONE") or DEFAULT_RECONCILE_TIMEZONE
-
-
-def automation_running_by_default() -> bool:
-    """``APPOINTMENT_AUTOMATION_DEFAULT_STATUS=RUNNING`` starts schedules and the sensor without a click.
-
-    The default is STOPPED (as open-source Dagster does): a laptop running ``dagster dev`` on the demo data should not
-    start loading on its own. A production deployment sets RUNNING. A toggle in the UI overrides this default.
-    """
-    value = (os.environ.get("APPOINTMENT_AUTOMATION_DEFAULT_STATUS") or "STOPPED").strip().upper()
-    if value not in ("RUNNING", "STOPPED"):
-        raise ValueError(f"APPOINTMENT_AUTOMATION_DEFAULT_STATUS must be RUNNING or STOPPED, not {value!r}")
-    return value == "RUNNING"
-
-
 def default_schedule_status() -> DefaultScheduleStatus:
-    return DefaultScheduleStatus.RUNNING if automation_running_by_default() else DefaultScheduleStatus.STOPPED
+    return DefaultScheduleStatus.RUNNING if get_settings().automation_running else DefaultScheduleStatus.STOPPED
 
 
 def last_complete_day(at: datetime) -> date:
@@ -67,8 +45,8 @@ RECONCILE_TAGS = {TRIGGER_TAG: "reconcile_schedule", INGEST_SOURCE_TAG: "RECONCI
 @schedule(
     name=RECONCILE_SCHEDULE_NAME,
     job=reconcile_job,
-    cron_schedule=reconcile_cron(),
-    execution_timezone=reconcile_timezone(),
+    cron_schedule=get_settings().reconcile_cron,
+    execution_timezone=get_settings().reconcile_timezone,
     default_status=default_schedule_status(),
     description=(
         "Re-reads the previous UTC day's snapshot (both providers) and rebuilds everything downstream, including the "
@@ -87,7 +65,7 @@ def reconcile_daily(context: ScheduleEvaluationContext):
         last = snapshot_days.end.date() - timedelta(days=1)
         return SkipReason(f"{day} is after the last snapshot partition {last} (APPOINTMENT_PARTITIONS_END)")
     context.log.info(f"reconcile tick {tick_time.isoformat()}: snapshot day {day}")
-    # The ingest-source tag says RECONCILE_CRON outright: run_context also derives it from dagster/schedule_name,
+    # The ingest-source tag says RECONCILE_CRON outright: ingest_source also derives it from dagster/schedule_name,
     # but a tick launched with "Test schedule" or from a test has no such tag.
     return RunRequest(partition_key=day.isoformat(), tags=dict(RECONCILE_TAGS))
 

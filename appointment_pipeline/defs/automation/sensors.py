@@ -1,7 +1,7 @@
 """``landing_zone_sensor``: new or changed snapshot files under the landing zone -> a run for exactly those days.
 
 Each evaluation lists ``<landing>/<provider>/<YYYY-MM-DD>/*.jsonl[.gz]`` for both providers and fingerprints every
-provider/day with ``parsing.landing_digest`` (names and bytes). The cursor remembers the digest of every provider/day
+provider/day with ``landing.landing_digest`` (names and bytes). The cursor remembers the digest of every provider/day
 it has requested a run for; a day whose digest differs from the cursor (or that the cursor does not know) is
 requested again. Contiguous changed days go into one run (``dagster/asset_partition_range_start/_end`` tags; the
 snapshot assets are single-run backfill assets), so the marts are rebuilt once per run, not once per day.
@@ -23,7 +23,6 @@ snapshot assets are single-run backfill assets), so the marts are rebuilt once p
 
 import hashlib
 import json
-import os
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -41,11 +40,12 @@ from dagster import (
 )
 
 from appointment_pipeline.defs.automation.jobs import TRIGGER_TAG, landing_refresh_job, reconcile_job
-from appointment_pipeline.domain.parsing import PROVIDERS, landing_digest, landing_files
+from appointment_pipeline.domain.parsing import PROVIDERS
+from appointment_pipeline.io.landing import landing_digest, landing_files
 from appointment_pipeline.defs.extract.partitions import snapshot_days
 from appointment_pipeline.defs.resources.resources import LandingZoneResource
 from appointment_pipeline.domain.ingest_source import INGEST_SOURCE_TAG
-from appointment_pipeline.defs.automation.schedules import automation_running_by_default
+from appointment_pipeline.settings import get_settings
 
 SENSOR_NAME = "landing_zone_sensor"
 # Days the sensor loads are automated reconcile loads, like the schedule's.
@@ -55,24 +55,12 @@ RANGE_END_TAG = "dagster/asset_partition_range_end"
 CURSOR_VERSION = 1
 
 
-def settle_seconds() -> float:
-    return float(os.environ.get("APPOINTMENT_LANDING_SETTLE_SECONDS", "60"))
-
-
-def hash_budget_seconds() -> float:
-    return float(os.environ.get("APPOINTMENT_LANDING_SENSOR_HASH_BUDGET_SECONDS", "40"))
-
-
-def minimum_interval_seconds() -> int:
-    return int(os.environ.get("APPOINTMENT_LANDING_SENSOR_INTERVAL_SECONDS", "60"))
-
-
 # -- cursor ----------------------------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class Seen:
-    digest: str  # parsing.landing_digest of the provider/day
+    digest: str  # landing.landing_digest of the provider/day
     listing: str  # fingerprint of names, sizes and mtimes: unchanged listing -> digest reused without reading
 
 
@@ -138,7 +126,7 @@ def _day_folders(root: Path, provider: str) -> list[tuple[str, date | None]]:
     folder = root / provider
     if not folder.is_dir():
         return []
-    found = []
+    found: list[tuple[str, date | None]] = []
     for child in sorted(folder.iterdir()):
         if not child.is_dir():
             continue
@@ -203,7 +191,8 @@ def scan_landing(
                 if entry is not None:
                     scan.skip("waiting for the day's other provider to settle", f"{name}/{folder}")
             continue
-        for name, (old, listing) in sorted(providers.items()):
+        settled = {name: entry for name, entry in providers.items() if entry is not None}
+        for name, (old, listing) in sorted(settled.items()):
             if old is not None and old.listing == listing:
                 scan.unchanged += 1
                 continue
@@ -217,8 +206,8 @@ def scan_landing(
                 continue
             scan.changed.setdefault(folder, {})[name] = (old, new)
 
-    for folder, providers in previous.items():
-        for name in providers:
+    for folder, seen in previous.items():
+        for name in seen:
             if (folder, name) not in present:
                 scan.skip("files removed (no run: warehouse rows are kept)", f"{name}/{folder}")
                 scan.cursor.get(folder, {}).pop(name, None)
@@ -267,6 +256,7 @@ def run_requests_for(scan: LandingScan, job_name: str = landing_refresh_job.name
 def never_materialized_inputs(context: SensorEvaluationContext) -> list[AssetKey]:
     """Assets landing_refresh_job reads but does not build (raw_leads and the legacy staging models) that this
     Dagster instance has never materialized: on a fresh deployment the sensor's first runs build them too."""
+    assert context.repository_def is not None  # a sensor is always evaluated within its code location
     graph = context.repository_def.asset_graph
     refreshed = landing_refresh_job.selection.resolve(graph)
     needed = {parent for key in refreshed for parent in graph.get(key).parent_keys} - refreshed
@@ -280,8 +270,8 @@ def never_materialized_inputs(context: SensorEvaluationContext) -> list[AssetKey
 @sensor(
     name=SENSOR_NAME,
     jobs=[landing_refresh_job, reconcile_job],
-    minimum_interval_seconds=minimum_interval_seconds(),
-    default_status=DefaultSensorStatus.RUNNING if automation_running_by_default() else DefaultSensorStatus.STOPPED,
+    minimum_interval_seconds=get_settings().landing_sensor_interval_seconds,
+    default_status=DefaultSensorStatus.RUNNING if get_settings().automation_running else DefaultSensorStatus.STOPPED,
     description=(
         "Requests landing_refresh_job for exactly the snapshot days whose landing files (either provider) are new or "
         "changed, one run per block of consecutive days (reconcile_job while raw_leads was never materialized); "
@@ -302,8 +292,8 @@ def landing_zone_sensor(context: SensorEvaluationContext, landing_zone: LandingZ
         now=time.time(),
         first_day=snapshot_days.start.date(),
         last_day=snapshot_days.end.date() - timedelta(days=1) if snapshot_days.end else None,
-        settle=settle_seconds(),
-        hash_budget=hash_budget_seconds(),
+        settle=get_settings().landing_settle_seconds,
+        hash_budget=get_settings().landing_sensor_hash_budget_seconds,
     )
     cursor = dump_cursor(scan.cursor)
     summary = scan.summary()

@@ -7,9 +7,9 @@ provider records go through appointment_pipeline.domain.parsing, which keeps onl
 
 
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import date, datetime, time, timedelta, timezone
-from typing import Literal
+from typing import Any, Literal
 
 import pandas as pd
 import pyarrow as pa
@@ -26,7 +26,7 @@ from dagster import (
 )
 from pydantic import Field
 
-from appointment_pipeline import settings
+from appointment_pipeline.settings import DEMO_HASH_KEY
 from appointment_pipeline.domain import lead_values
 from appointment_pipeline.io.audits import pii_audit
 from appointment_pipeline.io.db_errors import scrubbing
@@ -39,11 +39,9 @@ from appointment_pipeline.domain.parsing import (
     Provider,
     RawColumn,
     SourceRecord,
-    non_day_folders,
     parse_records,
-    read_landing,
-    scan_landing_day,
 )
+from appointment_pipeline.io.landing import non_day_folders, read_landing, scan_landing_day
 from appointment_pipeline.defs.extract.partitions import snapshot_days
 from appointment_pipeline.domain.redaction import email_hash
 from appointment_pipeline.defs.resources.resources import (
@@ -114,7 +112,7 @@ def read_leads(source_url: str, hash_key: str, chunk_size: int = 50_000) -> pa.T
     return pa.concat_tables(chunks)
 
 
-def _lead_chunk(rows: list, hash_key: str) -> pa.Table:
+def _lead_chunk(rows: Sequence[Any], hash_key: str) -> pa.Table:
     """One chunk of "Lead" rows (email first, then LEAD_COLUMNS, all text) -> raw_leads columns."""
     values = dict(zip(["email", *LEAD_COLUMNS], zip(*rows)))
     arrays, problems = {}, []
@@ -400,7 +398,7 @@ def _not_published(exc: AuditFailed) -> Failure:
 
 
 def _warn_on_demo_key(context: AssetExecutionContext, pipeline_settings: PipelineSettingsResource) -> None:
-    if pipeline_settings.hash_key == settings.DEMO_HASH_KEY:
+    if pipeline_settings.hash_key == DEMO_HASH_KEY:
         context.log.warning("APPOINTMENT_HASH_KEY is not set: email hashes use the public demo key.")
 
 

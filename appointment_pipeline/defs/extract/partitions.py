@@ -5,11 +5,12 @@ from datetime import timedelta
 
 from dagster import DailyPartitionsDefinition
 
-from appointment_pipeline import settings
+from appointment_pipeline.settings import get_settings
 
-_last_day = settings.partitions_last_day()
+_settings = get_settings()
+_last_day = _settings.partitions_end
 snapshot_days = DailyPartitionsDefinition(
-    start_date=settings.partitions_start().isoformat(),
+    start_date=_settings.partitions_start.isoformat(),
     end_date=(_last_day + timedelta(days=1)).isoformat() if _last_day else None,  # Dagster's end is exclusive
     timezone="UTC",
 )

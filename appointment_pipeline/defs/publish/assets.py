@@ -24,7 +24,6 @@ from dagster import (
 )
 from sqlalchemy.engine import make_url
 
-from appointment_pipeline import settings
 from appointment_pipeline.io.app_database import (
     DEFAULT_BATCH_SIZE,
     AppDatabase,

@@ -1,12 +1,13 @@
-"""Asset checks: every test declared in dbt_like_sql/*/schema.yml, domain checks and snapshot freshness.
+"""Asset checks: every test declared in dbt_like_sql/*/schema.yml (models and seeds), domain checks and snapshot freshness.
 
 Checks that read the warehouse share the writers' pool: a DuckDB file takes no reader while a writer holds it.
 """
 
-import os
 from datetime import date, datetime, timedelta, timezone
 
 import pandas as pd
+from typing import Any
+
 from dagster import (
     AssetCheckExecutionContext,
     AssetCheckResult,
@@ -25,20 +26,21 @@ from appointment_pipeline.defs.extract.partitions import snapshot_days
 from appointment_pipeline.io.audits import find_cycles, links_leaving_their_lead, reschedule_links, scan_for_pii
 from appointment_pipeline.domain.rollup import Appointment, select_primary_appointment
 from appointment_pipeline.defs.resources.resources import WarehouseResource
-from appointment_pipeline.io.sql_project import DeclaredTest, SqlModel, SqlProject, load_project, transpile
+from appointment_pipeline.io.sql_project import DeclaredTest, Seed, SqlModel, SqlProject, load_project, transpile
+from appointment_pipeline.settings import get_settings
 
 
 def run_declared_test(warehouse, test: DeclaredTest, sample_size: int = 5) -> AssetCheckResult:
     sql = transpile(test.failing_rows_sql(), warehouse.dialect)
     failures = warehouse.scalar(f"select count(*) from ({sql}) as failing")
     sample = warehouse.query_df(f"select * from ({sql}) as failing limit {sample_size}") if failures else None
-    metadata = {"failing_rows": int(failures), "sql": MetadataValue.md(f"```sql\n{test.failing_rows_sql()}\n```")}
+    metadata: dict[str, Any] = {"failing_rows": int(failures), "sql": MetadataValue.md(f"```sql\n{test.failing_rows_sql()}\n```")}
     if sample is not None:
         metadata["sample"] = MetadataValue.md(frame_markdown(sample))
     return AssetCheckResult(asset_key=test.model, check_name=test.name, passed=failures == 0, metadata=metadata)
 
 
-def build_declared_test_checks(model: SqlModel) -> AssetChecksDefinition:
+def build_declared_test_checks(model: SqlModel | Seed) -> AssetChecksDefinition:
     specs = [
         AssetCheckSpec(
             name=test.name,
@@ -62,7 +64,8 @@ def build_declared_test_checks(model: SqlModel) -> AssetChecksDefinition:
 
 def build_declared_checks(project: SqlProject | None = None) -> list[AssetChecksDefinition]:
     project = project or load_project()
-    return [build_declared_test_checks(project.models[name]) for name in project.order() if project.models[name].tests]
+    tables: list[SqlModel | Seed] = [*project.seeds.values(), *(project.models[name] for name in project.order())]
+    return [build_declared_test_checks(table) for table in tables if table.tests]
 
 
 # -- domain checks -------------------------------------------------------------------
@@ -124,8 +127,8 @@ def rollup_matches_python_rule(warehouse: WarehouseResource) -> AssetCheckResult
     by_lead: dict[str, list[Appointment]] = {}
     fields = set(Appointment.__dataclass_fields__)
     for record in frame.to_dict("records"):
-        clean = {k: (None if v is None or v != v else v) for k, v in record.items() if k in fields}
-        by_lead.setdefault(record["lead_id"], []).append(Appointment(**clean))
+        clean: dict[str, Any] = {k: (None if v is None or v != v else v) for k, v in record.items() if k in fields}
+        by_lead.setdefault(str(record["lead_id"]), []).append(Appointment(**clean))
     mismatches = []
     for lead_id, appointments in sorted(by_lead.items()):
         primary_id, reference_time = rollups.get(lead_id, (None, None))
@@ -183,7 +186,7 @@ def freshness_grace_hours() -> float:
 
     The default 6 h leaves room for the 02:00 UTC reconcile schedule to finish.
     """
-    return float(os.environ.get("APPOINTMENT_FRESHNESS_GRACE_HOURS", "6"))
+    return get_settings().freshness_grace_hours
 
 
 def expected_snapshot_day(

@@ -1,13 +1,13 @@
 """Dagster resources: every connection and secret is configurable and read from the environment (EnvVar)."""
 
 
-import os
 from datetime import datetime
 from pathlib import Path
 
 from dagster import ConfigurableResource, Definitions, EnvVar
 
-from appointment_pipeline import settings
+from appointment_pipeline.domain.instants import parse_instant
+from appointment_pipeline.settings import DEMO_HASH_KEY, Settings, get_settings
 from appointment_pipeline.io.warehouse import Warehouse
 
 
@@ -46,7 +46,7 @@ class PipelineSettingsResource(ConfigurableResource):
 
     def resolve_reference_time(self, run_started: datetime) -> datetime:
         if self.reference_time:
-            return settings.parse_instant(self.reference_time)
+            return parse_instant(self.reference_time)
         return run_started
 
 
@@ -65,7 +65,7 @@ class CalendlyApi(ConfigurableResource):
     response_deadline_seconds: float = 120.0  # one response, request to last byte
 
     def client(self):
-        from appointment_pipeline.io.provider_api import CalendlyClient, RetryPolicy
+        from appointment_pipeline.io.providers import CalendlyClient, RetryPolicy
 
         if not self.token or not self.organization:
             raise ValueError("CALENDLY_API_TOKEN and CALENDLY_ORGANIZATION must be set to pull from the Calendly API")
@@ -90,7 +90,7 @@ class GhlApi(ConfigurableResource):
     response_deadline_seconds: float = 120.0
 
     def client(self):
-        from appointment_pipeline.io.provider_api import GhlClient, RetryPolicy
+        from appointment_pipeline.io.providers import GhlClient, RetryPolicy
 
         if not self.token or not self.location_id or not self.calendar_ids:
             raise ValueError("GHL_API_TOKEN, GHL_LOCATION_ID and GHL_CALENDAR_IDS must be set to pull from the GHL API")
@@ -102,7 +102,7 @@ class GhlApi(ConfigurableResource):
 
 
 def _limits(api: "CalendlyApi | GhlApi"):
-    from appointment_pipeline.io.provider_api import PullLimits
+    from appointment_pipeline.io.providers import PullLimits
 
     return PullLimits(
         max_pages=api.max_pages_per_list,
@@ -118,24 +118,26 @@ class ProviderApisResource(ConfigurableResource):
     ghl: GhlApi
 
     def for_provider(self, provider: str) -> CalendlyApi | GhlApi:
-        return {"calendly": self.calendly, "ghl": self.ghl}[provider]
+        apis: dict[str, CalendlyApi | GhlApi] = {"calendly": self.calendly, "ghl": self.ghl}
+        return apis[provider]
 
 
-def _env_or(name: str, default):
-    """EnvVar when the variable is set (so the UI shows where a value comes from), else the documented default."""
-    return EnvVar(name) if os.environ.get(name) else default
+def default_resources(settings: Settings | None = None) -> dict[str, ConfigurableResource]:
+    settings = settings or get_settings()
 
+    def _env_or(name: str, default):
+        """EnvVar when the variable is set (so the UI shows where a value comes from), else the documented default."""
+        return EnvVar(name) if settings.is_set(name) else default
 
-def default_resources() -> dict[str, ConfigurableResource]:
     return {
-        "warehouse": WarehouseResource(url=_env_or("APPOINTMENT_WAREHOUSE_URL", settings.warehouse_url())),
+        "warehouse": WarehouseResource(url=_env_or("APPOINTMENT_WAREHOUSE_URL", settings.warehouse_url)),
         "source_db": SourceDatabaseResource(
-            url=_env_or("APPOINTMENT_SOURCE_DB_URL", settings.source_db_url()),
+            url=_env_or("APPOINTMENT_SOURCE_DB_URL", settings.source_db_url),
             publish_mode=_env_or("APPOINTMENT_PUBLISH_MODE", None),
         ),
-        "landing_zone": LandingZoneResource(root=_env_or("APPOINTMENT_LANDING_DIR", str(settings.landing_dir()))),
+        "landing_zone": LandingZoneResource(root=_env_or("APPOINTMENT_LANDING_DIR", str(settings.landing_dir))),
         "pipeline_settings": PipelineSettingsResource(
-            hash_key=_env_or("APPOINTMENT_HASH_KEY", settings.DEMO_HASH_KEY),
+            hash_key=_env_or("APPOINTMENT_HASH_KEY", DEMO_HASH_KEY),
             reference_time=_env_or("APPOINTMENT_REFERENCE_TIME", None),
         ),
         "provider_apis": ProviderApisResource(
@@ -147,7 +149,7 @@ def default_resources() -> dict[str, ConfigurableResource]:
             ghl=GhlApi(
             token=_env_or("GHL_API_TOKEN", None),
             location_id=_env_or("GHL_LOCATION_ID", None),
-            calendar_ids=[c for c in os.environ.get("GHL_CALENDAR_IDS", "").split(",") if c],
+            calendar_ids=settings.ghl_calendar_ids,
             base_url=_env_or("GHL_API_BASE_URL", "https://services.leadconnectorhq.com"),
         ),
         ),

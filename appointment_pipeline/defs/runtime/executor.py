@@ -12,11 +12,16 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from dagster import DagsterEventType, Definitions, executor, in_process_executor
-from dagster._core.errors import DagsterExecutionInterruptedError
-from dagster._core.events import DagsterEvent
-from dagster._core.executor.base import Executor
-from dagster._utils.interrupts import raise_interrupts_as
+from dagster import (
+    DagsterEvent,
+    DagsterEventType,
+    DagsterExecutionInterruptedError,
+    Definitions,
+    Executor,
+    executor,
+    in_process_executor,
+)
+from appointment_pipeline.defs.runtime.dagster_internals import raise_interrupts_as
 
 
 def _blocked_on_pool(event: DagsterEvent) -> bool:
@@ -49,7 +54,7 @@ class InterruptibleInProcessExecutor(Executor):
                 event = next(events, None)
             if event is None:
                 return
-            if _blocked_on_pool(event):
+            if _blocked_on_pool(event) and event.step_key:
                 blocked.add(event.step_key)
             elif event.step_key:
                 blocked.discard(event.step_key)
@@ -58,7 +63,7 @@ class InterruptibleInProcessExecutor(Executor):
 
 @executor(
     name="in_process",
-    config_schema=in_process_executor.config_schema,
+    config_schema=in_process_executor.config_schema,  # type: ignore[call-overload]  # a schema object, as Dagster's own
 )
 def interruptible_in_process_executor(init_context):
     """Execute all steps in a single process; an interrupt ends a run that is waiting for a pool slot."""

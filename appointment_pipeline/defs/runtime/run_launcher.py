@@ -17,10 +17,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from dagster import DagsterEventType
-from dagster._core.launcher import DefaultRunLauncher
-from dagster._core.launcher.base import CheckRunHealthResult, WorkerStatus
-from dagster._core.storage.dagster_run import DagsterRun
+from dagster import DagsterEventType, DagsterRun, DefaultRunLauncher
+from appointment_pipeline.defs.runtime.dagster_internals import CheckRunHealthResult, WorkerStatus
 
 # Slack between a process's start and its run's RUN_START event (which the process itself writes later).
 _CLOCK_SLACK_SECONDS = 2.0
@@ -64,7 +62,7 @@ class LocalProcessRunLauncher(DefaultRunLauncher):
         records = self._instance.get_records_for_run(run.run_id, of_type=DagsterEventType.RUN_START, limit=1).records
         event = records[0].event_log_entry if records else None
         pid = event.dagster_event.pid if event and event.dagster_event else None
-        if pid is None:
+        if event is None or pid is None:
             # Not started yet, or started elsewhere: leave it to the start timeout, never fail a run on a guess.
             return CheckRunHealthResult(WorkerStatus.RUNNING, "no run worker process recorded yet")
         state = process_state(pid, started_by=event.timestamp)

@@ -1,4 +1,4 @@
-"""One Dagster asset per SQL model in dbt_like_sql/ (groups staging, intermediate, marts).
+"""One Dagster asset per SQL model in dbt_like_sql/ (groups staging, intermediate, marts; the seeds are in seeds.py).
 
 Dependencies come from the tables each query reads (sqlglot), descriptions and column docs from the folder's
 schema.yml, and each rebuild is all-or-nothing (scratch table swapped in within one transaction).

@@ -1,0 +1,5 @@
+import sys
+
+from appointment_pipeline.demo.cli import main
+
+sys.exit(main())
