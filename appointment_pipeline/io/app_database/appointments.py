@@ -62,7 +62,9 @@ def _incoming_appointments_sql(typed: bool) -> str:
     """The warehouse rows as the incoming table holds them; ``typed`` casts each column to that table's type, as a
     binary COPY needs (a naive warehouse instant is UTC: the warehouse session runs in UTC)."""
     select = ["id", "rescheduled_from_id"]
-    select += [_WAREHOUSE_EXPRESSIONS.get(w, w) for w in (COLUMN_BY_NAME[c].warehouse for c in INCOMING_COLUMNS)]
+    sources = [COLUMN_BY_NAME[c].warehouse for c in INCOMING_COLUMNS]
+    select += [_WAREHOUSE_EXPRESSIONS.get(w, w) for w in sources if w is not None]
+    assert len(select) == 2 + len(INCOMING_COLUMNS), "every incoming column is written from a warehouse column"
     if typed:
         select = [f"({e})::{'timestamptz' if _is_instant(c) else 'text'}" for e, c in zip(select, _IN_COLUMNS)]
     return f"select {', '.join(select)} from appointments"

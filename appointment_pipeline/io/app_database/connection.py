@@ -45,7 +45,7 @@ class AppDatabase:
 
             url = make_url(self.url).set(drivername="postgresql")
             # autocommit: transactions are explicit statements, so a plan can run in a read-only one
-            con = psycopg.connect(url.render_as_string(hide_password=False), autocommit=True)
+            con: Any = psycopg.connect(url.render_as_string(hide_password=False), autocommit=True)
             con.execute("set time zone 'UTC'")
             # The plan hash-joins the whole incoming set: at the default 4MB the joins spill to disk (4x slower).
             # Temporary tables live in session-local buffers, 8MB by default: a million incoming rows need more.
@@ -161,10 +161,10 @@ class AppDatabase:
                     yield from chunk
                     continue
                 for row in chunk:
-                    row = list(row)
+                    values = list(row)
                     for i in timestamps:
-                        row[i] = convert(row[i])
-                    yield tuple(row)
+                        values[i] = convert(values[i])
+                    yield tuple(values)
 
         self.bulk_load(con, table, columns, rows())
 
