@@ -1,24 +1,30 @@
 """The Dagster UI's view of the code location: a real ``dagster-webserver`` process, asked through its GraphQL API.
 
-Every asset must reach the UI with its group, kinds, description, dependencies, pool and asset checks, and the jobs,
-schedules and sensors of the operations paths must be there with their settings, exactly as ``defs`` declares them.
+Every asset must reach the UI with its group, kinds, description, dependencies, pool, backfill policy and asset checks
+as the SQL project's files, the README's asset table and the documented extract and publish assets say (not as the
+served ``defs`` says, which would agree with itself); the jobs, schedules and sensors of the operations paths must be
+there with their settings.
 """
 
 from __future__ import annotations
 
+import re
+import shutil
 import socket
 import subprocess
 import sys
 import time
-from collections import defaultdict
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
 import pytest
 import requests
+import sqlglot
+import yaml
+from sqlglot import exp
 
 from appointment_pipeline.definitions import defs
-from appointment_pipeline.defs.constants import WAREHOUSE_KIND
 from pipeline import cli_env
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -158,51 +164,173 @@ def webserver(tmp_path_factory):
         log.close()
 
 
-def expected_kinds(kinds) -> set[str]:
-    # the warehouse kind is read from APPOINTMENT_WAREHOUSE_URL at import; the server runs on a DuckDB warehouse
-    return {"duckdb" if kind == WAREHOUSE_KIND else kind for kind in kinds}
+# -- what the UI must show, from sources independent of the served ``defs`` ------------------------------------------
+# The SQL project's own files (read with yaml and sqlglot here, not through the package's loader), the README's asset
+# table, and the documented extract, publish and check declarations below. The server runs on a DuckDB warehouse and
+# a SQLite application database (child_env), so those are the warehouse and application kinds.
+
+SERVED_WAREHOUSE_KIND, SERVED_APP_KIND = "duckdb", "sqlite"
+POOL = "appointment_warehouse"
+SQL_LAYERS = ("staging", "intermediate", "marts")
+# (kinds, upstream assets, partitioned) of the assets written in Python
+PYTHON_ASSETS = {
+    "raw_leads": ({"python", SERVED_WAREHOUSE_KIND}, {"app_lead_table"}, False),
+    "raw_calendly_invitees": (
+        {"python", "calendly", SERVED_WAREHOUSE_KIND}, {"calendly_landing_zone", "calendly_api"}, True),
+    "raw_ghl_appointments": ({"python", "ghl", SERVED_WAREHOUSE_KIND}, {"ghl_landing_zone", "ghl_api"}, True),
+    "app_appointments": ({"python", SERVED_APP_KIND}, {"appointments"}, False),
+    "app_lead_rollups": (
+        {"python", SERVED_APP_KIND}, {"lead_appointment_rollups", "lead_rollup_drift", "raw_leads"}, False),
+}
+# checks beyond the schema.yml tests: {asset: {check: blocking}} (README "Further checks", docs/operations.md,
+# docs/publish.md); both PII checks run on every warehouse table
+OTHER_CHECKS = {
+    "appointments": {"reschedule_links_stay_within_lead": True, "reschedule_links_acyclic": True},
+    "lead_appointment_rollups": {"rollup_matches_python_rule": False},
+    "raw_calendly_invitees": {"snapshot_partition_fresh": False},
+    "raw_ghl_appointments": {"snapshot_partition_fresh": False},
+    "app_appointments": {"app_appointments_up_to_date": False},
+    "app_lead_rollups": {"app_lead_rollups_up_to_date": False},
+}
+PII_CHECKS = {"no_pii_in_text_columns": True, "no_pii_by_lineage": True}
 
 
-def test_every_asset_reaches_the_ui_as_declared(webserver):
-    nodes = {tuple(n["assetKey"]["path"]): n for n in webserver.graphql(ASSETS_QUERY)["assetNodes"]}
-    graph = defs.resolve_asset_graph()
-    keys = {tuple(key.path) for key in graph.materializable_asset_keys}
-    sources = {tuple(key.path) for key in graph.get_all_asset_keys()} - keys
-    assert set(nodes) == keys | sources
-    for key in sources:  # the external systems the data starts in: shown, described, never materialized
-        assert nodes[key]["groupName"] == "sources" and nodes[key]["description"], key
+@dataclass
+class ExpectedAsset:
+    group: str
+    kinds: set[str] = field(default_factory=set)
+    description: str | None = None  # None: any non-empty description
+    deps: set[str] = field(default_factory=set)
+    partitioned: bool = False
+    checks: dict[str, bool] = field(default_factory=dict)  # check name -> blocking
 
-    checks_by_asset = defaultdict(dict)
-    for check_key in graph.asset_check_keys:
-        checks_by_asset[tuple(check_key.asset_key.path)][check_key.name] = graph.get(check_key)
 
-    for key in graph.materializable_asset_keys:
-        node, declared = nodes[tuple(key.path)], graph.get(key)
-        name = key.to_user_string()
-        assert node["groupName"] == declared.group_name, name
-        assert set(node["kinds"]) == expected_kinds(declared.kinds), name
-        assert node["description"] == declared.description, name
-        assert node["description"], f"{name} has no description"
-        assert {tuple(d["path"]) for d in node["dependencyKeys"]} == {tuple(p.path) for p in declared.parent_keys}, name
-        assert node["isPartitioned"] == declared.is_partitioned, name
-        assert node["pools"] == ["appointment_warehouse"], name
-        assert node["backfillPolicy"]["policyType"] == "SINGLE_RUN", name
+def documented_groups(readme: Path) -> dict[str, str]:
+    """asset -> group, from the README's table under "## The assets"."""
+    table = readme.read_text().split("## The assets", 1)[1].split("\n\n", 2)[1]
+    groups = {}
+    for row in table.splitlines()[2:]:
+        group, assets = (cell.strip() for cell in row.strip("|").split("|")[:2])
+        groups.update({asset: group for asset in re.findall(r"`(\w+)`", assets)})
+    return groups
 
-        checks = node["assetChecksOrError"]
-        assert checks["__typename"] == "AssetChecks", checks
-        shown = {c["name"]: c for c in checks["checks"]}
-        assert set(shown) == set(checks_by_asset[tuple(key.path)]), name
-        for check_name, check in shown.items():
-            assert check["blocking"] == checks_by_asset[tuple(key.path)][check_name].blocking, (name, check_name)
-            assert check["description"], (name, check_name)
 
-    # the operations pieces: freshness checks on both snapshots, jobs listed on the assets
+def tables_read(sql: str) -> set[str]:
+    """The tables named after FROM and JOIN, without the query's own CTEs."""
+    tree = sqlglot.parse_one(sql, read="postgres")
+    return {t.name for t in tree.find_all(exp.Table)} - {cte.alias for cte in tree.find_all(exp.CTE)}
+
+
+def declared_tests(model: dict) -> dict[str, bool]:
+    tests = {}
+    for column in model.get("columns", []):
+        for entry in column.get("tests", []):
+            kind, args = (entry, None) if isinstance(entry, str) else next(iter(entry.items()))
+            tests[f"{kind}_{column['name']}"] = bool((args or {}).get("blocking", False))
+    return tests
+
+
+def expected_assets(sql_root: Path, readme: Path) -> dict[str, ExpectedAsset]:
+    expected: dict[str, ExpectedAsset] = {}
+    for layer in SQL_LAYERS:
+        docs = {m["name"]: m for m in yaml.safe_load((sql_root / layer / "schema.yml").read_text())["models"]}
+        for path in sorted((sql_root / layer).glob("*.sql")):
+            doc = docs[path.stem]
+            expected[path.stem] = ExpectedAsset(
+                group=layer,
+                kinds={"sql", SERVED_WAREHOUSE_KIND},
+                description=" ".join(doc["description"].split()),
+                deps=tables_read(path.read_text()),
+                checks=declared_tests(doc),
+            )
+    for name, (kinds, deps, partitioned) in PYTHON_ASSETS.items():
+        expected[name] = ExpectedAsset(group="", kinds=kinds, deps=deps, partitioned=partitioned)
+    for name, asset in expected.items():
+        if name.startswith("raw_") or asset.kinds & {"sql"}:  # a warehouse table
+            asset.checks.update(PII_CHECKS)
+        asset.checks.update(OTHER_CHECKS.get(name, {}))
+    groups = documented_groups(readme)
+    for name, group in groups.items():
+        if group == "sources":
+            expected[name] = ExpectedAsset(group="sources")
+        else:
+            assert name in expected, f"the README lists {name}, which nothing here expects"
+            assert group == expected[name].group or not expected[name].group, (name, group)
+            expected[name].group = group
+    undocumented = sorted(name for name in expected if name not in groups)
+    assert not undocumented, f"missing from the README's asset table: {undocumented}"
+    return expected
+
+
+def differences(nodes: dict[str, dict], expected: dict[str, ExpectedAsset]) -> list[str]:
+    """Every way the UI's asset nodes differ from the expectations, one line each."""
+    found = []
+    if set(nodes) != set(expected):
+        found.append(f"assets: shown only {sorted(set(nodes) - set(expected))}, missing {sorted(set(expected) - set(nodes))}")
+    for name in sorted(set(nodes) & set(expected)):
+        node, want = nodes[name], expected[name]
+        shown = {
+            "group": node["groupName"],
+            "deps": {"/".join(d["path"]) for d in node["dependencyKeys"]},
+            "partitioned": node["isPartitioned"],
+        }
+        wanted = {"group": want.group, "deps": want.deps, "partitioned": want.partitioned}
+        if want.group != "sources":
+            checks = node["assetChecksOrError"]
+            shown |= {
+                "kinds": set(node["kinds"]),
+                "pools": node["pools"],
+                "backfill": node["backfillPolicy"] and node["backfillPolicy"]["policyType"],
+                "checks": {c["name"]: c["blocking"] for c in checks.get("checks", [])} or checks["__typename"],
+            }
+            wanted |= {"kinds": want.kinds, "pools": [POOL], "backfill": "SINGLE_RUN", "checks": want.checks}
+        found += [f"{name} {what}: shown {shown[what]!r}, expected {wanted[what]!r}"
+                  for what in wanted if shown[what] != wanted[what]]
+        description = " ".join((node["description"] or "").split())
+        if not description or (want.description is not None and description != want.description):
+            found.append(f"{name} description: shown {description!r}, expected {want.description or 'one'!r}")
+        if want.group != "sources":
+            found += [f"{name} check {c['name']} has no description"
+                      for c in node["assetChecksOrError"].get("checks", []) if not c["description"]]
+    return found
+
+
+@pytest.fixture(scope="module")
+def asset_nodes(webserver) -> dict[str, dict]:
+    return {"/".join(n["assetKey"]["path"]): n for n in webserver.graphql(ASSETS_QUERY)["assetNodes"]}
+
+
+def test_every_asset_reaches_the_ui_as_declared(asset_nodes):
+    expected = expected_assets(ROOT / "dbt_like_sql", ROOT / "README.md")
+    assert len([a for a in expected.values() if a.group in SQL_LAYERS]) == len(list(ROOT.glob("dbt_like_sql/*/*.sql")))
+    assert differences(asset_nodes, expected) == []
+
+    # the operations pieces: jobs listed on the assets
     for table in ("raw_calendly_invitees", "raw_ghl_appointments"):
-        node = nodes[(table,)]
-        assert "snapshot_partition_fresh" in {c["name"] for c in node["assetChecksOrError"]["checks"]}
-        assert {"reconcile_job", "landing_refresh_job"} <= set(node["jobNames"])
-    assert "reconcile_job" in nodes[("raw_leads",)]["jobNames"]
-    assert "landing_refresh_job" not in nodes[("raw_leads",)]["jobNames"]
+        assert {"reconcile_job", "landing_refresh_job"} <= set(asset_nodes[table]["jobNames"])
+    assert "reconcile_job" in asset_nodes["raw_leads"]["jobNames"]
+    assert "landing_refresh_job" not in asset_nodes["raw_leads"]["jobNames"]
+    assert not any(asset_nodes[name]["jobNames"] for name, a in expected.items() if a.group == "sources")
+
+
+def test_the_ui_comparison_catches_a_changed_sql_project(asset_nodes, tmp_path):
+    """The expectations follow the SQL project's files: a changed copy disagrees with what the server shows."""
+    sql_root = tmp_path / "dbt_like_sql"
+    shutil.copytree(ROOT / "dbt_like_sql", sql_root)
+    assert differences(asset_nodes, expected_assets(sql_root, ROOT / "README.md")) == []
+
+    schema = sql_root / "marts" / "schema.yml"
+    docs = yaml.safe_load(schema.read_text())
+    rollups = next(m for m in docs["models"] if m["name"] == "lead_appointment_rollups")
+    rollups["description"] = "A description the served definitions do not have."
+    appointments = next(m for m in docs["models"] if m["name"] == "appointments")
+    appointments["columns"][0].setdefault("tests", []).append({"accepted_values": {"values": ["x"], "blocking": True}})
+    schema.write_text(yaml.safe_dump(docs, sort_keys=False))
+    (sql_root / "marts" / "lead_rollup_drift.sql").write_text("select * from appointments join raw_leads using (lead_id)")
+    found = "\n".join(differences(asset_nodes, expected_assets(sql_root, ROOT / "README.md")))
+    assert "lead_appointment_rollups description" in found
+    assert "appointments checks" in found and f"accepted_values_{appointments['columns'][0]['name']}" in found
+    assert "lead_rollup_drift deps" in found and "'raw_leads'" in found
 
 
 def test_jobs_schedules_and_sensors_reach_the_ui(webserver):
