@@ -24,6 +24,7 @@ import json
 import os
 import sys
 import tempfile
+import uuid
 from collections.abc import Iterable, Mapping
 from typing import cast
 from dataclasses import dataclass, field
@@ -272,7 +273,7 @@ def _write_cache(path: Path, outputs: tuple[str, ...], lineage: dict[str, Deps])
     }
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        scratch = path.with_suffix(f".{os.getpid()}.tmp")
+        scratch = path.with_suffix(f".{uuid.uuid4().hex}.tmp")  # unique per writer, whatever process or thread
         scratch.write_text(json.dumps(data))
         scratch.replace(path)  # atomic: a concurrent reader sees the old file or the new one
     except OSError:

@@ -33,6 +33,7 @@ from appointment_pipeline.defs.transform.lineage import PII_CHECK_NAME, build_pi
 from appointment_pipeline.domain.parsing import CALENDLY, GHL, Reject, parse_calendly, parse_ghl
 from appointment_pipeline.io.sources import CATALOG, SOURCE_ASSETS, Derivation, Pii, SourceCatalog
 from appointment_pipeline.io.sql_project import load_project, sql_project_root
+from appointment_pipeline.settings import get_settings
 
 REPO = Path(__file__).resolve().parents[2]
 SCHEMA = {
