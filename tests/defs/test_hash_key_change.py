@@ -4,6 +4,7 @@ gives. Real runs on both engines."""
 
 from __future__ import annotations
 
+import shutil
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -58,11 +59,35 @@ def failure_messages(result) -> str:
     return "\n".join(messages)
 
 
+@pytest.fixture(scope="module")
+def built_with_key(small_demo, tmp_path_factory):
+    """Factory: the path of a DuckDB file holding a fresh build of small_demo with ``key``, built once per key; copy
+    it to change it."""
+    built: dict[str, Path] = {}
+
+    def build(key: str) -> Path:
+        if key not in built:
+            path = tmp_path_factory.mktemp("built") / "wh.duckdb"
+            assert run(f"duckdb:///{path}", small_demo, key).success
+            built[key] = path
+        return built[key]
+
+    return build
+
+
+def copy_of(path: Path, tmp_path: Path) -> str:
+    shutil.copy(path, tmp_path / "wh.duckdb")
+    return f"duckdb:///{tmp_path / 'wh.duckdb'}"
+
+
 @pytest.fixture(params=["duckdb", "postgres"])
-def warehouse_url(request, tmp_path, pg_database):
+def warehouse_url(request, tmp_path, pg_database, small_demo, built_with_key):
+    """A warehouse built from small_demo with KEY_A."""
     if request.param == "duckdb":
-        return f"duckdb:///{tmp_path / 'wh.duckdb'}"
-    return pg_database("ap_rehash")
+        return copy_of(built_with_key(KEY_A), tmp_path)
+    url = pg_database("ap_rehash")
+    assert run(url, small_demo, KEY_A).success
+    return url
 
 
 def test_hashed_tables_are_the_tables_with_an_email_hash():
@@ -74,8 +99,7 @@ def test_hashed_tables_are_the_tables_with_an_email_hash():
     assert set(HASHED_TABLES) == with_hash
 
 
-def test_another_key_stops_and_the_documented_rehash_is_a_clean_rebuild(warehouse_url, small_demo, tmp_path):
-    assert run(warehouse_url, small_demo, KEY_A).success
+def test_another_key_stops_and_the_documented_rehash_is_a_clean_rebuild(warehouse_url, small_demo, built_with_key):
     wh = Warehouse(warehouse_url)
     recorded = dict(wh.query(f"select table_name, fingerprint from {FINGERPRINT_TABLE}"))
     assert recorded == {table: key_fingerprint(KEY_A) for table in HASHED_TABLES}
@@ -107,10 +131,8 @@ def test_another_key_stops_and_the_documented_rehash_is_a_clean_rebuild(warehous
     assert dict(wh.query(f"select table_name, fingerprint from {FINGERPRINT_TABLE}")) == {
         table: key_fingerprint(KEY_B) for table in HASHED_TABLES
     }
-    fresh_url = f"duckdb:///{tmp_path / 'fresh_b.duckdb'}"
-    assert run(fresh_url, small_demo, KEY_B).success
     rehashed = table_snapshot(wh, OUTPUT_TABLES)
-    assert rehashed == table_snapshot(Warehouse(fresh_url), OUTPUT_TABLES)
+    assert rehashed == table_snapshot(Warehouse(f"duckdb:///{built_with_key(KEY_B)}"), OUTPUT_TABLES)
     # ...and it is a different warehouse from the key-A build only where hashes differ, not in what matched
     assert rehashed["appointments"] == before["appointments"]
 
@@ -119,9 +141,8 @@ def test_another_key_stops_and_the_documented_rehash_is_a_clean_rebuild(warehous
     assert not run(warehouse_url, small_demo, KEY_A, middle, middle, selection=SNAPSHOTS).success
 
 
-def test_a_half_finished_rehash_never_reaches_the_marts(tmp_path, small_demo):
-    url = f"duckdb:///{tmp_path / 'wh.duckdb'}"
-    assert run(url, small_demo, KEY_A).success
+def test_a_half_finished_rehash_never_reaches_the_marts(tmp_path, small_demo, built_with_key):
+    url = copy_of(built_with_key(KEY_A), tmp_path)
     wh = Warehouse(url)
     before = table_snapshot(wh, OUTPUT_TABLES)
     # raw_leads alone switched to key B (allowed: it rewrites the whole table)...
