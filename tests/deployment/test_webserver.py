@@ -243,10 +243,19 @@ def expected_assets(sql_root: Path, readme: Path) -> dict[str, ExpectedAsset]:
                 deps=tables_read(path.read_text()),
                 checks=declared_tests(doc),
             )
+    seeds = {s["name"]: s for s in yaml.safe_load((sql_root / "seeds" / "schema.yml").read_text())["seeds"]}
+    for path in sorted((sql_root / "seeds").glob("*.csv")):
+        doc = seeds[path.stem]
+        expected[path.stem] = ExpectedAsset(
+            group="seeds",
+            kinds={"csv", SERVED_WAREHOUSE_KIND},
+            description=" ".join(doc["description"].split()),
+            checks=declared_tests(doc),
+        )
     for name, (kinds, deps, partitioned) in PYTHON_ASSETS.items():
         expected[name] = ExpectedAsset(group="", kinds=kinds, deps=deps, partitioned=partitioned)
     for name, asset in expected.items():
-        if name.startswith("raw_") or asset.kinds & {"sql"}:  # a warehouse table
+        if name.startswith("raw_") or "sql" in asset.kinds:  # a table the pipeline derives (seeds hold no PII)
             asset.checks.update(PII_CHECKS)
         asset.checks.update(OTHER_CHECKS.get(name, {}))
     groups = documented_groups(readme)
