@@ -64,6 +64,7 @@ LONGEST_FIRST = [
     "tests/defs/test_concurrency.py",
     "tests/defs/test_audits.py",
     "tests/defs/test_killed_run.py",
+    "tests/deployment/test_static_checks.py",
 ]
 
 
