@@ -25,7 +25,7 @@ import os
 import sys
 import tempfile
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import cast
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -498,61 +498,6 @@ def project_lineage() -> ProjectLineage:
 
 
 # -- text for people -----------------------------------------------------------------------------------------------
-
-_SYSTEM_LABELS = {"Lead": '"Lead"', "calendly": "Calendly", "ghl": "GHL", "snapshot": "snapshot"}
-
-
-def _fields_text(entries: Iterable[str]) -> str:
-    by_system: dict[str, list[str]] = {}
-    for entry in sorted(entries):
-        field_id, hashed = field_of(entry)
-        system, path = field_id.split(":", 1)
-        by_system.setdefault(system, []).append(f"`{path}`" + (" (keyed hash)" if hashed else ""))
-    return "; ".join(f"{_SYSTEM_LABELS.get(s, s)}: {', '.join(paths)}" for s, paths in by_system.items()) or "-"
-
-
-def _refs_text(refs: Iterable[Ref]) -> str:
-    return ", ".join(f"`{t}.{c}`" for t, c in sorted(refs)) or "-"
-
-
-def trace_markdown(lineage: ProjectLineage, table: str) -> str:
-    """One row per column: the source fields its value comes from, and those that decide its row. Fields that
-    decide the row of every column (the table's filters, joins and ranking, usually) are listed once above."""
-    traces = {column: lineage.trace(table, column) for column in lineage.columns[table]}
-    common = frozenset.intersection(*(t.indirect for t in traces.values())) if traces else frozenset()
-    rows = [
-        f"**Every row is decided by:** {_fields_text(common)}",
-        "",
-        "| column | value from (direct) | row also decided by (indirect) | via raw columns |",
-        "|---|---|---|---|",
-    ]
-    for column, trace in traces.items():
-        rows.append(
-            f"| `{column}` | {_fields_text(trace.direct)} | {_fields_text(trace.indirect - common)} "
-            f"| {_refs_text(trace.raw_direct)} |"
-        )
-    return "\n".join(rows)
-
-
-def hop_markdown(deps_by_column: Mapping[str, Deps]) -> str:
-    """One hop up: the upstream columns of each column, direct and indirect (with the clause that uses them)."""
-    rows = ["| column | computed from (direct) | row decided by (indirect) |", "|---|---|---|"]
-    for column, deps in deps_by_column.items():
-        indirect = ", ".join(f"`{t}.{c}` ({'/'.join(sorted(k))})" for (t, c), k in sorted(deps.indirect.items()))
-        rows.append(f"| `{column}` | {_refs_text(deps.direct) if deps.direct else '(no column)'} | {indirect or '-'} |")
-    return "\n".join(rows)
-
-
-def proof_markdown(proof: PiiProof) -> str:
-    lines = []
-    for title, findings in (("Derived from a personal field", proof.violations), ("Decided by a personal field (indirect, allowed)", proof.indirect)):
-        if findings:
-            lines += [f"**{title}**", "", "| column | field | class |", "|---|---|---|"]
-            lines += [f"| `{f.table}.{f.column}` | `{f.field}` | {f.pii} |" for f in findings]
-            lines.append("")
-    lines += [f"- {p}" for p in proof.problems]
-    return "\n".join(lines) or "No column depends on a personal field."
-
 
 def describe(lineage: ProjectLineage, table: str, column: str) -> str:
     """One column in plain text: one hop up, then the source fields (direct, then indirect)."""

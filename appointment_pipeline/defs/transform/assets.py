@@ -24,8 +24,8 @@ from dagster import (
 from appointment_pipeline.io.audits import model_audit
 from appointment_pipeline.defs.constants import EXTERNAL_TABLES, OWNERS, WAREHOUSE_KIND, WAREHOUSE_POOL
 from appointment_pipeline.domain.key_fingerprint import matches_hashes, require_one_key
-from appointment_pipeline.io.lineage import ProjectLineage, build_lineage, hop_markdown, project_lineage
-from appointment_pipeline.defs.transform.lineage import model_definition_metadata
+from appointment_pipeline.io.lineage import ProjectLineage, build_lineage, project_lineage
+from appointment_pipeline.defs.transform.lineage import hop_markdown, model_definition_metadata
 from appointment_pipeline.defs.transform.metadata import preview_markdown, table_metadata
 from appointment_pipeline.defs.resources.resources import PipelineSettingsResource, WarehouseResource
 from appointment_pipeline.io.sql_project import SqlModel, SqlProject
