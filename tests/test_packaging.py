@@ -28,3 +28,12 @@ def test_the_packaged_dg_project_matches_pyproject():
     packaged = tomllib.loads((REPO / "appointment_pipeline" / "dg.toml").read_text())["project"]
     declared = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["dg"]["project"]
     assert packaged == declared
+
+
+def test_no_module_is_over_600_lines():
+    long = {
+        path.relative_to(REPO).as_posix(): count
+        for path in [*(REPO / "appointment_pipeline").rglob("*.py"), *(REPO / "tests").rglob("*.py")]
+        if (count := len(path.read_text().splitlines())) > 600
+    }
+    assert long == {}, long
