@@ -13,7 +13,7 @@ import re
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +60,8 @@ class WarehouseLocked(RuntimeError):
 class Warehouse:
     url: str
     lock_timeout: float = 120.0  # DuckDB allows one writer process per file: wait this long for the lock
+    # set only on the copy that ``session()`` hands out: every statement of that copy runs on this connection
+    shared_connection: Any = field(default=None, compare=False, repr=False)
 
     @property
     def dialect(self) -> str:
@@ -76,13 +78,43 @@ class Warehouse:
 
     # -- connections -------------------------------------------------------------------------------------------
     @contextmanager
+    def session(self) -> Iterator[Warehouse]:
+        """A copy of this warehouse whose reads and writes all reuse one connection, closed at the end of the block:
+        a step's lookups then cost one connection instead of one each."""
+        if self.shared_connection is not None:
+            yield self
+            return
+        con = self._open()
+        try:
+            yield replace(self, shared_connection=con)
+        finally:
+            con.close()
+
+    @contextmanager
     def connect(self) -> Iterator[Any]:
-        """A DB-API connection in UTC; committed by the caller's ``transaction``, always closed."""
+        """A DB-API connection in UTC; committed by the caller's ``transaction``, always closed (a session's is
+        left open, with no transaction left behind)."""
+        if self.shared_connection is not None:
+            try:
+                yield self.shared_connection
+            finally:
+                self._end_open_transaction(self.shared_connection)
+            return
         con = self._open()
         try:
             yield con
         finally:
             con.close()
+
+    def _end_open_transaction(self, con: Any) -> None:
+        # A PostgreSQL read opens a transaction implicitly; left open it would hold its locks and snapshot until the
+        # session ends (a swap elsewhere would wait on them). DuckDB reads outside ``transaction`` commit themselves.
+        if self.dialect == "postgres":
+            import psycopg
+
+            status = psycopg.pq.TransactionStatus
+            if con.info.transaction_status in (status.INTRANS, status.INERROR):
+                con.rollback()
 
     def _open(self):
         if self.dialect == "duckdb":
