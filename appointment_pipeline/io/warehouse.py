@@ -7,6 +7,7 @@ Bulk paths only: DuckDB reads Arrow tables directly, PostgreSQL takes COPY.
 
 from __future__ import annotations
 
+import io
 import logging
 import random
 import re
@@ -19,6 +20,7 @@ from typing import Any
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.csv as pacsv
 from sqlalchemy.engine import make_url
 
 from appointment_pipeline.io.db_errors import identifiers_in, register_safe, scrubbing
@@ -252,6 +254,15 @@ class Warehouse:
                 con.execute(f"insert into {ident(table)} ({names}) select {names} from _incoming_rows")
             finally:
                 con.unregister("_incoming_rows")
+        elif all(_csv_safe(field.type) for field in data.schema):
+            # Arrow writes the CSV in C++: no Python object per value. Strings are always quoted, so an empty string
+            # stays "" while a null is an unquoted empty field, which is what COPY's CSV format reads as null.
+            options = pacsv.WriteOptions(include_header=False, quoting_style="needed")
+            with con.cursor() as cur, cur.copy(f"copy {ident(table)} ({names}) from stdin (format csv)") as copy:
+                for batch in data.to_batches(max_chunksize=50_000):  # bounded memory at a time
+                    sink = io.BytesIO()
+                    pacsv.write_csv(batch, sink, options)
+                    copy.write(sink.getbuffer())
         else:
             with con.cursor() as cur, cur.copy(f"copy {ident(table)} ({names}) from stdin") as copy:
                 for batch in data.to_batches(max_chunksize=50_000):  # bounded Python objects at a time
@@ -328,6 +339,19 @@ _TYPE_NAMES = {
     "numeric": "numeric",
     "hugeint": "hugeint",
 }
+
+
+def _csv_safe(data_type: pa.DataType) -> bool:
+    """Types whose Arrow CSV text PostgreSQL reads back as the same value (no floats: their text may round)."""
+    return (
+        pa.types.is_string(data_type)
+        or pa.types.is_large_string(data_type)
+        or pa.types.is_integer(data_type)
+        or pa.types.is_boolean(data_type)
+        or pa.types.is_date32(data_type)
+        or pa.types.is_timestamp(data_type)
+        or pa.types.is_null(data_type)
+    )
 
 
 def normalize_type(data_type: str) -> str:
