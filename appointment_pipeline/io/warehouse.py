@@ -7,18 +7,20 @@ Bulk paths only: DuckDB reads Arrow tables directly, PostgreSQL takes COPY.
 
 from __future__ import annotations
 
+import io
 import logging
 import random
 import re
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.csv as pacsv
 from sqlalchemy.engine import make_url
 
 from appointment_pipeline.io.db_errors import identifiers_in, register_safe, scrubbing
@@ -60,6 +62,8 @@ class WarehouseLocked(RuntimeError):
 class Warehouse:
     url: str
     lock_timeout: float = 120.0  # DuckDB allows one writer process per file: wait this long for the lock
+    # set only on the copy that ``session()`` hands out: every statement of that copy runs on this connection
+    shared_connection: Any = field(default=None, compare=False, repr=False)
 
     @property
     def dialect(self) -> str:
@@ -76,13 +80,43 @@ class Warehouse:
 
     # -- connections -------------------------------------------------------------------------------------------
     @contextmanager
+    def session(self) -> Iterator[Warehouse]:
+        """A copy of this warehouse whose reads and writes all reuse one connection, closed at the end of the block:
+        a step's lookups then cost one connection instead of one each."""
+        if self.shared_connection is not None:
+            yield self
+            return
+        con = self._open()
+        try:
+            yield replace(self, shared_connection=con)
+        finally:
+            con.close()
+
+    @contextmanager
     def connect(self) -> Iterator[Any]:
-        """A DB-API connection in UTC; committed by the caller's ``transaction``, always closed."""
+        """A DB-API connection in UTC; committed by the caller's ``transaction``, always closed (a session's is
+        left open, with no transaction left behind)."""
+        if self.shared_connection is not None:
+            try:
+                yield self.shared_connection
+            finally:
+                self._end_open_transaction(self.shared_connection)
+            return
         con = self._open()
         try:
             yield con
         finally:
             con.close()
+
+    def _end_open_transaction(self, con: Any) -> None:
+        # A PostgreSQL read opens a transaction implicitly; left open it would hold its locks and snapshot until the
+        # session ends (a swap elsewhere would wait on them). DuckDB reads outside ``transaction`` commit themselves.
+        if self.dialect == "postgres":
+            import psycopg
+
+            status = psycopg.pq.TransactionStatus
+            if con.info.transaction_status in (status.INTRANS, status.INERROR):
+                con.rollback()
 
     def _open(self):
         if self.dialect == "duckdb":
@@ -220,6 +254,15 @@ class Warehouse:
                 con.execute(f"insert into {ident(table)} ({names}) select {names} from _incoming_rows")
             finally:
                 con.unregister("_incoming_rows")
+        elif all(_csv_safe(field.type) for field in data.schema):
+            # Arrow writes the CSV in C++: no Python object per value. Strings are always quoted, so an empty string
+            # stays "" while a null is an unquoted empty field, which is what COPY's CSV format reads as null.
+            options = pacsv.WriteOptions(include_header=False, quoting_style="needed")
+            with con.cursor() as cur, cur.copy(f"copy {ident(table)} ({names}) from stdin (format csv)") as copy:
+                for batch in data.to_batches(max_chunksize=50_000):  # bounded memory at a time
+                    sink = io.BytesIO()
+                    pacsv.write_csv(batch, sink, options)
+                    copy.write(sink.getbuffer())
         else:
             with con.cursor() as cur, cur.copy(f"copy {ident(table)} ({names}) from stdin") as copy:
                 for batch in data.to_batches(max_chunksize=50_000):  # bounded Python objects at a time
@@ -296,6 +339,19 @@ _TYPE_NAMES = {
     "numeric": "numeric",
     "hugeint": "hugeint",
 }
+
+
+def _csv_safe(data_type: pa.DataType) -> bool:
+    """Types whose Arrow CSV text PostgreSQL reads back as the same value (no floats: their text may round)."""
+    return (
+        pa.types.is_string(data_type)
+        or pa.types.is_large_string(data_type)
+        or pa.types.is_integer(data_type)
+        or pa.types.is_boolean(data_type)
+        or pa.types.is_date32(data_type)
+        or pa.types.is_timestamp(data_type)
+        or pa.types.is_null(data_type)
+    )
 
 
 def normalize_type(data_type: str) -> str:

@@ -107,21 +107,21 @@ best_successor as (
     where pick_successor = 1
 ),
 
-chain_members as (
-    -- every appointment reachable from the start of a chain; with one predecessor and one successor each, an
-    -- appointment that is never reached lies on a cycle
-    select rescheduled_from_id as appointment_id
+chain_links as (
+    -- the links reachable from the start of a chain; with one predecessor and one successor each, a link that is
+    -- never reached lies on a cycle. The recursion carries the link itself: a membership test of every link against
+    -- the reached set afterwards gets a nested-loop plan on PostgreSQL (it cannot estimate these CTEs' sizes).
+    select appointment_id, rescheduled_from_id, link_method
     from best_successor
     where rescheduled_from_id not in (select appointment_id from best_successor)
     union all
-    select links.appointment_id
+    select links.appointment_id, links.rescheduled_from_id, links.link_method
     from best_successor as links
-    inner join chain_members as reached on links.rescheduled_from_id = reached.appointment_id
+    inner join chain_links as reached on links.rescheduled_from_id = reached.appointment_id
 )
 
 select
     appointment_id,
     rescheduled_from_id,
     link_method
-from best_successor
-where appointment_id in (select appointment_id from chain_members)
+from chain_links

@@ -55,9 +55,9 @@ def build_declared_test_checks(model: SqlModel | Seed) -> AssetChecksDefinition:
 
     @multi_asset_check(name=f"{model.name}_declared_tests", specs=specs, can_subset=True, pool=WAREHOUSE_POOL)
     def declared_tests(context: AssetCheckExecutionContext, warehouse: WarehouseResource):
-        wh = warehouse.warehouse()
-        for check_key in context.selected_asset_check_keys:
-            yield run_declared_test(wh, tests[check_key.name])
+        with warehouse.warehouse().session() as wh:  # one connection for all of the table's tests
+            for check_key in context.selected_asset_check_keys:
+                yield run_declared_test(wh, tests[check_key.name])
 
     return declared_tests
 
@@ -155,7 +155,8 @@ def build_pii_check(table: str) -> AssetChecksDefinition:
         description="No text column holds an email-like or phone-like string (PII never enters the warehouse).",
     )
     def no_pii(warehouse: WarehouseResource) -> AssetCheckResult:
-        found = scan_for_pii(warehouse.warehouse(), table)
+        with warehouse.warehouse().session() as wh:  # the column list and the scan on one connection
+            found = scan_for_pii(wh, table)
         offenders = {column: count for column, count in found.items() if count}
         return AssetCheckResult(
             passed=not offenders,

@@ -67,27 +67,27 @@ def build_model_asset(model: SqlModel, project: SqlProject, lineage: ProjectLine
         warehouse: WarehouseResource,
         pipeline_settings: PipelineSettingsResource,
     ) -> MaterializeResult:
-        wh = warehouse.warehouse()
-        if one_key_only:
-            require_one_key(wh, model.name)
-        parameters = {}
-        if "reference_time" in model.parameters:
-            parameters["reference_time"] = pipeline_settings.resolve_reference_time(run_start_time(context))
-        try:
-            count = wh.replace_table_with_query(
-                model.name, model.render(wh.dialect, parameters), audit=model_audit(wh, model)
-            )
-        except AuditFailed as exc:
-            raise Failure(
-                description=f"{exc} The previous {model.name} table is unchanged.",
-                metadata={"failed_audits": MetadataValue.json(exc.failures)},
-            ) from None
-        metadata = table_metadata(wh, model.name, count, descriptions=model.columns, lineage=direct)
-        metadata["column_lineage"] = MetadataValue.md(hop_markdown(hop))  # direct and indirect
-        if model.layer == "marts":
-            metadata["preview"] = MetadataValue.md(preview_markdown(wh, model.name))
-        if parameters:
-            metadata["parameters"] = MetadataValue.json({k: str(v) for k, v in parameters.items()})
+        with warehouse.warehouse().session() as wh:  # one connection for the rebuild and its metadata lookups
+            if one_key_only:
+                require_one_key(wh, model.name)
+            parameters = {}
+            if "reference_time" in model.parameters:
+                parameters["reference_time"] = pipeline_settings.resolve_reference_time(run_start_time(context))
+            try:
+                count = wh.replace_table_with_query(
+                    model.name, model.render(wh.dialect, parameters), audit=model_audit(wh, model)
+                )
+            except AuditFailed as exc:
+                raise Failure(
+                    description=f"{exc} The previous {model.name} table is unchanged.",
+                    metadata={"failed_audits": MetadataValue.json(exc.failures)},
+                ) from None
+            metadata = table_metadata(wh, model.name, count, descriptions=model.columns, lineage=direct)
+            metadata["column_lineage"] = MetadataValue.md(hop_markdown(hop))  # direct and indirect
+            if model.layer == "marts":
+                metadata["preview"] = MetadataValue.md(preview_markdown(wh, model.name))
+            if parameters:
+                metadata["parameters"] = MetadataValue.json({k: str(v) for k, v in parameters.items()})
         return MaterializeResult(metadata=metadata)
 
     return sql_model

@@ -44,10 +44,10 @@ def build_seed_asset(seed: Seed) -> AssetsDefinition:
         },
     )
     def seed_asset(context: AssetExecutionContext, warehouse: WarehouseResource) -> MaterializeResult:
-        wh = warehouse.warehouse()
-        count = write_seed(wh, seed, audit=model_audit(wh, seed))
-        metadata = table_metadata(wh, seed.name, count, descriptions=seed.columns)
-        metadata["preview"] = MetadataValue.md(preview_markdown(wh, seed.name))
+        with warehouse.warehouse().session() as wh:  # one connection for the write and its metadata lookups
+            count = write_seed(wh, seed, audit=model_audit(wh, seed))
+            metadata = table_metadata(wh, seed.name, count, descriptions=seed.columns)
+            metadata["preview"] = MetadataValue.md(preview_markdown(wh, seed.name))
         return MaterializeResult(metadata=metadata)
 
     return seed_asset
