@@ -25,6 +25,8 @@ from sqlglot import exp
 from sqlglot.lineage import lineage as sqlglot_lineage
 from sqlglot.optimizer.scope import build_scope
 
+# libyaml's loader when PyYAML was built with it: every process that loads the code location parses every schema.yml
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 LAYERS = ("staging", "intermediate", "marts")
 SEEDS = "seeds"
 SEED_TYPES = ("text", "integer", "boolean")
@@ -385,7 +387,7 @@ def _read_schema_file(path: Path) -> _SchemaFile:
     if not path.exists():
         return _SchemaFile()
     try:
-        return _SchemaFile.model_validate(yaml.safe_load(path.read_text()) or {})
+        return _SchemaFile.model_validate(yaml.load(path.read_text(), Loader=_YAML_LOADER) or {})
     except yaml.YAMLError as exc:
         raise ModelError(f"{path}: not valid YAML: {exc}") from None
     except pydantic.ValidationError as exc:
