@@ -1,113 +1,217 @@
-"""Full-rebuild benchmark: N leads of demo data, every asset materialized through Dagster, per engine.
+"""Pipeline benchmark: every performance target as a figure and a ratio measured in the same invocation.
 
-    .venv/bin/python benchmarks/run_benchmark.py                  # 100,000 leads, DuckDB and PostgreSQL
-    .venv/bin/python benchmarks/run_benchmark.py --leads 1000000  # the 1M run
-    .venv/bin/python benchmarks/run_benchmark.py --engines duckdb --leads 10000
+    .venv/bin/python benchmarks/run_benchmark.py                        # 100,000 leads, DuckDB and PostgreSQL
+    .venv/bin/python benchmarks/run_benchmark.py --leads 1000000        # the target scale
+    .venv/bin/python benchmarks/run_benchmark.py --leads 10000 --json bench.json --markdown
 
-Prints, per engine: wall time of the one-run rebuild (extract + models + checks), landing lines per second, rows in
-the main tables, and the peak resident memory of the process. PostgreSQL runs against a fresh database on the
-local server (BENCH_PG_ADMIN, default postgresql://postgres@127.0.0.1:5432/postgres), dropped afterwards.
+Inputs (deterministic demo data, generated once per invocation, or reused from --workdir with --reuse-inputs):
+the main demo (--leads over --days + 1 snapshot days), the sweep demo (--sweep-leads over the longest --histories
+length + 1 days) and the fixed-cost demo (--fixed-leads over --fixed-days days).
+
+Per engine, in one child process of its own (so its peak RSS is its own), real Dagster runs on fresh warehouses:
+- fixed cost: the fixed-cost demo rebuilt in one run (sum of step seconds);
+- full rebuild: the main demo's first --days days in one run (wall and step seconds, landing lines/s, row counts),
+  then the daily reconcile of the next day on that warehouse (every asset, that day's partition, the reconcile
+  schedule's tags), as ``materialize_range(day, day)``;
+- per history length H of --histories: the first H days of the sweep demo rebuilt, then day H+1 reconciled:
+  whether the reconcile grows with the history or with the day's lines.
+And in a child of its own, the floor (DuckDB, no Dagster): the same landing days parsed and loaded, the SQL models run
+on the loaded tables (see pipeline_bench/floor.py for which parser it uses).
+
+Prints the figures and a TARGETS table (value, limit, ratio, OK/MISS), the machine, the load average at start and
+end, the date and the commit; --json writes the same figures, --markdown prints the README's tables. PostgreSQL
+databases are created on BENCH_PG_ADMIN (default postgresql://postgres@127.0.0.1:5432/postgres) and dropped.
 """
 
+from __future__ import annotations
+
 import argparse
+import gzip
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
 import time
-import uuid
-from datetime import date
+from datetime import date, datetime, time as clock, timedelta, timezone
 from pathlib import Path
 
-import psycopg
-from dagster import DagsterInstance
+BENCH_DIR = Path(__file__).resolve().parent
+REPO = BENCH_DIR.parent
+sys.path.insert(0, str(BENCH_DIR))
 
-from appointment_pipeline.demo import generate_demo
-from appointment_pipeline.defs.resources.resources import (
-    LandingZoneResource,
-    PipelineSettingsResource,
-    SourceDatabaseResource,
-    WarehouseResource,
-)
-from appointment_pipeline.runner import materialize_range
-from appointment_pipeline.io.warehouse import Warehouse
+from pipeline_bench.machine import load_average, machine_info  # noqa: E402
+from pipeline_bench.report import render_markdown, render_text, targets  # noqa: E402
+from pipeline_bench.warehouses import drop_warehouse, new_warehouse  # noqa: E402
 
-TABLES = ["raw_calendly_invitees", "raw_ghl_appointments", "appointments", "appointment_status_history",
-          "lead_appointment_rollups", "lead_rollup_drift", "appointment_rejects"]
+START = date(2025, 1, 1)
+SEED = 3
+HASH_KEY = "bench"
 
 
-def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def main() -> int:
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--leads", type=int, default=100_000)
-    parser.add_argument("--days", type=int, default=14)
+    parser.add_argument("--days", type=int, default=14, help="days of the full rebuild (the next day is reconciled)")
     parser.add_argument("--engines", default="duckdb,postgres")
-    parser.add_argument("--workdir", default=None, help="keep inputs and the DuckDB file here (default: a temp dir)")
-    parser.add_argument("--reuse-inputs", action="store_true", help="reuse the demo data already in --workdir (if any)")
-    args = parser.parse_args()
+    parser.add_argument("--histories", default="7,14,28",
+                        help="history lengths (days) of the reconcile sweep, comma separated; empty: no sweep")
+    parser.add_argument("--sweep-leads", type=int, default=None, help="leads of the sweep demo (default: --leads)")
+    parser.add_argument("--fixed-leads", type=int, default=2_000)
+    parser.add_argument("--fixed-days", type=int, default=14)
+    parser.add_argument("--workdir", default=None, help="keep the inputs here (default: a temporary directory)")
+    parser.add_argument("--reuse-inputs", action="store_true", help="reuse the demo data already in --workdir")
+    parser.add_argument("--json", type=Path, default=None, help="write every figure and target to this file")
+    parser.add_argument("--markdown", action="store_true", help="also print the tables as markdown (README)")
+    return parser.parse_args(argv)
 
-    workdir = Path(args.workdir or tempfile.mkdtemp(prefix="appointment_bench_"))
-    workdir.mkdir(parents=True, exist_ok=True)
-    source_url = f"sqlite:///{workdir / 'app.sqlite'}"
+
+# -- inputs ---------------------------------------------------------------------------------------------------------
+
+
+def lines_per_day(landing: Path) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for path in sorted(landing.glob("*/*/*.jsonl*")):
+        opener = gzip.open if path.name.endswith(".gz") else open
+        with opener(path, "rb") as handle:
+            counts[path.parent.name] = counts.get(path.parent.name, 0) + sum(1 for _ in handle)
+    return counts
+
+
+def demo_inputs(workdir: Path, name: str, leads: int, days: int, reuse: bool) -> dict:
+    """One demo (the "Lead" table in SQLite and its landing zone) under workdir/name, generated unless reusable."""
+    root = workdir / name
+    marker = root / "inputs.json"
+    wanted = {"leads": leads, "days": days, "start": START.isoformat(), "seed": SEED}
+    if reuse and marker.exists():
+        found = json.loads(marker.read_text())
+        if {k: found.get(k) for k in wanted} == wanted:
+            return found
+    from appointment_pipeline.demo import generate_demo
+
     started = time.perf_counter()
-    marker = workdir / "inputs.json"
-    previous = json.loads(marker.read_text()) if marker.exists() else {}
-    if args.reuse_inputs and (previous.get("leads"), previous.get("days")) == (args.leads, args.days):
-        summary = previous
-    else:
-        generated = generate_demo(source_url, workdir / "landing", leads=args.leads, days=args.days,
-                                  start=date(2025, 1, 1), seed=3)
-        summary = {"leads": generated.leads, "days": args.days, "landing_lines": generated.landing_lines,
-                   "first_day": generated.first_day.isoformat(), "last_day": generated.last_day.isoformat()}
-        marker.write_text(json.dumps(summary))
-        print(f"inputs: {generated.leads:,} leads, {generated.landing_lines:,} landing lines in "
-              f"{generated.landing_files} files ({time.perf_counter() - started:.1f} s to generate)")
+    root.mkdir(parents=True, exist_ok=True)
+    summary = generate_demo(f"sqlite:///{root / 'app.sqlite'}", root / "landing", leads=leads, days=days, start=START,
+                            seed=SEED)
+    found = {**wanted, "dir": str(root), "per_day": lines_per_day(root / "landing"),
+             "reference_time": datetime.combine(START + timedelta(days=days), clock.min, timezone.utc).isoformat()}
+    marker.write_text(json.dumps(found))
+    print(f"inputs {name}: {summary.leads:,} leads, {summary.landing_lines:,} landing lines in {summary.landing_files} "
+          f"files over {days} days ({time.perf_counter() - started:.1f} s to generate)", flush=True)
+    return found
 
-    engines = args.engines.split(",")
-    if len(engines) > 1:
-        # one child process per engine, so that each peak-memory figure is that engine's own
-        for engine in engines:
-            subprocess.run([sys.executable, __file__, "--leads", str(args.leads), "--days", str(args.days),
-                            "--engines", engine, "--workdir", str(workdir), "--reuse-inputs"], check=True)
-        return 0
-    admin = os.environ.get("BENCH_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
-    for engine in engines:
-        database = None
-        if engine == "duckdb":
-            url = f"duckdb:///{workdir / f'bench_{uuid.uuid4().hex[:6]}.duckdb'}"
-        else:
-            database = f"ap_bench_{uuid.uuid4().hex[:8]}"
-            with psycopg.connect(admin, autocommit=True) as con:
-                con.execute(f"create database {database} template template0 lc_collate 'C' lc_ctype 'C'")
-            url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{database}"
-        resources = {
-            "warehouse": WarehouseResource(url=url),
-            "source_db": SourceDatabaseResource(url=source_url),
-            "landing_zone": LandingZoneResource(root=str(workdir / "landing")),
-            "pipeline_settings": PipelineSettingsResource(hash_key="bench", reference_time="2025-01-15T00:00:00+00:00"),
-        }
-        try:
-            started = time.perf_counter()
-            result = materialize_range(date.fromisoformat(summary["first_day"]), date.fromisoformat(summary["last_day"]),
-                                       resources=resources,
-                                       instance=DagsterInstance.ephemeral())
-            seconds = time.perf_counter() - started
-            wh = Warehouse(url)
-            counts = {t: wh.scalar(f"select count(*) from {t}") for t in TABLES}
-            print(f"\n[{engine}] success={result.success} full rebuild {seconds:.1f} s, "
-                  f"{summary['landing_lines'] / seconds:,.0f} landing lines/s, peak RSS {peak_rss_mb():,.0f} MB")
-            for table, count in counts.items():
-                print(f"  {table:32s} {count:>12,}")
-        finally:
-            if database:
-                with psycopg.connect(admin, autocommit=True) as con:
-                    con.execute(f"drop database if exists {database} with (force)")
-    return 0
+
+def phase(demo: dict, days: int) -> dict:
+    """The rebuild of a demo's first ``days`` days."""
+    last = START + timedelta(days=days - 1)
+    return {"demo": demo, "first_day": START.isoformat(), "last_day": last.isoformat(),
+            "landing_lines": sum(n for day, n in demo["per_day"].items() if day <= last.isoformat())}
+
+
+def history_phase(demo: dict, days: int) -> dict:
+    new_day = (START + timedelta(days=days)).isoformat()
+    return {**phase(demo, days), "days": days, "reconcile_day": new_day, "new_day_lines": demo["per_day"].get(new_day, 0)}
+
+
+# -- children -------------------------------------------------------------------------------------------------------
+
+
+def run_child(module: str, spec: dict, workdir: Path) -> dict:
+    """Run ``python -m pipeline_bench.<module>`` on ``spec``; returns what it wrote."""
+    with tempfile.TemporaryDirectory(dir=workdir) as scratch:
+        spec_path, out_path = Path(scratch) / "spec.json", Path(scratch) / "out.json"
+        spec_path.write_text(json.dumps(spec))
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(BENCH_DIR), os.environ.get("PYTHONPATH")]))}
+        subprocess.run([sys.executable, "-m", f"pipeline_bench.{module}", str(spec_path), str(out_path)], env=env,
+                       cwd=REPO, check=True)
+        return json.loads(out_path.read_text())
+
+
+def engine_figures(engine: str, spec: dict, workdir: Path) -> dict:
+    labels = ["rebuild", *(f"history_{h['days']}" for h in spec["histories"] if not h["same_as_main"])]
+    if spec["fixed"]:
+        labels.append("fixed")
+    urls: dict[str, str] = {}
+    try:
+        for label in labels:
+            urls[label] = new_warehouse(engine, workdir, label)
+        figures = run_child("engine_run", {**spec, "engine": engine, "warehouses": urls}, workdir)
+    finally:
+        for url in urls.values():
+            drop_warehouse(url)
+    figures["warehouses"] = [url.rsplit("/", 1)[-1] for url in urls.values()]  # dropped above
+    if not spec["fixed"]:  # the fixed-cost scale is the main one: its rebuild is that run
+        figures["fixed"] = figures["rebuild"]
+    return figures
+
+
+def floor_figures(spec: dict, workdir: Path, counted_tables: list[str]) -> dict:
+    path = workdir / f"floor_{os.getpid()}.duckdb"
+    try:
+        return run_child("floor", {**spec, "duckdb_path": str(path), "counted_tables": counted_tables}, workdir)
+    finally:
+        for leftover in (path, Path(f"{path}.wal")):
+            leftover.unlink(missing_ok=True)
+
+
+# -- main -----------------------------------------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    engines = [e for e in args.engines.split(",") if e]
+    histories = sorted({int(h) for h in args.histories.split(",") if h.strip()})
+    sweep_leads = args.sweep_leads or args.leads
+    load_start = load_average()
+    workdir = Path(args.workdir or tempfile.mkdtemp(prefix="appointment_bench_")).resolve()
+    workdir.mkdir(parents=True, exist_ok=True)
+
+    # the main demo has one day more than the rebuild: the day the reconcile adds
+    main_demo = demo_inputs(workdir, f"main_{args.leads}_{args.days + 1}", args.leads, args.days + 1, args.reuse_inputs)
+    sweep = []
+    if histories:
+        sweep_days = histories[-1] + 1
+        sweep_demo = (main_demo if (sweep_leads, sweep_days) == (args.leads, args.days + 1) else
+                      demo_inputs(workdir, f"sweep_{sweep_leads}_{sweep_days}", sweep_leads, sweep_days,
+                                  args.reuse_inputs))
+        # a history as long as the full rebuild's on the main demo is the full rebuild and its reconcile
+        sweep = [{**history_phase(sweep_demo, h), "same_as_main": sweep_demo is main_demo and h == args.days}
+                 for h in histories]
+    fixed = None
+    if (args.fixed_leads, args.fixed_days) != (args.leads, args.days):
+        fixed_demo = demo_inputs(workdir, f"fixed_{args.fixed_leads}_{args.fixed_days}", args.fixed_leads,
+                                 args.fixed_days, args.reuse_inputs)
+        fixed = phase(fixed_demo, args.fixed_days)
+    spec = {"hash_key": HASH_KEY, "rebuild": phase(main_demo, args.days),
+            "reconcile": history_phase(main_demo, args.days), "fixed": fixed, "histories": sweep}
+
+    result: dict = {"engines": {}}
+    for engine in engines:  # one engine at a time: each measures an otherwise idle pipeline
+        result["engines"][engine] = engine_figures(engine, spec, workdir)
+    counted = list(next(iter(result["engines"].values()))["rebuild"]["rows"]) if engines else []
+    result["floor"] = floor_figures(spec, workdir, counted)
+
+    rows = [f["rebuild"]["rows"] for f in result["engines"].values()]
+    marts = [t for t in counted if not t.startswith("raw_")]
+    result.update(
+        scale={"leads": args.leads, "days": args.days, "landing_lines": spec["rebuild"]["landing_lines"],
+               "reconcile_day": spec["reconcile"]["reconcile_day"], "new_day_lines": spec["reconcile"]["new_day_lines"],
+               "histories": histories, "sweep_leads": sweep_leads, "fixed_leads": args.fixed_leads,
+               "fixed_days": args.fixed_days},
+        rows_equal=all(r == rows[0] for r in rows),
+        floor_rows_equal=all({t: r[t] for t in marts} == {t: result["floor"]["rows"][t] for t in marts} for r in rows),
+        machine=machine_info(REPO),
+        load_start=load_start,
+        load_end=load_average(),
+        command=" ".join([Path(sys.executable).name, *sys.argv]),
+    )
+    result["targets"] = [t.as_json() for t in targets(result)]
+    print(render_text(result))
+    if args.markdown:
+        print("\n" + render_markdown(result))
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=2, default=str))
+    return 0 if result["rows_equal"] else 1
 
 
 if __name__ == "__main__":

@@ -245,3 +245,18 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         for url in (shared / SHARED_PG_URLS).read_text().split():
             drop_pg_database(url)
     shutil.rmtree(shared, ignore_errors=True)
+
+
+# -- tables a test recorded for the log (record_property), printed after the run --------------------------------------
+SUMMARY_PROPERTIES = {"benchmark_targets": "benchmark ratios at a tiny scale (tests/benchmarks)"}
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config) -> None:
+    """Shown with or without pytest-xdist: a worker's report carries its test's user properties to the controller."""
+    printed: set[tuple[str, str]] = set()
+    for report in terminalreporter.getreports("passed") + terminalreporter.getreports("failed"):
+        for name, text in getattr(report, "user_properties", []):
+            if name in SUMMARY_PROPERTIES and (report.nodeid, name) not in printed:
+                printed.add((report.nodeid, name))
+                terminalreporter.write_sep("-", SUMMARY_PROPERTIES[name])
+                terminalreporter.write_line(str(text))
