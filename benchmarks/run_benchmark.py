@@ -116,14 +116,21 @@ def history_phase(demo: dict, days: int) -> dict:
 # -- children -------------------------------------------------------------------------------------------------------
 
 
-def run_child(module: str, spec: dict, workdir: Path) -> dict:
-    """Run ``python -m pipeline_bench.<module>`` on ``spec``; returns what it wrote."""
-    with tempfile.TemporaryDirectory(dir=workdir) as scratch:
+def run_child(module: str, spec: dict, workdir: Path, label: str) -> dict:
+    """Run ``python -m pipeline_bench.<module>`` on ``spec``; returns what it wrote. Its progress lines go to this
+    stdout, its stderr (Dagster's event log lines) to workdir/logs/<label>.log."""
+    logs = workdir / "logs"
+    logs.mkdir(exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=workdir) as scratch, open(logs / f"{label}.log", "w") as log:
         spec_path, out_path = Path(scratch) / "spec.json", Path(scratch) / "out.json"
         spec_path.write_text(json.dumps(spec))
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(BENCH_DIR), os.environ.get("PYTHONPATH")]))}
-        subprocess.run([sys.executable, "-m", f"pipeline_bench.{module}", str(spec_path), str(out_path)], env=env,
-                       cwd=REPO, check=True)
+        done = subprocess.run([sys.executable, "-m", f"pipeline_bench.{module}", str(spec_path), str(out_path)],
+                              env=env, cwd=REPO, stderr=log)
+        if done.returncode != 0:
+            log.flush()
+            tail = (logs / f"{label}.log").read_text().splitlines()[-40:]
+            sys.exit(f"{label} failed (exit {done.returncode}); the end of {logs / f'{label}.log'}:\n" + "\n".join(tail))
         return json.loads(out_path.read_text())
 
 
@@ -135,7 +142,7 @@ def engine_figures(engine: str, spec: dict, workdir: Path) -> dict:
     try:
         for label in labels:
             urls[label] = new_warehouse(engine, workdir, label)
-        figures = run_child("engine_run", {**spec, "engine": engine, "warehouses": urls}, workdir)
+        figures = run_child("engine_run", {**spec, "engine": engine, "warehouses": urls}, workdir, engine)
     finally:
         for url in urls.values():
             drop_warehouse(url)
@@ -148,7 +155,8 @@ def engine_figures(engine: str, spec: dict, workdir: Path) -> dict:
 def floor_figures(spec: dict, workdir: Path, counted_tables: list[str]) -> dict:
     path = workdir / f"floor_{os.getpid()}.duckdb"
     try:
-        return run_child("floor", {**spec, "duckdb_path": str(path), "counted_tables": counted_tables}, workdir)
+        return run_child("floor", {**spec, "duckdb_path": str(path), "counted_tables": counted_tables}, workdir,
+                         "floor")
     finally:
         for leftover in (path, Path(f"{path}.wal")):
             leftover.unlink(missing_ok=True)
