@@ -59,6 +59,7 @@ LONGEST_FIRST = [
     "tests/defs/test_hash_key_change.py",
     "tests/defs/test_operations.py",
     "tests/defs/test_pipeline.py",
+    "tests/benchmarks/test_run_benchmark.py",
     "tests/deployment/test_installed_package.py",
     "tests/deployment/test_postgres_instance.py",
     "tests/defs/test_concurrency.py",

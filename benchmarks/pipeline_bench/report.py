@@ -220,5 +220,11 @@ def render_markdown(result: dict) -> str:
         "",
         markdown_table(engine_header, engine_rows(result)),
         "",
-        f"Floor ({result['floor']['parser']}): {result['floor']['total_s']:.2f} s.",
+        f"Floor ({result['floor']['parser']}), seconds:",
+        "",
+        markdown_table(["part", "seconds"], floor_rows(result)),
+        "",
+        f"Daily reconcile after each history (sweep demo: {result['scale']['sweep_leads']:,} leads):",
+        "",
+        markdown_table(SWEEP_HEADER, sweep_rows(result)),
     ])
