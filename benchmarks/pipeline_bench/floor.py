@@ -10,6 +10,8 @@ audits, no metadata, no scratch tables). Each part is timed; the floor is their 
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import json
 import sys
 import time
@@ -22,12 +24,13 @@ import pyarrow as pa
 
 from appointment_pipeline.defs.extract.assets import RAW_LEADS_COLUMNS, read_leads
 from appointment_pipeline.domain.instants import parse_instant
-from appointment_pipeline.domain.parsing import CALENDLY, GHL, Provider
+from appointment_pipeline.domain.parsing import CALENDLY, GHL, Provider, arrow_schema
 from appointment_pipeline.io.seeds import seed_columns, seed_table
 from appointment_pipeline.io.sql_project import load_project
 from appointment_pipeline.io.warehouse import Warehouse
 from pipeline_bench.machine import peak_rss_mb
 
+DUCKDB_MODULE = "appointment_pipeline.io.landing_duckdb"
 PYTHON_PARSER = "Python: io.landing.read_landing + domain.parsing.parse_records"
 DUCKDB_PARSER = "DuckDB: io.landing_duckdb.parse_landing_days"
 
@@ -37,23 +40,31 @@ def parse_landing(
 ) -> tuple[pa.Table, str]:
     """The provider's raw rows for ``days`` and the name of the parser that made them: the DuckDB-native
     extraction when the package has it, else the Python reader and parser the extract assets use today."""
-    try:
-        from appointment_pipeline.io.landing_duckdb import parse_landing_days  # type: ignore[import-not-found]
-    except ImportError:
+    if importlib.util.find_spec(DUCKDB_MODULE) is None:
         from appointment_pipeline.domain.parsing import parse_records
         from appointment_pipeline.io.landing import read_landing
 
         return parse_records(provider, read_landing(landing_dir, provider, days), hash_key, ingest_sources), PYTHON_PARSER
-    return _as_arrow(parse_landing_days(landing_dir, provider, days, hash_key, ingest_sources)), DUCKDB_PARSER
+    module = importlib.import_module(DUCKDB_MODULE)
+    if not hasattr(module, "parse_landing_days"):
+        raise RuntimeError(f"{DUCKDB_MODULE} has no parse_landing_days: point parse_landing (this file) at its entry")
+    parsed = module.parse_landing_days(landing_dir, provider, days, hash_key, ingest_sources)
+    return _as_arrow(parsed, arrow_schema(provider.columns)), DUCKDB_PARSER
 
 
-def _as_arrow(parsed: Any) -> pa.Table:
+def _as_arrow(parsed: Any, schema: pa.Schema) -> pa.Table:
+    """An Arrow table from what the parser returns: a table, a DuckDB relation, an Arrow stream or record batches."""
     if isinstance(parsed, pa.Table):
         return parsed
-    for method in ("to_arrow_table", "arrow", "read_all"):  # a DuckDB relation or an Arrow stream
+    for method in ("to_arrow_table", "arrow", "read_all"):
         if hasattr(parsed, method):
             table = getattr(parsed, method)()
             return table if isinstance(table, pa.Table) else pa.Table.from_batches(table)
+    batches = list(parsed)
+    if batches and all(isinstance(b, pa.RecordBatch) for b in batches):
+        return pa.Table.from_batches(batches)
+    if not batches:
+        return schema.empty_table()
     raise TypeError(f"parse_landing_days returned {type(parsed).__name__}, not Arrow data")
 
 
