@@ -29,6 +29,7 @@ import argparse
 import gzip
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -167,12 +168,20 @@ def floor_figures(spec: dict, workdir: Path, counted_tables: list[str]) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    workdir = Path(args.workdir or tempfile.mkdtemp(prefix="appointment_bench_")).resolve()
+    workdir.mkdir(parents=True, exist_ok=True)
+    try:
+        return measure(args, workdir)
+    finally:
+        if args.workdir is None:  # nothing can reuse a temporary directory's inputs
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+def measure(args: argparse.Namespace, workdir: Path) -> int:
     engines = [e for e in args.engines.split(",") if e]
     histories = sorted({int(h) for h in args.histories.split(",") if h.strip()})
     sweep_leads = args.sweep_leads or args.leads
     load_start = load_average()
-    workdir = Path(args.workdir or tempfile.mkdtemp(prefix="appointment_bench_")).resolve()
-    workdir.mkdir(parents=True, exist_ok=True)
 
     # the main demo has one day more than the rebuild: the day the reconcile adds
     main_demo = demo_inputs(workdir, f"main_{args.leads}_{args.days + 1}", args.leads, args.days + 1, args.reuse_inputs)
