@@ -14,6 +14,8 @@ from appointment_pipeline.io.sql_project import Seed, SqlModel, transpile
 from appointment_pipeline.io.warehouse import Audit, Warehouse, ident
 
 PII_AUDIT = "no_pii_in_text_columns"
+# Materialization metadata of a rebuild: what its blocking PII audit found on the table it swapped in.
+PII_AUDIT_METADATA = "pii_audit"
 
 
 def pii_condition(dialect: str, column: str) -> str:
@@ -45,6 +47,23 @@ def pii_audit(wh: Warehouse, *, where: str | None = None, params: list | tuple =
         return {f"{PII_AUDIT}.{column}": count for column, count in found.items()}
 
     return audit
+
+
+def recording(audit: Audit, into: dict[str, int]) -> Audit:
+    """``audit``, also copying its counts into ``into`` (the rebuild then reports what its audit found)."""
+
+    def recorded(con: Any, table: str) -> dict[str, int]:
+        found = audit(con, table)
+        into.update(found)
+        return found
+
+    return recorded
+
+
+def pii_counts(audit_counts: dict[str, int]) -> dict[str, int]:
+    """The PII scan's part of an audit's counts, by column."""
+    prefix = f"{PII_AUDIT}."
+    return {name[len(prefix):]: count for name, count in audit_counts.items() if name.startswith(prefix)}
 
 
 def links_leaving_their_lead(wh: Warehouse, table: str = "appointments", con: Any = None) -> list[tuple]:
