@@ -328,6 +328,7 @@ class ProjectLineage:
     models: dict[str, dict[str, Deps]]  # model -> column -> one hop of lineage
     problems: list[str] = field(default_factory=list)  # models whose lineage could not be derived
     _traces: dict[Ref, Trace] = field(default_factory=dict, repr=False)
+    _proof: PiiProof | None = field(default=None, repr=False)  # every table's PII check reads the one proof
 
     def trace(self, table: str, column: str) -> Trace:
         key = (table, column)
@@ -365,6 +366,11 @@ class ProjectLineage:
         return [*sorted(self.catalog.raw_columns), *self.project.order()]
 
     def pii_proof(self) -> PiiProof:
+        if self._proof is None:
+            self._proof = self._derive_pii_proof()
+        return self._proof
+
+    def _derive_pii_proof(self) -> PiiProof:
         violations: list[PiiFinding] = []
         indirect: list[PiiFinding] = []
         problems = [*self.catalog.problems(), *self.problems]
