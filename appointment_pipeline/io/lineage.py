@@ -4,9 +4,9 @@ For each column of each SQL model:
 - direct sources: the upstream columns whose values flow into it (everything its select expression reads, CASE
   conditions included, except the PARTITION BY / ORDER BY of a window);
 - indirect sources: the upstream columns that decide which rows exist or which row supplies the value: WHERE,
-  HAVING, QUALIFY (``filter``), JOIN ON (``join``), GROUP BY (``group_by``), window PARTITION BY / ORDER BY
-  (``window``) and ORDER BY / DISTINCT ON (``sort``), in every scope (CTE, subquery, union branch) the column's
-  row passes through.
+  HAVING, QUALIFY and an aggregate's FILTER (``filter``), JOIN ON (``join``), GROUP BY (``group_by``), window
+  PARTITION BY / ORDER BY (``window``) and ORDER BY / DISTINCT ON (``sort``), in every scope (CTE, subquery, union
+  branch) the column's row passes through.
 A column can be both (``start_at`` flows into ``appointment_start_at`` and also ranks the candidates). Raw columns
 continue to source fields through the declarations in appointment_pipeline.io.sources, so every model column traces
 down to ``"Lead"`` columns and provider JSON fields.
@@ -176,6 +176,12 @@ class _ScopeResolver:
             for part in self._window_spec(scope, node):
                 self._visit(scope, part, spec)
             deps.add_as_indirect(spec, WINDOW)
+            return
+        if isinstance(node, exp.Filter):  # an aggregate's FILTER (WHERE ...) picks the rows it reads
+            self._visit(scope, node.this, deps)
+            picked = Deps()
+            self._visit(scope, node.expression, picked)
+            deps.add_as_indirect(picked, FILTER)
             return
         for part in node.iter_expressions():
             self._visit(scope, part, deps)
