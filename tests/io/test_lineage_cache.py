@@ -87,9 +87,38 @@ def test_definitions_load_twice_derives_the_lineage_once(tmp_path):
     env = cli_env(APPOINTMENT_LINEAGE_CACHE=str(cache))
     load = [sys.executable, "-c", "import appointment_pipeline.definitions"]
     subprocess.run(load, env=env, check=True, capture_output=True, cwd=tmp_path)
-    written = {path.name: path.stat().st_mtime_ns for path in cache.glob("*.json")}
+    written = {path.name: path.stat().st_ino for path in cache.glob("*.json")}
     assert len(written) == len(load_project().models)
     subprocess.run(load, env=env, check=True, capture_output=True, cwd=tmp_path)
-    # an entry is written only when it was derived: the second load wrote nothing
-    assert {path.name: path.stat().st_mtime_ns for path in cache.glob("*.json")} == written
+    # an entry is written (a new file replacing the name) only when it was derived: the second load wrote none
+    assert {path.name: path.stat().st_ino for path in cache.glob("*.json")} == written
     assert not [name for name in os.listdir(cache) if not name.endswith(".json")]
+
+
+def test_transpiled_sql_is_derived_once_per_text(tmp_path, monkeypatch):
+    import sqlglot
+
+    import appointment_pipeline.io.sql_project as sql_project
+
+    monkeypatch.setenv("APPOINTMENT_LINEAGE_CACHE", str(tmp_path))
+    get_settings.cache_clear()
+    transpiled: list[str] = []
+    real = sqlglot.transpile
+
+    def counting(sql, **kwargs):  # instrumentation: the real transpilation runs
+        transpiled.append(sql)
+        return real(sql, **kwargs)
+
+    monkeypatch.setattr(sql_project.sqlglot, "transpile", counting)
+    model = load_project().models["int_calendly_events"]
+    sql = model.render("postgres")
+    first = sql_project.transpile(sql, "duckdb")
+    assert transpiled == [sql] and "FROM events" in first
+    sql_project._transpiled.cache_clear()  # a new process: read back from disk, not derived
+    assert sql_project.transpile(sql, "duckdb") == first and len(transpiled) == 1
+    edited = sql.replace("MAX(line)", "MIN(line)")
+    assert edited != sql and "MIN(line)" in sql_project.transpile(edited, "duckdb") and len(transpiled) == 2
+    monkeypatch.setenv("APPOINTMENT_LINEAGE_CACHE", "off")
+    get_settings.cache_clear()
+    sql_project._transpiled.cache_clear()
+    assert sql_project.transpile(sql, "duckdb") == first and len(transpiled) == 3  # from scratch: the same text
