@@ -14,6 +14,9 @@ from appointment_pipeline.io.sql_project import Seed, SqlModel, transpile
 from appointment_pipeline.io.warehouse import Audit, Warehouse, ident
 
 PII_AUDIT = "no_pii_in_text_columns"
+# Materialization metadata of a rebuild: what its audit found on the table it swapped in, by check name (a declared
+# test or domain rule -> failing rows; the PII scan -> count per text column). The run's checks report it.
+AUDIT_METADATA = "audit"
 
 
 def pii_condition(dialect: str, column: str) -> str:
@@ -82,20 +85,31 @@ def reschedule_links(wh: Warehouse, table: str = "appointments", con: Any = None
     return dict(_fetch(wh, con, f"select id, rescheduled_from_id from {ident(table)} where rescheduled_from_id is not null", []))
 
 
-def model_audit(wh: Warehouse, model: SqlModel | Seed, *, with_pii: bool = True) -> Audit:
-    """The model's blocking declared tests, its blocking domain rules and the PII scan, on a candidate table."""
-    tests = [test for test in model.tests if test.blocking]
+def model_audit(
+    wh: Warehouse, model: SqlModel | Seed, *, with_pii: bool = True, record: dict[str, Any] | None = None
+) -> Audit:
+    """The model's blocking declared tests, its blocking domain rules and the PII scan, on a candidate table. With
+    ``record``, its non-blocking tests that read the table alone (no relationships: their other side is the
+    published table) run too, on the same connection instead of in a check step of their own, and every count is
+    copied there; only blocking ones can fail the audit."""
+    tests = [t for t in model.tests if t.blocking or (record is not None and t.kind != "relationships")]
+    advisory = {test.name for test in model.tests if not test.blocking}
 
     def audit(con: Any, table: str) -> dict[str, int]:
-        failures: dict[str, int] = {}
+        counts: dict[str, int] = {}
         for test in tests:
             sql = transpile(test.failing_rows_sql(table), wh.dialect)
-            failures[test.name] = int(_fetch(wh, con, f"select count(*) from ({sql}) as failing", [])[0][0])
+            counts[test.name] = int(_fetch(wh, con, f"select count(*) from ({sql}) as failing", [])[0][0])
         if model.name == "appointments":
-            failures["reschedule_links_stay_within_lead"] = len(links_leaving_their_lead(wh, table, con))
-            failures["reschedule_links_acyclic"] = len(find_cycles(reschedule_links(wh, table, con)))
-        if with_pii:
-            failures.update(pii_audit(wh)(con, table))
+            counts["reschedule_links_stay_within_lead"] = len(links_leaving_their_lead(wh, table, con))
+            counts["reschedule_links_acyclic"] = len(find_cycles(reschedule_links(wh, table, con)))
+        found = scan_for_pii(wh, table, con=con) if with_pii else None
+        if record is not None:
+            record.update(counts)
+            if found is not None:
+                record[PII_AUDIT] = found
+        failures = {name: count for name, count in counts.items() if name not in advisory}
+        failures.update({f"{PII_AUDIT}.{column}": count for column, count in (found or {}).items()})
         return failures
 
     return audit

@@ -4,9 +4,9 @@ For each column of each SQL model:
 - direct sources: the upstream columns whose values flow into it (everything its select expression reads, CASE
   conditions included, except the PARTITION BY / ORDER BY of a window);
 - indirect sources: the upstream columns that decide which rows exist or which row supplies the value: WHERE,
-  HAVING, QUALIFY (``filter``), JOIN ON (``join``), GROUP BY (``group_by``), window PARTITION BY / ORDER BY
-  (``window``) and ORDER BY / DISTINCT ON (``sort``), in every scope (CTE, subquery, union branch) the column's
-  row passes through.
+  HAVING, QUALIFY and an aggregate's FILTER (``filter``), JOIN ON (``join``), GROUP BY (``group_by``), window
+  PARTITION BY / ORDER BY (``window``) and ORDER BY / DISTINCT ON (``sort``), in every scope (CTE, subquery, union
+  branch) the column's row passes through.
 A column can be both (``start_at`` flows into ``appointment_start_at`` and also ranks the candidates). Raw columns
 continue to source fields through the declarations in appointment_pipeline.io.sources, so every model column traces
 down to ``"Lead"`` columns and provider JSON fields.
@@ -21,10 +21,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-import os
 import sys
-import tempfile
-import uuid
 from collections.abc import Mapping
 from typing import cast
 from dataclasses import dataclass, field
@@ -35,9 +32,9 @@ from sqlglot import exp
 from sqlglot.optimizer.qualify import qualify
 from sqlglot.optimizer.scope import Scope, build_scope
 
+from appointment_pipeline.io.code_cache import read_entry, write_entry
 from appointment_pipeline.io.sources import CATALOG, SEED_SYSTEM, SOURCE_SYSTEMS, Pii, SourceCatalog
 from appointment_pipeline.io.sql_project import SOURCE_DIALECT, SqlModel, SqlProject, load_project
-from appointment_pipeline.settings import get_settings
 
 Ref = tuple[str, str]  # (table, column)
 
@@ -177,6 +174,12 @@ class _ScopeResolver:
                 self._visit(scope, part, spec)
             deps.add_as_indirect(spec, WINDOW)
             return
+        if isinstance(node, exp.Filter):  # an aggregate's FILTER (WHERE ...) picks the rows it reads
+            self._visit(scope, node.this, deps)
+            picked = Deps()
+            self._visit(scope, node.expression, picked)
+            deps.add_as_indirect(picked, FILTER)
+            return
         for part in node.iter_expressions():
             self._visit(scope, part, deps)
 
@@ -240,27 +243,18 @@ _MODEL_CACHE: dict[str, tuple[tuple[str, ...], dict[str, Deps]]] = {}
 _ALGORITHM_VERSION = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:16]
 
 
-def cache_dir() -> Path | None:
-    """Where model lineage is kept between processes (``APPOINTMENT_LINEAGE_CACHE``; ``off`` disables it). Every
-    run process loads the code location, so without it each run would derive the lineage again."""
-    setting = get_settings().lineage_cache
-    if setting.lower() == "off":
-        return None
-    return Path(setting) if setting else Path(tempfile.gettempdir()) / f"appointment_pipeline_lineage_{os.getuid()}"
-
-
-def _read_cache(path: Path) -> tuple[tuple[str, ...], dict[str, Deps]] | None:
+def _read_cache(name: str) -> tuple[tuple[str, ...], dict[str, Deps]] | None:
     try:
-        data = json.loads(path.read_text())
+        data = json.loads(read_entry(name) or "")
         return tuple(data["outputs"]), {
             column: Deps({tuple(r) for r in d["direct"]}, {(t, c): set(k) for t, c, k in d["indirect"]})
             for column, d in data["columns"].items()
         }
-    except (OSError, ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError):
         return None
 
 
-def _write_cache(path: Path, outputs: tuple[str, ...], lineage: dict[str, Deps]) -> None:
+def _write_cache(name: str, outputs: tuple[str, ...], lineage: dict[str, Deps]) -> None:
     data = {
         "outputs": list(outputs),
         "columns": {
@@ -271,13 +265,7 @@ def _write_cache(path: Path, outputs: tuple[str, ...], lineage: dict[str, Deps])
             for column, d in lineage.items()
         },
     }
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        scratch = path.with_suffix(f".{uuid.uuid4().hex}.tmp")  # unique per writer, whatever process or thread
-        scratch.write_text(json.dumps(data))
-        scratch.replace(path)  # atomic: a concurrent reader sees the old file or the new one
-    except OSError:
-        pass  # a read-only disk only costs the recomputation
+    write_entry(name, json.dumps(data))
 
 
 def _cached_model_lineage(model: SqlModel, schema: Mapping[str, Mapping[str, str]]) -> tuple[tuple[str, ...], dict[str, Deps]]:
@@ -286,13 +274,11 @@ def _cached_model_lineage(model: SqlModel, schema: Mapping[str, Mapping[str, str
     upstream = {t: sorted(schema.get(t, {})) for t in sorted(model.upstream_tables)}
     key = hashlib.sha256((_ALGORITHM_VERSION + model.sql + json.dumps(upstream)).encode()).hexdigest()
     if key not in _MODEL_CACHE:
-        folder = cache_dir()
-        cached = _read_cache(folder / f"{key}.json") if folder else None
+        cached = _read_cache(f"{key}.json")
         if cached is None:
             expression = qualified(model, schema)
             cached = (tuple(expression.named_selects), model_lineage(expression))
-            if folder:
-                _write_cache(folder / f"{key}.json", *cached)
+            _write_cache(f"{key}.json", *cached)
         _MODEL_CACHE[key] = cached
     return _MODEL_CACHE[key]
 
@@ -328,6 +314,7 @@ class ProjectLineage:
     models: dict[str, dict[str, Deps]]  # model -> column -> one hop of lineage
     problems: list[str] = field(default_factory=list)  # models whose lineage could not be derived
     _traces: dict[Ref, Trace] = field(default_factory=dict, repr=False)
+    _proof: PiiProof | None = field(default=None, repr=False)  # every table's PII check reads the one proof
 
     def trace(self, table: str, column: str) -> Trace:
         key = (table, column)
@@ -365,6 +352,11 @@ class ProjectLineage:
         return [*sorted(self.catalog.raw_columns), *self.project.order()]
 
     def pii_proof(self) -> PiiProof:
+        if self._proof is None:
+            self._proof = self._derive_pii_proof()
+        return self._proof
+
+    def _derive_pii_proof(self) -> PiiProof:
         violations: list[PiiFinding] = []
         indirect: list[PiiFinding] = []
         problems = [*self.catalog.problems(), *self.problems]

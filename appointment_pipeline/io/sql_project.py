@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import functools
 import graphlib
+import hashlib
 from collections.abc import Mapping, Set
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -24,6 +25,8 @@ import yaml
 from sqlglot import exp
 from sqlglot.lineage import lineage as sqlglot_lineage
 from sqlglot.optimizer.scope import build_scope
+
+from appointment_pipeline.io.code_cache import read_entry, write_entry
 
 # libyaml's loader when PyYAML was built with it: every process that loads the code location parses every schema.yml
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -195,7 +198,19 @@ def literal(value: Any) -> exp.Expression:
 def transpile(sql: str, dialect: str) -> str:
     if dialect == SOURCE_DIALECT:
         return sql
-    return sqlglot.transpile(sql, read=SOURCE_DIALECT, write=dialect, unsupported_level=sqlglot.ErrorLevel.RAISE)[0]
+    return _transpiled(sql, dialect)
+
+
+@functools.lru_cache(maxsize=4096)
+def _transpiled(sql: str, dialect: str) -> str:
+    """Parsing and writing a model's SQL costs milliseconds a statement, in every step: done once per text."""
+    name = hashlib.sha256(f"{sqlglot.__version__}\0{dialect}\0{sql}".encode()).hexdigest()
+    cached = read_entry(f"sql-{name}.sql")
+    if cached is not None:
+        return cached
+    text = sqlglot.transpile(sql, read=SOURCE_DIALECT, write=dialect, unsupported_level=sqlglot.ErrorLevel.RAISE)[0]
+    write_entry(f"sql-{name}.sql", text)
+    return text
 
 
 @dataclass(frozen=True)

@@ -56,6 +56,12 @@ def test_a_filter_column_is_indirect_not_direct():
     assert indirect == {("t", "b"): {FILTER}}
 
 
+def test_an_aggregate_filter_column_is_indirect_not_direct():
+    direct, indirect = deps_of("select a, max(b) filter (where c = 1) as m from t group by a", "m")
+    assert direct == {("t", "b")}
+    assert indirect == {("t", "c"): {FILTER}, ("t", "a"): {GROUP_BY}}
+
+
 def test_indirect_columns_follow_the_cte_chain_to_the_tables():
     sql = """
         with picked as (select a, b from t where c = 1)

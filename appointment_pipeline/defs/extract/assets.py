@@ -50,6 +50,7 @@ from appointment_pipeline.defs.resources.resources import (
     ProviderApisResource,
     SourceDatabaseResource,
     WarehouseResource,
+    one_warehouse_connection,
 )
 from appointment_pipeline.domain.ingest_source import ingest_source_for_run
 from appointment_pipeline.domain.statuses import LineReason
@@ -151,6 +152,7 @@ class LeadsConfig(Config):
         "appointment rollup columns; the email only as a keyed hash; no names or phones."
     ),
 )
+@one_warehouse_connection
 def raw_leads(
     context: AssetExecutionContext,
     config: LeadsConfig,
@@ -261,6 +263,7 @@ def build_snapshot_asset(provider: Provider) -> AssetsDefinition:
             "loaded (run config `empty_days` records an intentionally empty day)."
         ),
     )
+    @one_warehouse_connection
     def snapshot(
         context: AssetExecutionContext,
         config: SnapshotConfig,

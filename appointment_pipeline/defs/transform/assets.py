@@ -7,6 +7,7 @@ schema.yml, and each rebuild is all-or-nothing (scratch table swapped in within 
 
 import hashlib
 from datetime import datetime, timezone
+from typing import Any
 
 from dagster import (
     AssetExecutionContext,
@@ -21,7 +22,7 @@ from dagster import (
     asset,
 )
 
-from appointment_pipeline.io.audits import model_audit
+from appointment_pipeline.io.audits import AUDIT_METADATA, model_audit
 from appointment_pipeline.defs.constants import EXTERNAL_TABLES, OWNERS, WAREHOUSE_KIND, WAREHOUSE_POOL
 from appointment_pipeline.domain.key_fingerprint import matches_hashes, require_one_key
 from appointment_pipeline.io.lineage import ProjectLineage, build_lineage, project_lineage
@@ -73,9 +74,10 @@ def build_model_asset(model: SqlModel, project: SqlProject, lineage: ProjectLine
             parameters = {}
             if "reference_time" in model.parameters:
                 parameters["reference_time"] = pipeline_settings.resolve_reference_time(run_start_time(context))
+            audited: dict[str, Any] = {}
             try:
                 count = wh.replace_table_with_query(
-                    model.name, model.render(wh.dialect, parameters), audit=model_audit(wh, model)
+                    model.name, model.render(wh.dialect, parameters), audit=model_audit(wh, model, record=audited)
                 )
             except AuditFailed as exc:
                 raise Failure(
@@ -84,6 +86,8 @@ def build_model_asset(model: SqlModel, project: SqlProject, lineage: ProjectLine
                 ) from None
             metadata = table_metadata(wh, model.name, count, descriptions=model.columns, lineage=direct)
             metadata["column_lineage"] = MetadataValue.md(hop_markdown(hop))  # direct and indirect
+            # this run's checks of the table report what the audit found instead of querying it again
+            metadata[AUDIT_METADATA] = MetadataValue.json(audited)
             if model.layer == "marts":
                 metadata["preview"] = MetadataValue.md(preview_markdown(wh, model.name))
             if parameters:

@@ -4,6 +4,7 @@ Each CSV is written whole (scratch table, audited with its blocking tests, swapp
 """
 
 import hashlib
+from typing import Any
 
 from dagster import (
     AssetExecutionContext,
@@ -19,7 +20,7 @@ from dagster import (
 from appointment_pipeline.defs.constants import OWNERS, SEED_GROUP, WAREHOUSE_KIND, WAREHOUSE_POOL
 from appointment_pipeline.defs.resources.resources import WarehouseResource
 from appointment_pipeline.defs.transform.metadata import preview_markdown, table_metadata
-from appointment_pipeline.io.audits import model_audit
+from appointment_pipeline.io.audits import AUDIT_METADATA, model_audit
 from appointment_pipeline.io.seeds import write_seed
 from appointment_pipeline.io.sql_project import Seed, load_project
 
@@ -45,8 +46,10 @@ def build_seed_asset(seed: Seed) -> AssetsDefinition:
     )
     def seed_asset(context: AssetExecutionContext, warehouse: WarehouseResource) -> MaterializeResult:
         with warehouse.warehouse().session() as wh:  # one connection for the write and its metadata lookups
-            count = write_seed(wh, seed, audit=model_audit(wh, seed))
+            audited: dict[str, Any] = {}
+            count = write_seed(wh, seed, audit=model_audit(wh, seed, record=audited))
             metadata = table_metadata(wh, seed.name, count, descriptions=seed.columns)
+            metadata[AUDIT_METADATA] = MetadataValue.json(audited)  # this run's declared tests report it
             metadata["preview"] = MetadataValue.md(preview_markdown(wh, seed.name))
         return MaterializeResult(metadata=metadata)
 
