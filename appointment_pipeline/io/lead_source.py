@@ -1,0 +1,336 @@
+"""Reading the legacy ``"Lead"`` table into raw_leads rows, in Arrow batches (no Dagster imports).
+
+Every column is read as text (domain/lead_values.py says why) and validated a whole column at a time: PostgreSQL
+sends its rows as CSV (``COPY ... TO STDOUT``) straight into Arrow's CSV reader, SQLite hands its rows over in large
+``fetchmany`` batches. PII is not selected; the email is read only to be hashed.
+
+A read is either full or the rows whose ``"updatedAt"`` is at or after a given instant, and can also return every
+lead id (deleted leads are found from ids only). Both queries run in one read transaction, so they see one state.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+import sqlalchemy as sa
+
+from appointment_pipeline.domain import lead_values
+from appointment_pipeline.domain.parsing import RawColumn
+from appointment_pipeline.domain.redaction import email_hash, email_hashes
+from appointment_pipeline.io.db_errors import scrubbing
+
+# "Lead" column -> raw_leads column. PII (email, phone, names) is not selected; email is read only to be hashed.
+LEAD_COLUMNS: dict[str, RawColumn] = {
+    "id": RawColumn("lead_id", pa.string(), "text", '"Lead".id'),
+    "ghlContactId": RawColumn("ghl_contact_id", pa.string(), "text", "GHL contact id"),
+    "ghlAppointmentId": RawColumn("ghl_appointment_id", pa.string(), "text", "Legacy GHL appointment id"),
+    "calendlyInviteeUri": RawColumn("calendly_invitee_uri", pa.string(), "text", "Legacy Calendly invitee URI"),
+    "calendlyScheduledEventUri": RawColumn("calendly_scheduled_event_uri", pa.string(), "text", "Legacy Calendly event URI"),
+    "appointmentProvider": RawColumn("appointment_provider", pa.string(), "text", "Legacy provider string"),
+    "appointmentStatus": RawColumn("appointment_status", pa.string(), "text", "Legacy status string"),
+    "appointmentSource": RawColumn("appointment_source", pa.string(), "text", "Legacy source string"),
+    "appointmentStartAt": RawColumn("appointment_start_at", pa.timestamp("us", tz="UTC"), "timestamptz", "Legacy start"),
+    "appointmentEndAt": RawColumn("appointment_end_at", pa.timestamp("us", tz="UTC"), "timestamptz", "Legacy end"),
+    "appointmentBookedAt": RawColumn("appointment_booked_at", pa.timestamp("us", tz="UTC"), "timestamptz", "Legacy booking time"),
+    "appointmentCanceledAt": RawColumn("appointment_canceled_at", pa.timestamp("us", tz="UTC"), "timestamptz", "Legacy cancel time"),
+    "appointmentTimezone": RawColumn("appointment_timezone", pa.string(), "text", "Legacy time zone"),
+    "createdAt": RawColumn("created_at", pa.timestamp("us", tz="UTC"), "timestamptz", "Lead creation time"),
+    "updatedAt": RawColumn("updated_at", pa.timestamp("us", tz="UTC"), "timestamptz", "Lead update time"),
+}
+EMAIL_HASH_COLUMN = RawColumn("email_hash", pa.string(), "text", "HMAC-SHA256 of lower(trim(email))")
+LEAD_REJECT_COLUMNS = [
+    RawColumn(
+        "reject_reason",
+        pa.string(),
+        "text",
+        "Null for a clean lead; else legacy_bad_timestamp, legacy_bad_text or legacy_pii_value (that value is null).",
+    ),
+    RawColumn("reject_detail", pa.string(), "text", "Which column(s) and what is wrong, never the value."),
+]
+RAW_LEADS_COLUMNS = [LEAD_COLUMNS["id"], EMAIL_HASH_COLUMN, *list(LEAD_COLUMNS.values())[1:], *LEAD_REJECT_COLUMNS]
+RAW_LEADS_SCHEMA = pa.schema([pa.field(c.name, c.arrow_type) for c in RAW_LEADS_COLUMNS])
+SOURCE_COLUMNS = ["email", *LEAD_COLUMNS]
+TEXT_SCHEMA = pa.schema([pa.field(name, pa.string()) for name in SOURCE_COLUMNS])
+BATCH_ROWS = 100_000
+
+
+@dataclass(frozen=True)
+class LeadRead:
+    rows: pa.Table  # raw_leads columns
+    started_at: datetime  # the source's clock when the read began: the next delta reads from here (minus overlap)
+    deleted_ids: pa.Array | None = None  # a delta's: known leads whose id the source no longer has
+    full_read_reason: str | None = None  # set when a read asked as a delta had to read everything
+
+    @property
+    def full(self) -> bool:
+        return self.deleted_ids is None
+
+
+# A delta also reads, by id, leads it does not know (restored or imported with an old "updatedAt"); past this share of
+# the leads it reads everything instead (the id list would outgrow a query).
+UNKNOWN_SHARE_FOR_FULL_READ = 0.05
+UNKNOWN_MINIMUM_FOR_FULL_READ = 10_000
+
+
+def read_leads(
+    source_url: str,
+    hash_key: str,
+    *,
+    since: datetime | None = None,
+    known_ids: pa.Array | None = None,
+    batch_rows: int = BATCH_ROWS,
+) -> LeadRead:
+    """raw_leads rows of every lead or, with ``since``, a delta: the leads updated at or after ``since``, those whose
+    id is not in ``known_ids`` (the ids raw_leads holds), and the known ids the source no longer has. A bad value
+    rejects its lead, never the read."""
+    backend = sa.make_url(source_url).get_backend_name()
+    reader: Any = {"postgresql": _PostgresLeads, "postgres": _PostgresLeads, "sqlite": _SqliteLeads}.get(backend, _OtherLeads)
+    with scrubbing('reading "Lead" from the application database', ["Lead", "text", *SOURCE_COLUMNS]):
+        with reader.open(source_url) as source:
+            started_at = source.clock()
+            if since is None:
+                return LeadRead(_read_rows(source, _select(), hash_key, batch_rows), started_at)
+            if known_ids is None:
+                raise ValueError("a delta read needs the ids raw_leads holds")
+            ids = pa.concat_arrays(
+                [lead_values.lead_id_values(t.column(0).combine_chunks())[0]
+                 for t in source.batches('select cast(id as text) as "id" from "Lead"', batch_rows, ["id"])]
+                or [pa.array([], pa.string())]
+            )
+            unknown = pc.filter(ids, pc.invert(pc.is_in(ids, value_set=known_ids)))
+            if len(unknown) > max(UNKNOWN_MINIMUM_FOR_FULL_READ, UNKNOWN_SHARE_FOR_FULL_READ * len(ids)):
+                reason = f"{len(unknown)} leads unknown to raw_leads"
+                return LeadRead(_read_rows(source, _select(), hash_key, batch_rows), started_at, None, reason)
+            where = source.updated_since(since)
+            if len(unknown):
+                where = f"({where} or {source.id_in(unknown.to_pylist())})"
+            rows = _read_rows(source, f"{_select()} where {where}", hash_key, batch_rows)
+            deleted = pc.filter(known_ids, pc.invert(pc.is_in(known_ids, value_set=ids)))
+            return LeadRead(rows, started_at, deleted)
+
+
+def _read_rows(source: Any, select: str, hash_key: str, batch_rows: int) -> pa.Table:
+    batches = [raw_lead_batch(texts, hash_key) for texts in source.batches(select, batch_rows)]
+    return pa.concat_tables(batches) if batches else pa.Table.from_batches([], schema=RAW_LEADS_SCHEMA)
+
+
+def _select() -> str:
+    columns = ", ".join(f'cast("{name}" as text) as "{name}"' for name in SOURCE_COLUMNS)
+    return f'select {columns} from "Lead"'
+
+
+def raw_lead_batch(texts: pa.Table, hash_key: str) -> pa.Table:
+    """"Lead" columns as text (SOURCE_COLUMNS) -> raw_leads columns, one Arrow / DuckDB pass per column."""
+    arrays: dict[str, pa.Array] = {}
+    reasons, details = [], []
+    for source, column in LEAD_COLUMNS.items():
+        values = texts.column(source).combine_chunks()
+        if source == "id":
+            array, reason, detail = lead_values.lead_id_values(values)
+        elif column.sql_type == "timestamptz":
+            array, reason, detail = lead_values.timestamp_values(source, values)
+        else:
+            array, reason, detail = lead_values.text_values(source, values, check_pii=True)
+        arrays[column.name] = array
+        reasons.append(reason)
+        details.append(detail)
+    arrays[EMAIL_HASH_COLUMN.name] = email_hashes(texts.column("email").combine_chunks(), hash_key)
+    arrays["reject_reason"], arrays["reject_detail"] = lead_values.reject_values(reasons, details)
+    return pa.table({c.name: arrays[c.name] for c in RAW_LEADS_COLUMNS}, schema=RAW_LEADS_SCHEMA)
+
+
+def raw_lead_rows_by_value(rows: Sequence[Sequence[Any]], hash_key: str) -> pa.Table:
+    """The reference for :func:`raw_lead_batch`: the same rules value by value (lead_values' column functions and
+    :func:`email_hash`); rows hold SOURCE_COLUMNS. Tests prove both give the same table."""
+    values = dict(zip(SOURCE_COLUMNS, zip(*rows))) if rows else {name: () for name in SOURCE_COLUMNS}
+    arrays, problems = {}, []
+    for source, column in LEAD_COLUMNS.items():
+        if source == "id":
+            array, found = lead_values.lead_id_column(values[source])
+        elif column.sql_type == "timestamptz":
+            array, found = lead_values.timestamp_column(source, values[source])
+        else:
+            array, found = lead_values.text_column(source, values[source], check_pii=True)
+        arrays[column.name] = array
+        problems.append(found)
+    arrays[EMAIL_HASH_COLUMN.name] = pa.array(
+        [email_hash(v if isinstance(v, str) else None, hash_key) for v in values["email"]], type=pa.string()
+    )
+    arrays["reject_reason"], arrays["reject_detail"] = lead_values.reject_columns(len(rows), problems)
+    return pa.table({c.name: arrays[c.name] for c in RAW_LEADS_COLUMNS}, schema=RAW_LEADS_SCHEMA)
+
+
+# -- the application databases -------------------------------------------------------------------------------------
+
+
+class _PostgresLeads:
+    """One REPEATABLE READ, read-only transaction; rows leave the server as CSV into Arrow's reader."""
+
+    def __init__(self, con: Any):
+        self.con = con
+
+    @classmethod
+    @contextmanager
+    def open(cls, url: str) -> Iterator[_PostgresLeads]:
+        import psycopg
+
+        dsn = sa.make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+        with psycopg.connect(dsn, autocommit=True) as con:
+            con.execute("set time zone 'UTC'")
+            con.execute("set DateStyle = 'ISO, YMD'")  # timestamps as ISO text whatever the server says
+            con.execute("begin isolation level repeatable read read only")
+            try:
+                yield cls(con)
+            finally:
+                con.execute("rollback")
+
+    def clock(self) -> datetime:
+        return self.con.execute("select now()").fetchone()[0]
+
+    def updated_since(self, since: datetime) -> str:
+        from psycopg import sql
+
+        instant = sql.Literal(since).as_string(self.con)
+        return f'("updatedAt" >= {instant} or "updatedAt" is null)'
+
+    def id_in(self, ids: list[str]) -> str:
+        from psycopg import sql
+
+        return f"cast(id as text) = any({sql.Literal(ids).as_string(self.con)}::text[])"
+
+    def batches(self, select: str, batch_rows: int, names: Sequence[str] = SOURCE_COLUMNS) -> Iterator[pa.Table]:
+        with self.con.cursor() as cur, cur.copy(f"copy ({select}) to stdout (format csv)") as copy:
+            yield from csv_batches(copy, names, batch_rows)
+
+
+def csv_batches(blocks: Iterable[Any], names: Sequence[str], batch_rows: int) -> Iterator[pa.Table]:
+    """The blocks of a PostgreSQL ``COPY ... TO STDOUT (FORMAT csv)`` as Arrow tables of text columns."""
+    schema = pa.schema([pa.field(n, pa.string()) for n in names])
+    stream = io.BufferedReader(_Blocks(blocks), buffer_size=1 << 20)
+    if not stream.peek(1):
+        return
+    reader = pacsv.open_csv(
+        stream,
+        read_options=pacsv.ReadOptions(column_names=list(names), block_size=8 << 20),
+        parse_options=pacsv.ParseOptions(newlines_in_values=True),
+        # COPY writes a null as an empty unquoted field and an empty string as ""
+        convert_options=pacsv.ConvertOptions(column_types=schema, strings_can_be_null=True, quoted_strings_can_be_null=False),
+    )
+    pending: list[pa.RecordBatch] = []
+    count = 0
+    for batch in reader:
+        pending.append(batch)
+        count += batch.num_rows
+        if count >= batch_rows:
+            yield pa.Table.from_batches(pending, schema=schema)
+            pending, count = [], 0
+    if pending:
+        yield pa.Table.from_batches(pending, schema=schema)
+
+
+def csv_table(blocks: Iterable[Any], names: Sequence[str]) -> pa.Table:
+    tables = list(csv_batches(blocks, names, 1 << 62))
+    schema = pa.schema([pa.field(n, pa.string()) for n in names])
+    return pa.concat_tables(tables) if tables else schema.empty_table()
+
+
+class _Blocks(io.RawIOBase):
+    """The blocks of a COPY TO STDOUT as a readable binary stream."""
+
+    def __init__(self, blocks: Iterable[Any]):
+        self._blocks = iter(blocks)
+        self._pending = memoryview(b"")
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        while not self._pending:
+            block = next(self._blocks, None)
+            if block is None:
+                return 0
+            self._pending = memoryview(bytes(block))
+        n = min(len(buffer), len(self._pending))
+        buffer[:n] = self._pending[:n]
+        self._pending = self._pending[n:]
+        return n
+
+
+class _SqliteLeads:
+    """One read transaction (a consistent snapshot); large fetchmany batches turned into Arrow columns."""
+
+    def __init__(self, con: sqlite3.Connection):
+        self.con = con
+
+    @classmethod
+    @contextmanager
+    def open(cls, url: str) -> Iterator[_SqliteLeads]:
+        con = sqlite3.connect(sa.make_url(url).database or ":memory:", isolation_level=None)
+        try:
+            con.execute("begin")
+            yield cls(con)
+        finally:
+            con.close()
+
+    def clock(self) -> datetime:
+        return datetime.now(UTC)  # SQLite has no clock of its own: the application writes ours
+
+    def updated_since(self, since: datetime) -> str:
+        # SQLite compares text as text: compare instants (julianday honours offsets and 'Z'); a value that is not a
+        # parseable instant is always read again, so nothing escapes a delta for being stored oddly.
+        instant = since.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+        return (
+            "(typeof(\"updatedAt\") <> 'text' or julianday(\"updatedAt\") is null "
+            f"or julianday(\"updatedAt\") >= julianday('{instant}'))"
+        )
+
+    def id_in(self, ids: list[str]) -> str:
+        listed = json.dumps(ids).replace("'", "''")
+        return f"cast(id as text) in (select value from json_each('{listed}'))"
+
+    def batches(self, select: str, batch_rows: int, names: Sequence[str] = SOURCE_COLUMNS) -> Iterator[pa.Table]:
+        cur = self.con.execute(select)
+        while rows := cur.fetchmany(batch_rows):
+            yield _columns_table(rows, names)
+
+
+class _OtherLeads(_SqliteLeads):
+    """Any other SQLAlchemy database: rows in batches through the driver."""
+
+    @classmethod
+    @contextmanager
+    def open(cls, url: str) -> Iterator[_OtherLeads]:
+        engine = sa.create_engine(url)
+        try:
+            with engine.connect() as con:
+                yield cls(con)  # type: ignore[arg-type]
+        finally:
+            engine.dispose()
+
+    def updated_since(self, since: datetime) -> str:
+        return f"(\"updatedAt\" >= '{since.astimezone(UTC).isoformat()}' or \"updatedAt\" is null)"
+
+    def id_in(self, ids: list[str]) -> str:
+        listed = ", ".join("'" + i.replace("'", "''") + "'" for i in ids)
+        return f"cast(id as text) in ({listed})"
+
+    def batches(self, select: str, batch_rows: int, names: Sequence[str] = SOURCE_COLUMNS) -> Iterator[pa.Table]:
+        result = self.con.execution_options(stream_results=True).execute(sa.text(select))  # type: ignore[attr-defined]
+        while rows := result.fetchmany(batch_rows):
+            yield _columns_table(rows, names)
+
+
+def _columns_table(rows: Sequence[Sequence[Any]], names: Sequence[str]) -> pa.Table:
+    columns = list(zip(*rows))
+    return pa.table({name: pa.array(columns[i], type=pa.string()) for i, name in enumerate(names)})
+
