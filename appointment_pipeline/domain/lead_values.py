@@ -102,7 +102,7 @@ def timestamp_column(column: str, values: Sequence[object]) -> tuple[pa.Array, d
     FIRST_YEAR..LAST_YEAR."""
     texts = pd.Series([None if v is None else str(v) for v in values], dtype=object)
     present = texts.notna()
-    parsed = pd.to_datetime(texts, utc=True, format="ISO8601", errors="coerce")
+    parsed = _parse_iso(texts)
     nanos = parsed.dt.nanosecond.fillna(0)
     years = parsed.dt.year
     unparsed = present & parsed.isna()
@@ -120,6 +120,12 @@ def timestamp_column(column: str, values: Sequence[object]) -> tuple[pa.Array, d
         problems[int(row)] = Problem(BAD_TIMESTAMP, f"{column}: outside the years {FIRST_YEAR}-{LAST_YEAR}")
     parsed[too_precise | out_of_range] = pd.NaT
     return pa.array(parsed, type=UTC_MICROS, from_pandas=True), problems
+
+
+def _parse_iso(texts: pd.Series) -> pd.Series:
+    """pandas' ISO-8601 parse, except words it would read as the clock ("now", "today"): an instant has digits."""
+    parsed = pd.to_datetime(texts, utc=True, format="ISO8601", errors="coerce")
+    return parsed.where(texts.str.contains("[0-9]", regex=True, na=False))
 
 
 def reject_columns(n_rows: int, problems: Sequence[dict[int, Problem]]) -> tuple[pa.Array, pa.Array]:
@@ -197,7 +203,7 @@ def timestamp_values(column: str, values: pa.Array) -> tuple[pa.Array, pa.Array,
     n = len(values)
     texts = pd.Series(values.to_numpy(zero_copy_only=False), dtype=object)
     present = texts.notna().to_numpy()
-    parsed = pd.to_datetime(texts, utc=True, format="ISO8601", errors="coerce")
+    parsed = _parse_iso(texts)
     valid = parsed.notna().to_numpy()
     nanos = parsed.dt.nanosecond.fillna(0).to_numpy()
     years = parsed.dt.year.to_numpy(dtype=float, na_value=float("nan"))

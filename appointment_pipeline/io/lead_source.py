@@ -224,7 +224,9 @@ def csv_batches(blocks: Iterable[Any], names: Sequence[str], batch_rows: int) ->
         read_options=pacsv.ReadOptions(column_names=list(names), block_size=8 << 20),
         parse_options=pacsv.ParseOptions(newlines_in_values=True),
         # COPY writes a null as an empty unquoted field and an empty string as ""
-        convert_options=pacsv.ConvertOptions(column_types=schema, strings_can_be_null=True, quoted_strings_can_be_null=False),
+        convert_options=pacsv.ConvertOptions(
+            column_types=schema, null_values=[""], strings_can_be_null=True, quoted_strings_can_be_null=False
+        ),
     )
     pending: list[pa.RecordBatch] = []
     count = 0
