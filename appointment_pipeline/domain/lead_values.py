@@ -123,9 +123,17 @@ def timestamp_column(column: str, values: Sequence[object]) -> tuple[pa.Array, d
 
 
 def _parse_iso(texts: pd.Series) -> pd.Series:
-    """pandas' ISO-8601 parse, except words it would read as the clock ("now", "today"): an instant has digits."""
-    parsed = pd.to_datetime(texts, utc=True, format="ISO8601", errors="coerce")
+    """pandas' ISO-8601 parse, except words it would read as the clock ("now", "today"): an instant has digits.
+
+    pandas picks the resolution from the values it is given (nanoseconds only when one needs them), so the same text
+    could parse in one batch and not in another: a nanosecond sentinel fixes nanoseconds for every batch."""
+    with_sentinel = pd.concat([texts, pd.Series([_NANOSECOND_SENTINEL], dtype=object)], ignore_index=True)
+    parsed = pd.to_datetime(with_sentinel, utc=True, format="ISO8601", errors="coerce").iloc[:-1]
+    parsed.index = texts.index
     return parsed.where(texts.str.contains("[0-9]", regex=True, na=False))
+
+
+_NANOSECOND_SENTINEL = "1970-01-01T00:00:00.000000001Z"
 
 
 def reject_columns(n_rows: int, problems: Sequence[dict[int, Problem]]) -> tuple[pa.Array, pa.Array]:

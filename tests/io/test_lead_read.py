@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 from appointment_pipeline.demo import build_demo
 from appointment_pipeline.demo.writer import write_leads
+from appointment_pipeline.domain import lead_values
 from appointment_pipeline.domain.redaction import email_hash, email_hashes
 from appointment_pipeline.io.lead_source import (
     LEAD_COLUMNS,
@@ -148,3 +149,23 @@ def test_awkward_values_read_column_wise_equal_the_value_by_value_rules(rows, tm
 def test_column_hmac_equals_email_hash(values, key):
     """Keys longer than a SHA-256 block are hashed first (RFC 2104); normalization is Python's strip().lower()."""
     assert email_hashes(pa.array(values, pa.string()), key).to_pylist() == [email_hash(v, key) for v in values]
+
+
+def _timestamp_rule(values: list) -> tuple[list, dict[int, str]]:
+    array, problems = lead_values.timestamp_column("updatedAt", values)
+    return array.to_pylist(), {row: problem.detail for row, problem in problems.items()}
+
+
+@settings(max_examples=400, deadline=None)
+@given(values=st.lists(timestamps, max_size=12))
+def test_a_timestamp_parses_the_same_in_any_batch_and_column_wise(values):
+    """pandas picks a resolution per call: a value must not parse in one batch and fail in another."""
+    whole = _timestamp_rule(values)
+    batched: tuple[list, dict[int, str]] = ([], {})
+    for start in range(0, len(values), 5):
+        parsed, details = _timestamp_rule(values[start:start + 5])
+        batched[0].extend(parsed)
+        batched[1].update({start + row: detail for row, detail in details.items()})
+    assert batched == whole
+    array, _reasons, details = lead_values.timestamp_values("updatedAt", pa.array(values, pa.string()))
+    assert (array.to_pylist(), {row: d for row, d in enumerate(details.to_pylist()) if d is not None}) == whole
