@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -122,7 +123,7 @@ def timestamp_column(column: str, values: Sequence[object]) -> tuple[pa.Array, d
     return pa.array(parsed, type=UTC_MICROS, from_pandas=True), problems
 
 
-def _parse_iso(texts: pd.Series) -> pd.Series:
+def _parse_iso(texts: pd.Series, has_digit: np.ndarray | None = None) -> pd.Series:
     """pandas' ISO-8601 parse, except words it would read as the clock ("now", "today"): an instant has digits.
 
     pandas picks the resolution from the values it is given (nanoseconds only when one needs them), so the same text
@@ -130,7 +131,9 @@ def _parse_iso(texts: pd.Series) -> pd.Series:
     with_sentinel = pd.concat([texts, pd.Series([_NANOSECOND_SENTINEL], dtype=object)], ignore_index=True)
     parsed = pd.to_datetime(with_sentinel, utc=True, format="ISO8601", errors="coerce").iloc[:-1]
     parsed.index = texts.index
-    return parsed.where(texts.str.contains("[0-9]", regex=True, na=False))
+    if has_digit is None:
+        has_digit = texts.str.contains("[0-9]", regex=True, na=False).to_numpy()
+    return parsed.where(has_digit)
 
 
 _NANOSECOND_SENTINEL = "1970-01-01T00:00:00.000000001Z"
@@ -211,7 +214,8 @@ def timestamp_values(column: str, values: pa.Array) -> tuple[pa.Array, pa.Array,
     n = len(values)
     texts = pd.Series(values.to_numpy(zero_copy_only=False), dtype=object)
     present = texts.notna().to_numpy()
-    parsed = _parse_iso(texts)
+    has_digit = pc.fill_null(pc.match_substring_regex(values, "[0-9]"), False).to_numpy(zero_copy_only=False)
+    parsed = _parse_iso(texts, has_digit)
     valid = parsed.notna().to_numpy()
     nanos = parsed.dt.nanosecond.fillna(0).to_numpy()
     years = parsed.dt.year.to_numpy(dtype=float, na_value=float("nan"))
