@@ -165,3 +165,40 @@ def test_full_reads_when_the_watermark_cannot_be_trusted(app, tmp_path):
     # the watermark was written with the rows
     (kind, started), = wh.query(f"select read_kind, read_started_at from {WATERMARK_TABLE}")
     assert kind == "full" and datetime.now(UTC) - started < timedelta(minutes=5)
+
+
+@pytest.mark.parametrize("app", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("engine", ["duckdb", "postgres"])
+def test_a_failed_delta_write_leaves_raw_leads_and_the_watermark_as_they_were(app, engine, tmp_path, pg_database):
+    url = f"duckdb:///{tmp_path / 'wh.duckdb'}" if engine == "duckdb" else pg_database("ap_delta_fail")
+    wh = Warehouse(url)
+    run_leads(url, app.url)
+    before = (table_rows(wh, "raw_leads"), table_rows(wh, WATERMARK_TABLE))
+    with wh.transaction() as con:  # a bookkeeping table someone altered: the write fails after raw_leads was changed
+        wh.execute(con, f"drop table {CHANGES_TABLE}")
+        wh.execute(con, f"create table {CHANGES_TABLE} (lead_id text, change integer, read_started_at timestamptz)")
+    app.changes(8)
+    result = materialize(
+        [defs.get_assets_def("raw_leads")],
+        resources={**defs.resources, "warehouse": WarehouseResource(url=url),
+                   "source_db": SourceDatabaseResource(url=app.url),
+                   "pipeline_settings": PipelineSettingsResource(hash_key=KEY)},
+        instance=DagsterInstance.ephemeral(), raise_on_error=False,
+    )
+    assert not result.success
+    error = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE").step_failure_data.error.cause
+    assert error.cls_name == "ScrubbedDatabaseError" and "writing the warehouse failed" in error.message
+    assert "@" not in error.message  # no email of a changed lead
+    assert (table_rows(wh, "raw_leads"), table_rows(wh, WATERMARK_TABLE)) == before
+    assert not wh.table_exists("raw_leads__incoming")
+
+
+def test_the_full_read_period_and_overlap_are_settings(monkeypatch):
+    from appointment_pipeline.defs.resources.resources import default_resources
+    from appointment_pipeline.settings import get_settings
+
+    monkeypatch.setenv("APPOINTMENT_LEADS_FULL_READ_DAYS", "2.5")
+    monkeypatch.setenv("APPOINTMENT_LEADS_DELTA_OVERLAP_MINUTES", "15")
+    get_settings.cache_clear()
+    source_db = default_resources()["source_db"]
+    assert (source_db.leads_full_read_days, source_db.leads_delta_overlap_minutes) == (2.5, 15.0)
