@@ -13,7 +13,7 @@ from __future__ import annotations
 import io
 import json
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -229,7 +229,34 @@ class _PostgresLeads:
             yield from csv_batches(copy, names, batch_rows)
 
     def ids(self, batch_rows: int) -> pa.Array:
-        return _concat([t.column(0) for t in self.batches(_IDS_SELECT, batch_rows, ["id"])])
+        joined = joined_ids(lambda sql: self.con.execute(sql).fetchone(), '"Lead"', "id", "postgres")
+        return joined if joined is not None else _concat(
+            [t.column(0) for t in self.batches(_IDS_SELECT, batch_rows, ["id"])]
+        )
+
+
+# SQL spellings of: position of a substring, the separator character, joining a column's values
+_JOIN_SQL = {
+    "postgres": ("strpos", "chr(31)", "string_agg"),
+    "sqlite": ("instr", "char(31)", "group_concat"),
+}
+
+
+def joined_ids(fetch_one: Callable[[str], Any], table: str, column: str, dialect: str) -> pa.Array | None:
+    """Every value of ``column`` joined into one string by the database and split by Arrow: a row-by-row transfer
+    costs a Python object (or a COPY message) per id. None when a value is null or holds the separator."""
+    position, separator, join = _JOIN_SQL[dialect]
+    text = f"cast({column} as text)"
+    rows, with_value, odd = fetch_one(
+        f"select count(*), count({column}), "
+        f"coalesce(sum(case when {position}({text}, {separator}) > 0 then 1 else 0 end), 0) from {table}"
+    )
+    if rows == 0:
+        return pa.array([], pa.string())
+    if rows != with_value or odd:
+        return None
+    joined = fetch_one(f"select {join}({text}, {separator}) from {table}")[0]
+    return pc.split_pattern(pa.array([joined], pa.string()), "\x1f").flatten()
 
 
 def csv_batches(blocks: Iterable[Any], names: Sequence[str], batch_rows: int) -> Iterator[pa.Table]:
@@ -276,15 +303,19 @@ class _Blocks(io.RawIOBase):
         return True
 
     def readinto(self, buffer: Any) -> int:
-        while not self._pending:
-            block = next(self._blocks, None)
-            if block is None:
-                return 0
-            self._pending = memoryview(bytes(block))
-        n = min(len(buffer), len(self._pending))
-        buffer[:n] = self._pending[:n]
-        self._pending = self._pending[n:]
-        return n
+        # COPY sends one message per row: fill the whole buffer, not one row per call
+        filled = 0
+        while filled < len(buffer):
+            if not self._pending:
+                block = next(self._blocks, None)
+                if block is None:
+                    break
+                self._pending = memoryview(block)
+            n = min(len(buffer) - filled, len(self._pending))
+            buffer[filled:filled + n] = self._pending[:n]
+            self._pending = self._pending[n:]
+            filled += n
+        return filled
 
 
 class _SqliteLeads:
@@ -327,13 +358,10 @@ class _SqliteLeads:
     def ids(self, batch_rows: int) -> pa.Array:
         """Every id as one string joined in SQLite, split by Arrow (a Python object per id costs seconds at a million
         leads); ids holding the separator, or null ids, go row by row."""
-        rows, with_id, odd = self.con.execute(
-            "select count(*), count(id), coalesce(sum(instr(cast(id as text), char(31)) > 0), 0) from \"Lead\""
-        ).fetchone()
-        if rows == 0 or rows != with_id or odd:
-            return _concat([t.column(0) for t in self.batches(_IDS_SELECT, batch_rows, ["id"])])
-        joined = self.con.execute('select group_concat(cast(id as text), char(31)) from "Lead"').fetchone()[0]
-        return pc.split_pattern(pa.array([joined], pa.string()), "\x1f").flatten()
+        joined = joined_ids(lambda sql: self.con.execute(sql).fetchone(), '"Lead"', "id", "sqlite")
+        return joined if joined is not None else _concat(
+            [t.column(0) for t in self.batches(_IDS_SELECT, batch_rows, ["id"])]
+        )
 
 
 class _OtherLeads(_SqliteLeads):

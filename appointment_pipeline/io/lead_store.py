@@ -18,7 +18,7 @@ import pyarrow as pa
 from sqlalchemy.engine import make_url
 
 from appointment_pipeline.io.db_errors import scrubbing
-from appointment_pipeline.io.lead_source import RAW_LEADS_COLUMNS, LeadRead, csv_table
+from appointment_pipeline.io.lead_source import RAW_LEADS_COLUMNS, LeadRead, csv_table, joined_ids
 from appointment_pipeline.io.warehouse import Audit, AuditFailed, Warehouse, normalize_type
 
 TABLE = "raw_leads"
@@ -197,6 +197,9 @@ def known_lead_ids(wh: Warehouse) -> pa.Array:
     with wh.connect() as con, scrubbing("reading the warehouse", [TABLE, "lead_id"]):
         if wh.dialect == "duckdb":
             return con.sql(sql).to_arrow_table().column(0).combine_chunks()
+        joined = joined_ids(lambda query: con.execute(query).fetchone(), TABLE, "lead_id", "postgres")
+        if joined is not None:
+            return joined
         with con.cursor() as cur, cur.copy(f"copy ({sql}) to stdout (format csv)") as copy:
             table = csv_table(copy, ["lead_id"])
     return table.column(0).combine_chunks()

@@ -20,6 +20,7 @@ from appointment_pipeline.demo import build_demo
 from appointment_pipeline.demo.writer import write_leads
 from appointment_pipeline.domain import lead_values
 from appointment_pipeline.domain.redaction import email_hash, email_hashes
+from appointment_pipeline.io import lead_source
 from appointment_pipeline.io.lead_source import (
     LEAD_COLUMNS,
     SOURCE_COLUMNS,
@@ -169,3 +170,15 @@ def test_a_timestamp_parses_the_same_in_any_batch_and_column_wise(values):
     assert batched == whole
     array, _reasons, details = lead_values.timestamp_values("updatedAt", pa.array(values, pa.string()))
     assert (array.to_pylist(), {row: d for row, d in enumerate(details.to_pylist()) if d is not None}) == whole
+
+
+@pytest.mark.parametrize("ids", [[], ["x"], ["a", "b\x1fc"], ["a", None], ["ünï", "1" * 40]])
+@pytest.mark.parametrize("kind", ["sqlite", "postgres"])
+def test_every_lead_id_is_read_whatever_it_holds(kind, ids, tmp_path, pg_app):
+    """Ids are joined into one string by the database for speed; ids holding the separator, or null, still arrive."""
+    url = f"sqlite:///{tmp_path / 'ids.sqlite'}" if kind == "sqlite" else pg_app
+    rows = [{"id": i, **{n: None for n in SOURCE_COLUMNS if n != "id"}} for i in ids]
+    _write(url, rows)
+    reader = lead_source._SqliteLeads if kind == "sqlite" else lead_source._PostgresLeads
+    with reader.open(url) as source:
+        assert sorted(source.ids(2).to_pylist(), key=str) == sorted(ids, key=str)
