@@ -229,9 +229,11 @@ def timestamp_values(column: str, values: pa.Array) -> tuple[pa.Array, pa.Array,
         beyond = unparsed.copy()
         for row in unparsed.nonzero()[0]:
             beyond[row] = _iso_outside_pandas_range(texts.iat[row])
-        reasons, details = _flag(pa.array(unparsed), BAD_TIMESTAMP, f"{column}: not an ISO-8601 timestamp", reasons, details)
+        not_iso = f"{column}: not an ISO-8601 timestamp"
+        reasons, details = _flag(pa.array(unparsed), BAD_TIMESTAMP, not_iso, reasons, details)
         reasons, details = _flag(pa.array(beyond), BAD_TIMESTAMP, outside, reasons, details)
-    reasons, details = _flag(pa.array(too_precise), BAD_TIMESTAMP, f"{column}: more precise than microseconds", reasons, details)
+    too_fine = f"{column}: more precise than microseconds"
+    reasons, details = _flag(pa.array(too_precise), BAD_TIMESTAMP, too_fine, reasons, details)
     reasons, details = _flag(pa.array(out_of_range), BAD_TIMESTAMP, outside, reasons, details)
     parsed[too_precise | out_of_range] = pd.NaT
     return pa.array(parsed, type=UTC_MICROS, from_pandas=True), reasons, details

@@ -94,7 +94,8 @@ def read_leads(
     id is not in ``known_ids`` (the ids raw_leads holds), and the known ids the source no longer has. A bad value
     rejects its lead, never the read."""
     backend = sa.make_url(source_url).get_backend_name()
-    reader: Any = {"postgresql": _PostgresLeads, "postgres": _PostgresLeads, "sqlite": _SqliteLeads}.get(backend, _OtherLeads)
+    readers = {"postgresql": _PostgresLeads, "postgres": _PostgresLeads, "sqlite": _SqliteLeads}
+    reader: Any = readers.get(backend, _OtherLeads)
     with scrubbing('reading "Lead" from the application database', ["Lead", "text", *SOURCE_COLUMNS]):
         with reader.open(source_url) as source:
             started_at = source.clock()
@@ -268,7 +269,8 @@ def csv_batches(blocks: Iterable[Any], names: Sequence[str], batch_rows: int) ->
     reader = pacsv.open_csv(
         stream,
         read_options=pacsv.ReadOptions(column_names=list(names), block_size=8 << 20),
-        parse_options=pacsv.ParseOptions(newlines_in_values=True),
+        # a row of one null column is an empty line
+        parse_options=pacsv.ParseOptions(newlines_in_values=True, ignore_empty_lines=False),
         # COPY writes a null as an empty unquoted field and an empty string as ""
         convert_options=pacsv.ConvertOptions(
             column_types=schema, null_values=[""], strings_can_be_null=True, quoted_strings_can_be_null=False
