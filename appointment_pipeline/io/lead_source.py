@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -70,6 +71,7 @@ class LeadRead:
     started_at: datetime  # the source's clock when the read began: the next delta reads from here (minus overlap)
     deleted_ids: pa.Array | None = None  # a delta's: known leads whose id the source no longer has
     full_read_reason: str | None = None  # set when a read asked as a delta had to read everything
+    table_identity: str = ""  # which "Lead" table was read: another one (dropped and re-created) needs a full read
 
     @property
     def full(self) -> bool:
@@ -88,31 +90,36 @@ def read_leads(
     *,
     since: datetime | None = None,
     known_ids: pa.Array | None = None,
+    table_identity: str | None = None,
     batch_rows: int = BATCH_ROWS,
 ) -> LeadRead:
     """raw_leads rows of every lead or, with ``since``, a delta: the leads updated at or after ``since``, those whose
     id is not in ``known_ids`` (the ids raw_leads holds), and the known ids the source no longer has. A bad value
-    rejects its lead, never the read."""
+    rejects its lead, never the read. A delta of a "Lead" table other than ``table_identity`` (the one read last: it
+    was dropped and re-created, rows may be back with old "updatedAt" values) reads everything instead."""
     backend = sa.make_url(source_url).get_backend_name()
     readers = {"postgresql": _PostgresLeads, "postgres": _PostgresLeads, "sqlite": _SqliteLeads}
     reader: Any = readers.get(backend, _OtherLeads)
     with scrubbing('reading "Lead" from the application database', ["Lead", "text", *SOURCE_COLUMNS]):
         with reader.open(source_url) as source:
-            started_at = source.clock()
+            started_at, identity = source.clock(), source.table_identity()
+            if since is not None and identity != table_identity:
+                rows = _read_rows(source, _select(), hash_key, batch_rows)
+                return LeadRead(rows, started_at, None, 'another "Lead" table than the last read', identity)
             if since is None:
-                return LeadRead(_read_rows(source, _select(), hash_key, batch_rows), started_at)
+                return LeadRead(_read_rows(source, _select(), hash_key, batch_rows), started_at, table_identity=identity)
             if known_ids is None:
                 raise ValueError("a delta read needs the ids raw_leads holds")
             ids = lead_values.lead_id_values(source.ids(batch_rows))[0]
             unknown, deleted = _id_differences(ids, known_ids)
             if len(unknown) > max(UNKNOWN_MINIMUM_FOR_FULL_READ, UNKNOWN_SHARE_FOR_FULL_READ * len(ids)):
                 reason = f"{len(unknown)} leads unknown to raw_leads"
-                return LeadRead(_read_rows(source, _select(), hash_key, batch_rows), started_at, None, reason)
+                return LeadRead(_read_rows(source, _select(), hash_key, batch_rows), started_at, None, reason, identity)
             where = source.updated_since(since)
             if len(unknown):
                 where = f"({where} or {source.id_in(unknown.to_pylist())})"
             rows = _read_rows(source, f"{_select()} where {where}", hash_key, batch_rows)
-            return LeadRead(rows, started_at, deleted)
+            return LeadRead(rows, started_at, deleted, None, identity)
 
 
 _IDS_SELECT = 'select cast(id as text) as "id" from "Lead"'
@@ -213,6 +220,11 @@ class _PostgresLeads:
 
     def clock(self) -> datetime:
         return self.con.execute("select now()").fetchone()[0]
+
+    def table_identity(self) -> str:
+        # a re-created or truncated table gets a new oid or file node
+        oid, node = self.con.execute('''select oid, pg_relation_filenode(oid) from pg_class where oid = '"Lead"'::regclass''').fetchone()
+        return f"postgres:{oid}:{node}"
 
     def updated_since(self, since: datetime) -> str:
         from psycopg import sql
@@ -323,21 +335,28 @@ class _Blocks(io.RawIOBase):
 class _SqliteLeads:
     """One read transaction (a consistent snapshot); large fetchmany batches turned into Arrow columns."""
 
-    def __init__(self, con: sqlite3.Connection):
+    def __init__(self, con: Any, path: str = ""):
         self.con = con
+        self.path = path
 
     @classmethod
     @contextmanager
     def open(cls, url: str) -> Iterator[_SqliteLeads]:
-        con = sqlite3.connect(sa.make_url(url).database or ":memory:", isolation_level=None)
+        path = sa.make_url(url).database or ":memory:"
+        con = sqlite3.connect(path, isolation_level=None)
         try:
             con.execute("begin")
-            yield cls(con)
+            yield cls(con, path)
         finally:
             con.close()
 
     def clock(self) -> datetime:
         return datetime.now(UTC)  # SQLite has no clock of its own: the application writes ours
+
+    def table_identity(self) -> str:
+        # the schema version moves with every drop and create; a new database file has another inode
+        version = self.con.execute("pragma schema_version").fetchone()[0]
+        return f"sqlite:{os.stat(self.path).st_ino if os.path.exists(self.path) else 0}:{version}"
 
     def updated_since(self, since: datetime) -> str:
         # SQLite compares text as text: compare instants (julianday honours offsets and 'Z'); a value that is not a
@@ -375,9 +394,12 @@ class _OtherLeads(_SqliteLeads):
         engine = sa.create_engine(url)
         try:
             with engine.connect() as con:
-                yield cls(con)  # type: ignore[arg-type]
+                yield cls(con)
         finally:
             engine.dispose()
+
+    def table_identity(self) -> str:
+        return ""  # unknown: a replaced table is found by the periodic full read only
 
     def updated_since(self, since: datetime) -> str:
         return f"(\"updatedAt\" >= '{since.astimezone(UTC).isoformat()}' or \"updatedAt\" is null)"
@@ -387,7 +409,7 @@ class _OtherLeads(_SqliteLeads):
         return f"cast(id as text) in ({listed})"
 
     def batches(self, select: str, batch_rows: int, names: Sequence[str] = SOURCE_COLUMNS) -> Iterator[pa.Table]:
-        result = self.con.execution_options(stream_results=True).execute(sa.text(select))  # type: ignore[attr-defined]
+        result = self.con.execution_options(stream_results=True).execute(sa.text(select))
         while rows := result.fetchmany(batch_rows):
             yield _columns_table(rows, names)
 

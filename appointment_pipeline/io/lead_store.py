@@ -25,6 +25,7 @@ TABLE = "raw_leads"
 WATERMARK_TABLE = "raw_leads_watermark"
 WATERMARK_COLUMNS = [
     ("source", "text"),  # which application database (a digest of its URL without password)
+    ("source_table", "text"),  # which "Lead" table of it (a re-created table is another one)
     ("key_fingerprint", "text"),  # which hash key made the email hashes
     ("read_kind", "text"),  # full or delta
     ("full_read_reason", "text"),
@@ -47,6 +48,7 @@ class ReadPlan:
     since: datetime | None  # None: read every lead
     full_read_reason: str | None  # why the read is full
     last_full_read_at: datetime | None
+    source_table: str | None = None  # the "Lead" table the last read saw
 
 
 @dataclass(frozen=True)
@@ -92,7 +94,7 @@ def plan_read(
         return full("another hash key")
     if last_full is None or now - last_full >= full_read_every:
         return full(f"periodic full read (every {full_read_every})")
-    return ReadPlan(last["read_started_at"] - overlap, None, last_full)
+    return ReadPlan(last["read_started_at"] - overlap, None, last_full, last["source_table"])
 
 
 def _watermark(wh: Warehouse) -> dict[str, Any] | None:
@@ -116,6 +118,7 @@ def write_raw_leads(
     with wh.transaction() as con:
         for table, columns in ((CHANGES_TABLE, CHANGES_COLUMNS), (WATERMARK_TABLE, WATERMARK_COLUMNS)):
             wh.create_table_if_missing(con, table, columns)
+            wh.add_missing_columns(con, table, columns)
         wh.execute(con, f"delete from {CHANGES_TABLE}")
         if read.full:
             _swap_in(wh, con, read.rows, audit)
@@ -125,7 +128,7 @@ def write_raw_leads(
         wh.execute(con, f"update {CHANGES_TABLE} set read_started_at = %s", [read.started_at])
         wh.execute(con, f"delete from {WATERMARK_TABLE}")
         full_at = read.started_at if read.full else plan.last_full_read_at
-        values = [source, fingerprint, "full" if read.full else "delta", plan.full_read_reason or read.full_read_reason,
+        values = [source, read.table_identity, fingerprint, "full" if read.full else "delta", plan.full_read_reason or read.full_read_reason,
                   read.started_at, None if read.full else plan.since, full_at, read.rows.num_rows]
         names = ", ".join(name for name, _ in WATERMARK_COLUMNS)
         wh.execute(con, f"insert into {WATERMARK_TABLE} ({names}) values ({', '.join(['%s'] * len(values))})", values)

@@ -202,3 +202,20 @@ def test_the_full_read_period_and_overlap_are_settings(monkeypatch):
     get_settings.cache_clear()
     source_db = default_resources()["source_db"]
     assert (source_db.leads_full_read_days, source_db.leads_delta_overlap_minutes) == (2.5, 15.0)
+
+
+@pytest.mark.parametrize("app", ["sqlite", "postgres"], indirect=True)
+def test_a_replaced_lead_table_with_old_update_times_is_read_whole(app, tmp_path):
+    """A "Lead" table dropped and re-created under the same URL (a restore, a regenerated demo): its rows carry old
+    "updatedAt" values, so the next read is a full one."""
+    url, reference = f"duckdb:///{tmp_path / 'wh.duckdb'}", f"duckdb:///{tmp_path / 'full.duckdb'}"
+    run_leads(url, app.url)
+    app.engine.dispose()  # the table is dropped and recreated
+    write_leads(app.url, build_demo(leads=40, days=3, seed=5).lead_rows)
+    meta = run_leads(url, app.url)
+    run_leads(reference, app.url, full_refresh=True)
+    assert table_rows(Warehouse(url), "raw_leads") == table_rows(Warehouse(reference), "raw_leads")
+    assert (meta["read_kind"].value, meta["full_read_reason"].value) == ("full", 'another "Lead" table than the last read')
+    upserted, deleted = changes(Warehouse(url))
+    assert upserted and deleted and meta["dagster/row_count"].value == len(app.ids())
+    assert run_leads(url, app.url)["read_kind"].value == "delta"  # the new table is the one read last now

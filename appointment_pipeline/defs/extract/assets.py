@@ -118,7 +118,9 @@ def raw_leads(
         else f"raw_leads: leads updated since {plan.since.isoformat()}"
     )
     known = lead_store.known_lead_ids(wh) if plan.since is not None else None
-    read = read_leads(source_db.url, pipeline_settings.hash_key, since=plan.since, known_ids=known)
+    read = read_leads(
+        source_db.url, pipeline_settings.hash_key, since=plan.since, known_ids=known, table_identity=plan.source_table
+    )
     if read.full_read_reason:
         context.log.info(f"raw_leads: read every lead instead ({read.full_read_reason})")
     try:
