@@ -100,9 +100,13 @@ def plan_read(
 def _watermark(wh: Warehouse) -> dict[str, Any] | None:
     if not wh.table_exists(WATERMARK_TABLE) or not wh.table_exists(TABLE):
         return None
-    names = [name for name, _ in WATERMARK_COLUMNS]
+    # a watermark of an older release lacks the newer columns: they read as null (and force a full read)
+    present = {name for name, _ in wh.table_columns(WATERMARK_TABLE)}
+    names = [name for name, _ in WATERMARK_COLUMNS if name in present]
     rows = wh.query(f"select {', '.join(names)} from {WATERMARK_TABLE}")
-    return dict(zip(names, rows[0])) if len(rows) == 1 else None
+    if len(rows) != 1:
+        return None
+    return {name: None for name, _ in WATERMARK_COLUMNS} | dict(zip(names, rows[0]))
 
 
 def _same_columns(wh: Warehouse, con: Any = None) -> bool:

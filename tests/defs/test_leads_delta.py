@@ -219,3 +219,15 @@ def test_a_replaced_lead_table_with_old_update_times_is_read_whole(app, tmp_path
     upserted, deleted = changes(Warehouse(url))
     assert upserted and deleted and meta["dagster/row_count"].value == len(app.ids())
     assert run_leads(url, app.url)["read_kind"].value == "delta"  # the new table is the one read last now
+
+
+@pytest.mark.parametrize("app", ["sqlite"], indirect=True)
+def test_a_watermark_of_an_older_release_gives_a_full_read(app, tmp_path):
+    url = f"duckdb:///{tmp_path / 'wh.duckdb'}"
+    wh = Warehouse(url)
+    run_leads(url, app.url)
+    with wh.transaction() as con:
+        wh.execute(con, f"alter table {WATERMARK_TABLE} drop column source_table")
+    meta = run_leads(url, app.url)
+    assert (meta["read_kind"].value, meta["full_read_reason"].value) == ("full", 'another "Lead" table than the last read')
+    assert run_leads(url, app.url)["read_kind"].value == "delta"
