@@ -148,7 +148,8 @@ def _swap_in(wh: Warehouse, con: Any, rows: pa.Table, audit: Audit) -> None:
     wh.bulk_insert(con, _SCRATCH, rows)
     _audit(con, audit, _SCRATCH)
     names = ", ".join(name for name, _ in RAW_LEADS_TABLE_COLUMNS)
-    if wh.table_exists(TABLE) and _same_columns(wh, con):
+    # on ``con`` only: a statement on another connection of a session would end this transaction
+    if _same_columns(wh, con):
         wh.execute(
             con,
             f"insert into {CHANGES_TABLE} (lead_id, change) select lead_id, '{UPSERTED}' from "
