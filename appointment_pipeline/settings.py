@@ -18,6 +18,11 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEMO_HASH_KEY = "appointment-pipeline-demo-key"  # not a secret: only for the demo data
 DEFAULT_RECONCILE_CRON = "0 2 * * *"
+# raw_leads reads only the leads updated since its last read, but every this many days all of them: the application
+# may change a lead without bumping "updatedAt".
+DEFAULT_LEADS_FULL_READ_DAYS = 7.0
+# A delta reads from the last read's start minus this: clock skew, and transactions committed after the read began.
+DEFAULT_LEADS_DELTA_OVERLAP_MINUTES = 60.0
 
 
 def _alias(name: str) -> AliasChoices:
@@ -40,6 +45,8 @@ class Settings(BaseSettings):
     reconcile_timezone: str = "UTC"
     automation_default_status: Literal["RUNNING", "STOPPED"] = "STOPPED"
     freshness_grace_hours: float = 6.0
+    leads_full_read_days: float = Field(DEFAULT_LEADS_FULL_READ_DAYS, ge=0)  # 0: every read is full
+    leads_delta_overlap_minutes: float = Field(DEFAULT_LEADS_DELTA_OVERLAP_MINUTES, ge=0)
     landing_settle_seconds: float = 60.0
     landing_sensor_hash_budget_seconds: float = 40.0
     landing_sensor_interval_seconds: int = 60

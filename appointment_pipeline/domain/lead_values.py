@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -102,7 +103,7 @@ def timestamp_column(column: str, values: Sequence[object]) -> tuple[pa.Array, d
     FIRST_YEAR..LAST_YEAR."""
     texts = pd.Series([None if v is None else str(v) for v in values], dtype=object)
     present = texts.notna()
-    parsed = pd.to_datetime(texts, utc=True, format="ISO8601", errors="coerce")
+    parsed = _parse_iso(texts)
     nanos = parsed.dt.nanosecond.fillna(0)
     years = parsed.dt.year
     unparsed = present & parsed.isna()
@@ -120,6 +121,22 @@ def timestamp_column(column: str, values: Sequence[object]) -> tuple[pa.Array, d
         problems[int(row)] = Problem(BAD_TIMESTAMP, f"{column}: outside the years {FIRST_YEAR}-{LAST_YEAR}")
     parsed[too_precise | out_of_range] = pd.NaT
     return pa.array(parsed, type=UTC_MICROS, from_pandas=True), problems
+
+
+def _parse_iso(texts: pd.Series, has_digit: np.ndarray | None = None) -> pd.Series:
+    """pandas' ISO-8601 parse, except words it would read as the clock ("now", "today"): an instant has digits.
+
+    pandas picks the resolution from the values it is given (nanoseconds only when one needs them), so the same text
+    could parse in one batch and not in another: a nanosecond sentinel fixes nanoseconds for every batch."""
+    with_sentinel = pd.concat([texts, pd.Series([_NANOSECOND_SENTINEL], dtype=object)], ignore_index=True)
+    parsed = pd.to_datetime(with_sentinel, utc=True, format="ISO8601", errors="coerce").iloc[:-1]
+    parsed.index = texts.index
+    if has_digit is None:
+        has_digit = texts.str.contains("[0-9]", regex=True, na=False).to_numpy()
+    return parsed.where(has_digit)
+
+
+_NANOSECOND_SENTINEL = "1970-01-01T00:00:00.000000001Z"
 
 
 def reject_columns(n_rows: int, problems: Sequence[dict[int, Problem]]) -> tuple[pa.Array, pa.Array]:
@@ -149,3 +166,84 @@ def _iso_outside_pandas_range(text: str) -> bool:
         return False
     value = value if value.tzinfo else value.replace(tzinfo=timezone.utc)
     return not (FIRST_YEAR <= value.year <= LAST_YEAR)
+
+
+# -- the same rules over whole Arrow columns ---------------------------------------------------------------------
+# Each returns (values to store, reason, detail): reason and detail are null where the value is fine. The functions
+# above stay the reference (tests compare both row for row); these are what the extraction runs.
+NUL_DETAIL = "holds a NUL or an invalid unicode character"
+PII_DETAIL = "looks like an email address or a phone number"
+_NO_TEXT = pa.scalar(None, pa.string())
+
+
+def _flag(mask: pa.Array, reason: str, detail: str, reasons: pa.Array, details: pa.Array) -> tuple[pa.Array, pa.Array]:
+    """Set ``reason``/``detail`` where ``mask`` holds (a later flag overrides an earlier one, as dict updates do)."""
+    return pc.if_else(mask, pa.scalar(reason), reasons), pc.if_else(mask, pa.scalar(detail), details)
+
+
+def _none(n: int) -> pa.Array:
+    return pa.nulls(n, pa.string())
+
+
+def text_values(column: str, values: pa.Array, *, check_pii: bool) -> tuple[pa.Array, pa.Array, pa.Array]:
+    """:func:`text_column` over an Arrow string column (Arrow strings are valid UTF-8: only NUL can be bad)."""
+    n = len(values)
+    nul = pc.fill_null(pc.match_substring(values, "\x00"), False)
+    reasons, details = _flag(nul, BAD_TEXT, f"{column}: {NUL_DETAIL}", _none(n), _none(n))
+    bad = nul
+    if check_pii:
+        pii = pc.fill_null(
+            pc.or_(pc.match_substring_regex(values, EMAIL_REGEX), pc.match_substring_regex(values, PHONE_REGEX)), False
+        )
+        pii = pc.and_(pii, pc.invert(nul))
+        reasons, details = _flag(pii, PII_VALUE, f"{column}: {PII_DETAIL}", reasons, details)
+        bad = pc.or_(nul, pii)
+    return pc.if_else(bad, _NO_TEXT, values), reasons, details
+
+
+def lead_id_values(values: pa.Array) -> tuple[pa.Array, pa.Array, pa.Array]:
+    """:func:`lead_id_column` over an Arrow string column: a NUL becomes U+FFFD and rejects the lead."""
+    n = len(values)
+    nul = pc.fill_null(pc.match_substring(values, "\x00"), False)
+    reasons, details = _flag(nul, BAD_TEXT, f"id: {NUL_DETAIL}", _none(n), _none(n))
+    return pc.replace_substring(values, "\x00", "\ufffd"), reasons, details
+
+
+def timestamp_values(column: str, values: pa.Array) -> tuple[pa.Array, pa.Array, pa.Array]:
+    """:func:`timestamp_column` over an Arrow string column: the same pandas ISO-8601 parse, masks instead of rows."""
+    n = len(values)
+    texts = pd.Series(values.to_numpy(zero_copy_only=False), dtype=object)
+    present = texts.notna().to_numpy()
+    has_digit = pc.fill_null(pc.match_substring_regex(values, "[0-9]"), False).to_numpy(zero_copy_only=False)
+    parsed = _parse_iso(texts, has_digit)
+    valid = parsed.notna().to_numpy()
+    nanos = parsed.dt.nanosecond.fillna(0).to_numpy()
+    years = parsed.dt.year.to_numpy(dtype=float, na_value=float("nan"))
+    unparsed = present & ~valid
+    too_precise = valid & (nanos != 0)
+    out_of_range = valid & ((years < FIRST_YEAR) | (years > LAST_YEAR))
+    outside = f"{column}: outside the years {FIRST_YEAR}-{LAST_YEAR}"
+    reasons, details = _none(n), _none(n)
+    if unparsed.any():
+        # Only the rejected values are looked at one by one: is it ISO-8601 beyond pandas' range, or not ISO at all?
+        beyond = unparsed.copy()
+        for row in unparsed.nonzero()[0]:
+            beyond[row] = _iso_outside_pandas_range(texts.iat[row])
+        not_iso = f"{column}: not an ISO-8601 timestamp"
+        reasons, details = _flag(pa.array(unparsed), BAD_TIMESTAMP, not_iso, reasons, details)
+        reasons, details = _flag(pa.array(beyond), BAD_TIMESTAMP, outside, reasons, details)
+    too_fine = f"{column}: more precise than microseconds"
+    reasons, details = _flag(pa.array(too_precise), BAD_TIMESTAMP, too_fine, reasons, details)
+    reasons, details = _flag(pa.array(out_of_range), BAD_TIMESTAMP, outside, reasons, details)
+    parsed[too_precise | out_of_range] = pd.NaT
+    return pa.array(parsed, type=UTC_MICROS, from_pandas=True), reasons, details
+
+
+def reject_values(reasons: Sequence[pa.Array], details: Sequence[pa.Array]) -> tuple[pa.Array, pa.Array]:
+    """:func:`reject_columns` from per-column reasons and details given in column order."""
+    reason = pc.coalesce(*reasons)
+    detail = details[0]
+    for more in details[1:]:
+        # pairwise (null_handling="skip" drops rows where every input is null in this pyarrow)
+        detail = pc.coalesce(pc.binary_join_element_wise(detail, more, "; "), detail, more)
+    return reason, detail

@@ -6,6 +6,9 @@ import hashlib
 import hmac
 import re
 
+import pyarrow as pa
+import pyarrow.compute as pc
+
 # Written for both Python's re and the warehouses' regex engines (PostgreSQL ARE, DuckDB RE2): the warehouse-wide
 # PII check runs them in SQL, tests run them in Python.
 EMAIL_REGEX = r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}"
@@ -62,3 +65,40 @@ def check_identifier(field: str, value: str | None) -> str | None:
     if isinstance(value, str) and looks_like_pii(value):
         raise IdentifierLooksLikePii(field)
     return value
+
+
+# Python's str.strip() on ASCII text: these characters, the control separators \x1c-\x1f included.
+_ASCII_WHITESPACE = " \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f"
+_BLOCK = 64  # SHA-256 block size, in bytes
+
+
+def email_hashes(emails: pa.Array, key: str) -> pa.Array:
+    """:func:`email_hash` of a whole column, computed by the engines: Arrow normalizes ASCII emails and an in-process
+    DuckDB computes the HMAC from SHA-256 with the key pads (RFC 2104). Emails with non-ASCII characters are rare and
+    Unicode lower-casing has special cases (e.g. 'İ'): they go through :func:`email_hash` itself."""
+    import duckdb
+
+    emails = pc.cast(emails, pa.string())
+    ascii_mask = pc.fill_null(pc.string_is_ascii(emails), True)
+    normalized = pc.ascii_lower(pc.ascii_trim(emails, characters=_ASCII_WHITESPACE))
+    normalized = pc.if_else(pc.and_(ascii_mask, pc.not_equal(normalized, "")), normalized, pa.scalar(None, pa.string()))
+    secret = key.encode()
+    if len(secret) > _BLOCK:
+        secret = hashlib.sha256(secret).digest()
+    secret = secret.ljust(_BLOCK, b"\x00")
+    inner_pad, outer_pad = bytes(b ^ 0x36 for b in secret), bytes(b ^ 0x5C for b in secret)
+    con = duckdb.connect()
+    try:
+        con.register("emails", pa.table({"email": normalized}))
+        hashed = con.sql(
+            "select sha256($outer::blob || unhex(sha256($inner::blob || encode(email)))) from emails",
+            params={"outer": outer_pad, "inner": inner_pad},
+        ).to_arrow_table().column(0)
+    finally:
+        con.close()
+    hashed = pc.if_else(pc.is_valid(normalized), hashed.combine_chunks(), pa.scalar(None, pa.string()))
+    others = pc.invert(ascii_mask)
+    if not pc.any(others).as_py():
+        return hashed
+    by_python = [email_hash(email, key) for email in pc.filter(emails, others).to_pylist()]
+    return pc.replace_with_mask(hashed, others, pa.array(by_python, type=pa.string()))

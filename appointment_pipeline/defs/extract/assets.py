@@ -7,13 +7,12 @@ provider records go through appointment_pipeline.domain.parsing, which keeps onl
 
 
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from datetime import date, datetime, time, timedelta, timezone
-from typing import Any, Literal
+from typing import Literal
 
 import pandas as pd
 import pyarrow as pa
-import sqlalchemy as sa
 from dagster import (
     AssetExecutionContext,
     AssetsDefinition,
@@ -27,7 +26,14 @@ from dagster import (
 from pydantic import Field
 
 from appointment_pipeline.settings import DEMO_HASH_KEY
-from appointment_pipeline.domain import lead_values
+from appointment_pipeline.io import lead_store
+from appointment_pipeline.io.lead_source import (  # noqa: F401  (the raw_leads columns, imported from here)
+    EMAIL_HASH_COLUMN,
+    LEAD_COLUMNS,
+    LEAD_REJECT_COLUMNS,
+    RAW_LEADS_COLUMNS,
+    read_leads,
+)
 from appointment_pipeline.io.audits import pii_audit
 from appointment_pipeline.io.db_errors import scrubbing
 from appointment_pipeline.domain.key_fingerprint import check_key, record_fingerprint, window_from_tags
@@ -37,13 +43,11 @@ from appointment_pipeline.domain.parsing import (
     CALENDLY,
     GHL,
     Provider,
-    RawColumn,
     SourceRecord,
     parse_records,
 )
 from appointment_pipeline.io.landing import non_day_folders, read_landing, scan_landing_day
 from appointment_pipeline.defs.extract.partitions import snapshot_days
-from appointment_pipeline.domain.redaction import email_hash
 from appointment_pipeline.defs.resources.resources import (
     LandingZoneResource,
     PipelineSettingsResource,
@@ -60,83 +64,16 @@ from appointment_pipeline.defs.constants import OWNERS, WAREHOUSE_KIND, WAREHOUS
 
 # -- legacy leads ---------------------------------------------------------------------------------------------------
 
-# "Lead" column -> raw_leads column. PII (email, phone, names) is not selected; email is read only to be hashed.
-LEAD_COLUMNS: dict[str, RawColumn] = {
-    "id": RawColumn("lead_id", pa.string(), "text", '"Lead".id'),
-    "ghlContactId": RawColumn("ghl_contact_id", pa.string(), "text", "GHL contact id"),
-    "ghlAppointmentId": RawColumn("ghl_appointment_id", pa.string(), "text", "Legacy GHL appointment id"),
-    "calendlyInviteeUri": RawColumn("calendly_invitee_uri", pa.string(), "text", "Legacy Calendly invitee URI"),
-    "calendlyScheduledEventUri": RawColumn("calendly_scheduled_event_uri", pa.string(), "text", "Legacy Calendly event URI"),
-    "appointmentProvider": RawColumn("appointment_provider", pa.string(), "text", "Legacy provider string"),
-    "appointmentStatus": RawColumn("appointment_status", pa.string(), "text", "Legacy status string"),
-    "appointmentSource": RawColumn("appointment_source", pa.string(), "text", "Legacy source string"),
-    "appointmentStartAt": RawColumn("appointment_start_at", pa.timestamp("us", tz="UTC"), "timestamptz", "Legacy start"),
-    "appointmentEndAt": RawColumn("appointment_end_at", pa.timestamp("us", tz="UTC"), "timestamptz", "Legacy end"),
-    "appointmentBookedAt": RawColumn("appointment_booked_at", pa.timestamp("us", tz="UTC"), "timestamptz", "Legacy booking time"),
-    "appointmentCanceledAt": RawColumn("appointment_canceled_at", pa.timestamp("us", tz="UTC"), "timestamptz", "Legacy cancel time"),
-    "appointmentTimezone": RawColumn("appointment_timezone", pa.string(), "text", "Legacy time zone"),
-    "createdAt": RawColumn("created_at", pa.timestamp("us", tz="UTC"), "timestamptz", "Lead creation time"),
-    "updatedAt": RawColumn("updated_at", pa.timestamp("us", tz="UTC"), "timestamptz", "Lead update time"),
-}
-EMAIL_HASH_COLUMN = RawColumn("email_hash", pa.string(), "text", "HMAC-SHA256 of lower(trim(email))")
-LEAD_REJECT_COLUMNS = [
-    RawColumn(
-        "reject_reason",
-        pa.string(),
-        "text",
-        "Null for a clean lead; else legacy_bad_timestamp, legacy_bad_text or legacy_pii_value (that value is null).",
-    ),
-    RawColumn("reject_detail", pa.string(), "text", "Which column(s) and what is wrong, never the value."),
-]
-RAW_LEADS_COLUMNS = [LEAD_COLUMNS["id"], EMAIL_HASH_COLUMN, *list(LEAD_COLUMNS.values())[1:], *LEAD_REJECT_COLUMNS]
-
-
-def read_leads(source_url: str, hash_key: str, chunk_size: int = 50_000) -> pa.Table:
-    """Read "Lead" in chunks and return the PII-free raw_leads columns; a bad value rejects its lead, not the read."""
-    names = ["email", *LEAD_COLUMNS]
-    # Every column as text: exact integer keys, and no driver conversion that could fail the whole read.
-    select_list = ", ".join(f'cast("{name}" as text) as "{name}"' for name in names)
-    engine = sa.create_engine(source_url)
-    chunks = []
-    with scrubbing('reading "Lead" from the application database', ["Lead", "text", *names]):
-        try:
-            with engine.connect() as con:
-                if con.dialect.name == "postgresql":
-                    con.exec_driver_sql("set DateStyle = 'ISO, YMD'")  # timestamps as ISO text whatever the server says
-                result = con.execution_options(stream_results=True).execute(sa.text(f'select {select_list} from "Lead"'))
-                while rows := result.fetchmany(chunk_size):
-                    chunks.append(_lead_chunk(rows, hash_key))
-        finally:
-            engine.dispose()
-    if not chunks:
-        return pa.schema([pa.field(c.name, c.arrow_type) for c in RAW_LEADS_COLUMNS]).empty_table()
-    return pa.concat_tables(chunks)
-
-
-def _lead_chunk(rows: Sequence[Any], hash_key: str) -> pa.Table:
-    """One chunk of "Lead" rows (email first, then LEAD_COLUMNS, all text) -> raw_leads columns."""
-    values = dict(zip(["email", *LEAD_COLUMNS], zip(*rows)))
-    arrays, problems = {}, []
-    for source, column in LEAD_COLUMNS.items():
-        if source == "id":
-            array, found = lead_values.lead_id_column(values[source])
-        elif column.sql_type == "timestamptz":
-            array, found = lead_values.timestamp_column(source, values[source])
-        else:
-            array, found = lead_values.text_column(source, values[source], check_pii=True)
-        arrays[column.name] = array
-        problems.append(found)
-    arrays[EMAIL_HASH_COLUMN.name] = pa.array(
-        [email_hash(v if isinstance(v, str) else None, hash_key) for v in values["email"]], type=pa.string()
-    )
-    arrays["reject_reason"], arrays["reject_detail"] = lead_values.reject_columns(len(rows), problems)
-    return pa.table({c.name: arrays[c.name] for c in RAW_LEADS_COLUMNS})
-
 
 class LeadsConfig(Config):
-    """``rehash``: this run may switch raw_leads to a new APPOINTMENT_HASH_KEY (docs/operations.md)."""
+    """``rehash``: this run may switch raw_leads to a new APPOINTMENT_HASH_KEY (docs/operations.md);
+    ``full_refresh``: read every lead even when a delta since the last read would do."""
 
     rehash: bool = False
+    full_refresh: bool = Field(
+        default=False,
+        description="Read every lead instead of those updated since the last read (deleted leads are always found).",
+    )
 
 
 @asset(
@@ -149,7 +86,10 @@ class LeadsConfig(Config):
     backfill_policy=BackfillPolicy.single_run(),
     description=(
         'Legacy "Lead" rows from the application database (APPOINTMENT_SOURCE_DB_URL): ids, match keys and the '
-        "appointment rollup columns; the email only as a keyed hash; no names or phones."
+        "appointment rollup columns; the email only as a keyed hash; no names or phones. A run reads the leads "
+        "updated since the last read (and every lead id, to drop deleted leads); every lead on the first run, after "
+        "a key change, with run config `full_refresh: true` and every APPOINTMENT_LEADS_FULL_READ_DAYS. "
+        "raw_leads_changes lists the leads the run inserted, changed or deleted."
     ),
 )
 @one_warehouse_connection
@@ -165,27 +105,48 @@ def raw_leads(
     fingerprint = check_key(
         wh, "raw_leads", pipeline_settings.hash_key, rehash=config.rehash, window=window_from_tags(context.run.tags)
     )
-    data = read_leads(source_db.url, pipeline_settings.hash_key)
+    source = lead_store.source_identity(source_db.url)
+    plan = lead_store.plan_read(
+        wh,
+        source=source,
+        fingerprint=fingerprint,
+        full_refresh=config.full_refresh,
+        rehash=config.rehash,
+        full_read_every=timedelta(days=source_db.leads_full_read_days),
+        overlap=timedelta(minutes=source_db.leads_delta_overlap_minutes),
+    )
+    context.log.info(
+        f"raw_leads: full read ({plan.full_read_reason})" if plan.since is None
+        else f"raw_leads: leads updated since {plan.since.isoformat()}"
+    )
+    known = lead_store.known_lead_ids(wh) if plan.since is not None else None
+    read = read_leads(
+        source_db.url, pipeline_settings.hash_key, since=plan.since, known_ids=known, table_identity=plan.source_table
+    )
+    if read.full_read_reason:
+        context.log.info(f"raw_leads: read every lead instead ({read.full_read_reason})")
     try:
-        count = wh.replace_table_with_rows(
-            "raw_leads",
-            [(c.name, c.sql_type) for c in RAW_LEADS_COLUMNS],
-            data,
-            audit=pii_audit(wh),
+        outcome = lead_store.write_raw_leads(
+            wh, read, plan, source=source, fingerprint=fingerprint, audit=pii_audit(wh),
             also=lambda con: record_fingerprint(wh, con, "raw_leads", fingerprint),
         )
     except AuditFailed as exc:
         raise _not_published(exc) from None
-    rejected = data.filter(pa.compute.is_valid(data["reject_reason"]))
-    by_reason = pd.Series(rejected["reject_reason"].to_pylist(), dtype=object).value_counts().to_dict()
-    if rejected.num_rows:
-        context.log.warning(f"raw_leads: {rejected.num_rows} of {count} leads hold a rejected value {by_reason}")
+    count, by_reason, with_hash = lead_store.summary(wh)
+    rejected = sum(by_reason.values())
+    if rejected:
+        context.log.warning(f"raw_leads: {rejected} of {count} leads hold a rejected value {by_reason}")
     return MaterializeResult(
         metadata={
             **table_metadata(wh, "raw_leads", count, descriptions={c.name: c.description for c in RAW_LEADS_COLUMNS}),
-            "leads_with_email_hash": int(pa.compute.sum(pa.compute.is_valid(data["email_hash"])).as_py() or 0),
-            "rejected": rejected.num_rows,
-            "rejected_by_reason": MetadataValue.json({str(k): int(v) for k, v in by_reason.items()}),
+            "leads_with_email_hash": with_hash,
+            "rejected": rejected,
+            "rejected_by_reason": MetadataValue.json(by_reason),
+            "read_kind": "full" if read.full else "delta",
+            "full_read_reason": plan.full_read_reason or read.full_read_reason or "",
+            "leads_read": read.rows.num_rows,
+            "leads_upserted": outcome.upserted,
+            "leads_deleted": outcome.deleted,
         }
     )
 

@@ -10,7 +10,13 @@ from typing import Any, TypeVar
 from dagster import ConfigurableResource, Definitions, EnvVar
 
 from appointment_pipeline.domain.instants import parse_instant
-from appointment_pipeline.settings import DEMO_HASH_KEY, Settings, get_settings
+from appointment_pipeline.settings import (
+    DEFAULT_LEADS_DELTA_OVERLAP_MINUTES,
+    DEFAULT_LEADS_FULL_READ_DAYS,
+    DEMO_HASH_KEY,
+    Settings,
+    get_settings,
+)
 from appointment_pipeline.io.warehouse import Warehouse
 
 
@@ -55,6 +61,9 @@ class SourceDatabaseResource(ConfigurableResource):
     url: str
     # What a publish does when its run config does not say: "dry_run" (default) or "apply".
     publish_mode: str | None = None
+    # raw_leads reads every lead at least this often (days; 0: always), else those updated since its last read
+    leads_full_read_days: float = DEFAULT_LEADS_FULL_READ_DAYS
+    leads_delta_overlap_minutes: float = DEFAULT_LEADS_DELTA_OVERLAP_MINUTES
 
 
 class LandingZoneResource(ConfigurableResource):
@@ -163,6 +172,8 @@ def default_resources(settings: Settings | None = None) -> dict[str, Configurabl
         "source_db": SourceDatabaseResource(
             url=_env_or("APPOINTMENT_SOURCE_DB_URL", settings.source_db_url),
             publish_mode=_env_or("APPOINTMENT_PUBLISH_MODE", None),
+            leads_full_read_days=settings.leads_full_read_days,
+            leads_delta_overlap_minutes=settings.leads_delta_overlap_minutes,
         ),
         "landing_zone": LandingZoneResource(root=_env_or("APPOINTMENT_LANDING_DIR", str(settings.landing_dir))),
         "pipeline_settings": PipelineSettingsResource(

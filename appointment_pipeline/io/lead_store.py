@@ -1,0 +1,237 @@
+"""raw_leads in the warehouse: a full read swaps the table, a delta read upserts the leads updated since the last
+read and deletes the leads gone from the application (no Dagster imports).
+
+A delta is trusted only from a recorded watermark (``raw_leads_watermark``, written in the transaction that writes
+raw_leads) of the same source and hash key; anything else reads everything. Since the application may change a row
+without bumping ``"updatedAt"``, a full read also comes around every ``full_read_every``. Each write records in
+``raw_leads_changes`` which leads it inserted, changed or deleted, compared with the table as it was.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pyarrow as pa
+from sqlalchemy.engine import make_url
+
+from appointment_pipeline.io.db_errors import scrubbing
+from appointment_pipeline.io.lead_source import RAW_LEADS_COLUMNS, LeadRead, csv_table, joined_ids
+from appointment_pipeline.io.warehouse import Audit, AuditFailed, Warehouse, normalize_type
+
+TABLE = "raw_leads"
+WATERMARK_TABLE = "raw_leads_watermark"
+WATERMARK_COLUMNS = [
+    ("source", "text"),  # which application database (a digest of its URL without password)
+    ("source_table", "text"),  # which "Lead" table of it (a re-created table is another one)
+    ("key_fingerprint", "text"),  # which hash key made the email hashes
+    ("read_kind", "text"),  # full or delta
+    ("full_read_reason", "text"),
+    ("read_started_at", "timestamptz"),  # the source's clock at the start of the read: the next delta reads from it
+    ("read_from", "timestamptz"),  # a delta's lower bound on "updatedAt" (null for a full read)
+    ("last_full_read_at", "timestamptz"),
+    ("leads_read", "bigint"),
+]
+CHANGES_TABLE = "raw_leads_changes"
+CHANGES_COLUMNS = [("lead_id", "text"), ("change", "text"), ("read_started_at", "timestamptz")]
+UPSERTED, DELETED = "upserted", "deleted"
+_INCOMING = "raw_leads__incoming"
+_IDS = "raw_leads__source_ids"
+_SCRATCH = "raw_leads__scratch"
+RAW_LEADS_TABLE_COLUMNS = [(c.name, c.sql_type) for c in RAW_LEADS_COLUMNS]
+
+
+@dataclass(frozen=True)
+class ReadPlan:
+    since: datetime | None  # None: read every lead
+    full_read_reason: str | None  # why the read is full
+    last_full_read_at: datetime | None
+    source_table: str | None = None  # the "Lead" table the last read saw
+
+
+@dataclass(frozen=True)
+class WriteOutcome:
+    upserted: int
+    deleted: int
+
+
+def source_identity(source_url: str) -> str:
+    return hashlib.sha256(make_url(source_url).render_as_string(hide_password=True).encode()).hexdigest()[:16]
+
+
+def plan_read(
+    wh: Warehouse,
+    *,
+    source: str,
+    fingerprint: str | None,
+    full_refresh: bool,
+    rehash: bool,
+    full_read_every: timedelta,
+    overlap: timedelta,
+    now: datetime | None = None,
+) -> ReadPlan:
+    """A delta from the last watermark when it can be trusted; otherwise a full read, and why."""
+    now = now or datetime.now(UTC)
+    last = _watermark(wh)
+    last_full = last["last_full_read_at"] if last else None
+
+    def full(reason: str) -> ReadPlan:
+        return ReadPlan(None, reason, last_full)
+
+    if full_refresh:
+        return full("run config full_refresh")
+    if rehash:
+        return full("run config rehash")
+    if last is None:
+        return full("no watermark recorded")
+    if not _same_columns(wh):
+        return full("raw_leads has other columns than this release writes")
+    if last["source"] != source:
+        return full("another application database")
+    if last["key_fingerprint"] != fingerprint:
+        return full("another hash key")
+    if last_full is None or now - last_full >= full_read_every:
+        return full(f"periodic full read (every {full_read_every})")
+    return ReadPlan(last["read_started_at"] - overlap, None, last_full, last["source_table"])
+
+
+def _watermark(wh: Warehouse) -> dict[str, Any] | None:
+    if not wh.table_exists(WATERMARK_TABLE) or not wh.table_exists(TABLE):
+        return None
+    # a watermark of an older release lacks the newer columns: they read as null (and force a full read)
+    present = {name for name, _ in wh.table_columns(WATERMARK_TABLE)}
+    names = [name for name, _ in WATERMARK_COLUMNS if name in present]
+    rows = wh.query(f"select {', '.join(names)} from {WATERMARK_TABLE}")
+    if len(rows) != 1:
+        return None
+    return {name: None for name, _ in WATERMARK_COLUMNS} | dict(zip(names, rows[0]))
+
+
+def _same_columns(wh: Warehouse, con: Any = None) -> bool:
+    expected = [(name, normalize_type(kind)) for name, kind in RAW_LEADS_TABLE_COLUMNS]
+    return wh.table_columns(TABLE, con) == expected
+
+
+def write_raw_leads(
+    wh: Warehouse, read: LeadRead, plan: ReadPlan, *, source: str, fingerprint: str | None, audit: Audit,
+    also: Any = None,
+) -> WriteOutcome:
+    """One transaction: the rows, the changes, the watermark (and ``also(con)``); an audit failure writes nothing."""
+    with wh.transaction() as con:
+        for table, columns in ((CHANGES_TABLE, CHANGES_COLUMNS), (WATERMARK_TABLE, WATERMARK_COLUMNS)):
+            wh.create_table_if_missing(con, table, columns)
+            wh.add_missing_columns(con, table, columns)
+        wh.execute(con, f"delete from {CHANGES_TABLE}")
+        if read.full:
+            _swap_in(wh, con, read.rows, audit)
+        else:
+            _upsert(wh, con, read, audit)
+        upserted, deleted = _count_changes(wh, con)
+        wh.execute(con, f"update {CHANGES_TABLE} set read_started_at = %s", [read.started_at])
+        wh.execute(con, f"delete from {WATERMARK_TABLE}")
+        full_at = read.started_at if read.full else plan.last_full_read_at
+        values = [source, read.table_identity, fingerprint, "full" if read.full else "delta", plan.full_read_reason or read.full_read_reason,
+                  read.started_at, None if read.full else plan.since, full_at, read.rows.num_rows]
+        names = ", ".join(name for name, _ in WATERMARK_COLUMNS)
+        wh.execute(con, f"insert into {WATERMARK_TABLE} ({names}) values ({', '.join(['%s'] * len(values))})", values)
+        if also is not None:
+            also(con)
+    return WriteOutcome(upserted, deleted)
+
+
+def _swap_in(wh: Warehouse, con: Any, rows: pa.Table, audit: Audit) -> None:
+    """Full read: a scratch table, audited, compared with the table it replaces, then swapped in."""
+    wh.execute(con, f"drop table if exists {_SCRATCH}")
+    wh.create_table_if_missing(con, _SCRATCH, RAW_LEADS_TABLE_COLUMNS)
+    wh.bulk_insert(con, _SCRATCH, rows)
+    _audit(con, audit, _SCRATCH)
+    names = ", ".join(name for name, _ in RAW_LEADS_TABLE_COLUMNS)
+    # on ``con`` only: a statement on another connection of a session would end this transaction
+    if _same_columns(wh, con):
+        wh.execute(
+            con,
+            f"insert into {CHANGES_TABLE} (lead_id, change) select lead_id, '{UPSERTED}' from "
+            f"(select {names} from {_SCRATCH} except select {names} from {TABLE}) as changed",
+        )
+        wh.execute(
+            con,
+            f"insert into {CHANGES_TABLE} (lead_id, change) select lead_id, '{DELETED}' from "
+            f"(select lead_id from {TABLE} except select lead_id from {_SCRATCH}) as gone",
+        )
+    else:
+        wh.execute(con, f"insert into {CHANGES_TABLE} (lead_id, change) select lead_id, '{UPSERTED}' from {_SCRATCH}")
+    wh.execute(con, f"drop table if exists {TABLE}")
+    wh.execute(con, f"alter table {_SCRATCH} rename to {TABLE}")
+    wh.analyze(con, TABLE)
+
+
+def _upsert(wh: Warehouse, con: Any, read: LeadRead, audit: Audit) -> None:
+    """Delta read: the rows read replace their leads where they differ; leads whose id is gone are deleted."""
+    assert read.deleted_ids is not None
+    names = ", ".join(name for name, _ in RAW_LEADS_TABLE_COLUMNS)
+    for table, columns in ((_INCOMING, RAW_LEADS_TABLE_COLUMNS), (_IDS, [("lead_id", "text")])):
+        wh.execute(con, f"drop table if exists {table}")
+        wh.create_table_if_missing(con, table, columns)
+    wh.bulk_insert(con, _INCOMING, read.rows)
+    wh.bulk_insert(con, _IDS, pa.table({"lead_id": read.deleted_ids}))
+    _audit(con, audit, _INCOMING)
+    wh.analyze(con, _INCOMING)
+    wh.execute(
+        con,
+        f"insert into {CHANGES_TABLE} (lead_id, change) select lead_id, '{UPSERTED}' from "
+        f"(select {names} from {_INCOMING} except select {names} from {TABLE} as r "
+        f"where r.lead_id in (select lead_id from {_INCOMING})) as changed",
+    )
+    wh.execute(
+        con,
+        f"insert into {CHANGES_TABLE} (lead_id, change) select distinct lead_id, '{DELETED}' from {_IDS}",
+    )
+    wh.execute(con, f"delete from {TABLE} where lead_id in (select lead_id from {CHANGES_TABLE})")
+    wh.execute(
+        con,
+        f"insert into {TABLE} ({names}) select {names} from {_INCOMING} "
+        f"where lead_id in (select lead_id from {CHANGES_TABLE} where change = '{UPSERTED}')",
+    )
+    for table in (_INCOMING, _IDS):
+        wh.execute(con, f"drop table {table}")
+    wh.analyze(con, TABLE)
+
+
+def known_lead_ids(wh: Warehouse) -> pa.Array:
+    """Every lead id raw_leads holds, as one Arrow column."""
+    sql = f"select lead_id from {TABLE}"
+    with wh.connect() as con, scrubbing("reading the warehouse", [TABLE, "lead_id"]):
+        if wh.dialect == "duckdb":
+            return con.sql(sql).to_arrow_table().column(0).combine_chunks()
+        joined = joined_ids(lambda query: con.execute(query).fetchone(), TABLE, "lead_id", "postgres")
+        if joined is not None:
+            return joined
+        with con.cursor() as cur, cur.copy(f"copy ({sql}) to stdout (format csv)") as copy:
+            table = csv_table(copy, ["lead_id"])
+    return table.column(0).combine_chunks()
+
+
+def _audit(con: Any, audit: Audit, table: str) -> None:
+    failures = {name: count for name, count in audit(con, table).items() if count}
+    if failures:
+        raise AuditFailed(TABLE, failures)
+
+
+def _count_changes(wh: Warehouse, con: Any) -> tuple[int, int]:
+    counts = dict(
+        wh.execute(con, f"select change, count(*) from {CHANGES_TABLE} group by change").fetchall()
+    )
+    return int(counts.get(UPSERTED, 0)), int(counts.get(DELETED, 0))
+
+
+def summary(wh: Warehouse) -> tuple[int, dict[str, int], int]:
+    """(leads, rejected leads by reason, leads with an email hash) of the whole table."""
+    rows = wh.query(
+        f"select reject_reason, count(*), count(email_hash) from {TABLE} group by reject_reason order by reject_reason"
+    )
+    total = sum(int(n) for _, n, _ in rows)
+    with_hash = sum(int(h) for _, _, h in rows)
+    return total, {str(reason): int(n) for reason, n, _ in rows if reason is not None}, with_hash
+
