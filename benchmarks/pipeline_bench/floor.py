@@ -22,7 +22,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from appointment_pipeline.defs.extract.assets import RAW_LEADS_COLUMNS, read_leads
+from appointment_pipeline.io.lead_source import RAW_LEADS_COLUMNS, read_leads
 from appointment_pipeline.domain.instants import parse_instant
 from appointment_pipeline.domain.parsing import CALENDLY, GHL, Provider, arrow_schema
 from appointment_pipeline.io.seeds import seed_columns, seed_table
@@ -100,7 +100,7 @@ def run(spec: dict) -> dict:
         raw[provider.table] = table
         parsers.add(parser)
     leads = timed(parts, "read leads", lambda: read_leads(f"sqlite:///{Path(demo['dir']) / 'app.sqlite'}",
-                                                          spec["hash_key"]))
+                                                          spec["hash_key"]).rows)
     timed(parts, "load raw tables", lambda: [
         load(wh, "raw_leads", [(c.name, c.sql_type) for c in RAW_LEADS_COLUMNS], leads),
         *(load(wh, p.table, [(c.name, c.sql_type) for c in p.columns], raw[p.table]) for p in (CALENDLY, GHL)),
