@@ -1,0 +1,375 @@
+"""The DuckDB SQL that parses landing lines into the raw snapshot columns (no Dagster imports).
+
+Each query reads the registered table ``landing_lines(snapshot_date, file, line, text)`` and returns one row per
+line: the provider's raw columns plus ``to_python``. A line is parsed here only when the outcome is certain to equal
+appointment_pipeline.domain.parsing (the rules' reference); anything else - JSON that DuckDB reads more leniently
+than Python (trailing commas, nan/inf, huge integers, deep nesting, duplicate keys, NUL or surrogate escapes),
+a timestamp outside the plain ISO-8601 forms, a status outside the seed mapping, non-ASCII text that Python would
+strip or lower-case differently, an identifier that looks like PII, a missing key - is marked ``to_python`` and
+parsed by the Python rules, so every reject reason and detail stays theirs.
+
+Statuses come from the ``status_mappings`` seed (registered from dbt_like_sql/seeds/status_mappings.csv, the rows
+domain/statuses.py reads); the email hash is HMAC-SHA256 from ``sha256`` over the key pads of ``hash_pads``.
+"""
+
+from __future__ import annotations
+
+from appointment_pipeline.domain.redaction import EMAIL_REGEX, PHONE_REGEX
+
+# Macros shared by both providers. A JSON value is read as (json_type, json_extract_string) of one path.
+MACROS = f"""
+create or replace macro is_text(t, v) as t = 'VARCHAR' and v <> '';
+-- parsing._text: a non-empty string, else null (NUL and surrogates never reach here: see UNCERTAIN_JSON)
+create or replace macro text_of(t, v) as case when is_text(t, v) then v end;
+-- text Python's str.strip()/lower() treat like SQL's trim()/lower(): printable ASCII only
+create or replace macro plain_ascii(v) as regexp_full_match(v, '[ -~]*');
+create or replace macro folded(v) as lower(trim(v));
+-- parse_instant's common forms; anything else (and impossible dates) is left to Python
+create or replace macro instant_of(t, v) as case
+    when is_text(t, v) and regexp_full_match(v,
+        '(19|2[0-9])[0-9][0-9]-[01][0-9]-[0-3][0-9][T ]([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\\.[0-9]{{1,6}})?)?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])')
+    then try_cast(v as timestamptz) end;
+-- parsing._instant rejects (or may reject) it: not null, not "", and no certain instant i = instant_of(t, v)
+create or replace macro instant_uncertain(t, v, i) as
+    t is not null and t <> 'NULL' and not (t = 'VARCHAR' and v = '') and i is null;
+create or replace macro looks_like_pii(v) as
+    v is not null and (regexp_matches(v, '{EMAIL_REGEX}') or regexp_matches(v, '{PHONE_REGEX.replace("'", "''")}'));
+create or replace macro no_duplicate_keys(keys) as
+    len(list_filter(keys, lambda k: k is not null and len(k) <> len(list_distinct(k)))) = 0;
+create or replace macro email_hmac(email, ipad, opad) as case
+    when email is not null and trim(email) <> ''
+    then sha256(opad || unhex(sha256(ipad || encode(lower(trim(email)))))) end;
+"""
+
+# JSON that DuckDB accepts but Python's json.loads refuses or reads differently; also any text escape that could
+# decode to a NUL or a lone surrogate. Over-matching only sends a line to Python.
+UNCERTAIN_JSON = (
+    r",\s*[\]}]"  # trailing comma
+    r"|[:\[,]\s*[-+]?([nN][aA]|[iI])"  # nan / inf / NaN / Infinity, in any case
+    r"|\\u0000|\\u[dD][89a-fA-F]"  # NUL, surrogates
+)
+MAX_DIGITS = 4300  # Python refuses an integer of more digits (sys.get_int_max_str_digits)
+MAX_BRACKETS = 200  # far below Python's recursion limit, far above a provider record's nesting
+
+_LINES = f"""
+landing as (
+    select snapshot_date, file, line, text,
+        left(text, 1) = '{{' and json_valid(text)
+            and not regexp_matches(text, '{UNCERTAIN_JSON}')
+            and (length(text) <= {MAX_DIGITS} or not regexp_matches(text, '[0-9]{{1000}}'))
+            and (length(text) <= {2 * MAX_BRACKETS}
+                 or length(text) - length(replace(replace(text, '{{', ''), '[', '')) <= {MAX_BRACKETS}) as certain_json
+    from landing_lines
+)"""
+
+def _extraction(top_paths: list[str], record_paths: list[str], wrappers: list[str], key_paths: list[str]) -> str:
+    """One parse per JSON function: the types and string values of the top-level paths and of the record's fields
+    under each wrapper ('' = the line itself), and the keys of every object the rules read."""
+    paths = [f"$.{p}" for p in top_paths] + [
+        f"${'.' + w if w else ''}.{p}" for w in wrappers for p in record_paths
+    ]
+    keys = ["$"] + [f"${'.' + w if w else ''}{'.' + k if k else ''}" for w in wrappers for k in key_paths]
+    quoted = "[" + ", ".join(f"'{p}'" for p in paths) + "]"
+    return f"""
+extracted as (
+    select snapshot_date, file, line, text, certain_json,
+        case when certain_json then json_type(text, {quoted}) end as types,
+        case when certain_json then json_extract_string(text, {quoted}) end as strings,
+        case when certain_json then no_duplicate_keys(json_keys(text, [{", ".join(f"'{k}'" for k in keys)}]))
+            end as keys_unique
+    from landing
+)"""
+
+
+def _record_columns(top_count: int, record_paths: list[str], wrapper_index: str) -> str:
+    """``t_<field>``/``v_<field>`` of the record: the slice of the lists for the wrapper the shape picked."""
+    offset = f"({top_count} + {wrapper_index} * {len(record_paths)})"
+    return ",\n        ".join(
+        f"types[{offset} + {i}] as t_{p.replace('.', '__')}, strings[{offset} + {i}] as v_{p.replace('.', '__')}"
+        for i, p in enumerate(record_paths, start=1)
+    )
+
+
+# -- Calendly ---------------------------------------------------------------------------------------------------
+
+CALENDLY_TOP_PATHS = ["payload", "event", "resource", "collection"]
+CALENDLY_RECORD_PATHS = [
+    "uri", "status", "email", "timezone", "created_at", "updated_at", "old_invitee", "new_invitee", "rescheduled",
+    "no_show", "event", "scheduled_event", "invitee_scheduled_by", "start_time", "end_time", "cancellation",
+    "cancellation.canceler_type", "cancellation.created_at", "scheduled_event.uri", "scheduled_event.status",
+    "scheduled_event.updated_at", "scheduled_event.start_time", "scheduled_event.end_time",
+    "scheduled_event.cancellation", "scheduled_event.cancellation.canceler_type",
+]
+_CALENDLY_WRAPPERS = ["", "payload", "resource"]  # parsing._calendly_record: bare, webhook envelope, GET body
+
+CALENDLY_SQL = f"""
+with {_LINES},
+{_extraction(CALENDLY_TOP_PATHS, CALENDLY_RECORD_PATHS, _CALENDLY_WRAPPERS,
+             ["", "scheduled_event", "cancellation", "scheduled_event.cancellation"])},
+shaped as (
+    select *,
+        case
+            when types[1] = 'OBJECT' and types[2] is not null then 'webhook'
+            when types[3] = 'OBJECT' then 'resource'
+            when types[4] = 'ARRAY' then 'collection'
+            else 'snapshot'
+        end as shape,
+        -- parsing._event_name (Python's $ also matches before a final newline: such a value goes to Python)
+        case when types[2] = 'VARCHAR' and regexp_full_match(strings[2], '[a-z_]{{1,40}}\\.[a-z_]{{1,40}}')
+             then strings[2] else 'webhook' end as event_name,
+        coalesce(types[2] = 'VARCHAR' and regexp_full_match(strings[2], '[a-z_]{{1,40}}\\.[a-z_]{{1,40}}\\n'), false)
+            as odd_event_name
+    from extracted
+),
+fields as (
+    select snapshot_date, file, line, text, certain_json, keys_unique, shape, event_name, odd_event_name,
+        {_record_columns(len(CALENDLY_TOP_PATHS), CALENDLY_RECORD_PATHS,
+                         "(case shape when 'webhook' then 1 when 'resource' then 2 else 0 end)")}
+    from shaped
+),
+kinds as (
+    select *,
+        shape = 'webhook' and not starts_with(event_name, 'invitee.') and not starts_with(event_name, 'invitee_no_show.')
+            as other_webhook,
+        -- parsing._is_scheduled_event
+        case
+            when t_uri = 'VARCHAR' and contains(v_uri, '/invitees/') then false
+            when t_event is not null or t_scheduled_event is not null or t_email is not null
+                 or t_invitee_scheduled_by is not null then false
+            else t_start_time is not null or (t_uri = 'VARCHAR' and contains(v_uri, '/scheduled_events/'))
+        end as is_event,
+        -- an embedded event counts only when it is a non-empty object (Python: ``if event``)
+        coalesce(t_scheduled_event = 'OBJECT' and v_scheduled_event <> '{{}}', false) as has_event
+    from fields
+),
+event_parts as (
+    -- the scheduled event's own fields: the record itself (a /scheduled_events item), or the embedded event
+    select *,
+        case when is_event then t_status else t_scheduled_event__status end as et_status,
+        case when is_event then v_status else v_scheduled_event__status end as ev_status,
+        case when is_event then t_cancellation__canceler_type else t_scheduled_event__cancellation__canceler_type end
+            as et_canceler,
+        case when is_event then v_cancellation__canceler_type else v_scheduled_event__cancellation__canceler_type end
+            as ev_canceler,
+        case when is_event then t_updated_at else t_scheduled_event__updated_at end as et_updated,
+        case when is_event then v_updated_at else v_scheduled_event__updated_at end as ev_updated,
+        case when is_event then t_start_time else t_scheduled_event__start_time end as et_start,
+        case when is_event then v_start_time else v_scheduled_event__start_time end as ev_start,
+        case when is_event then t_end_time else t_scheduled_event__end_time end as et_end,
+        case when is_event then v_end_time else v_scheduled_event__end_time end as ev_end
+    from kinds
+),
+described as (
+    select *,
+        is_event or has_event as describes_event,
+        text_of(t_uri, v_uri) as uri_text,
+        text_of(et_status, ev_status) as event_status_text,
+        case when folded(text_of(et_canceler, ev_canceler)) in ('host', 'invitee')
+             then folded(text_of(et_canceler, ev_canceler)) end as event_canceler,
+        text_of(t_status, v_status) as invitee_status_text,
+        t_rescheduled = 'BOOLEAN' and v_rescheduled = 'true' as is_rescheduled,
+        text_of(t_cancellation__canceler_type, v_cancellation__canceler_type) as canceler_text,
+        text_of(t_email, v_email) as email_text,
+        coalesce(case when has_event then text_of(t_scheduled_event__uri, v_scheduled_event__uri) end,
+                 text_of(t_event, v_event)) as event_uri_text,
+        instant_of(et_updated, ev_updated) as i_event_updated,
+        instant_of(et_start, ev_start) as i_start,
+        instant_of(et_end, ev_end) as i_end,
+        instant_of(t_updated_at, v_updated_at) as i_updated,
+        instant_of(t_created_at, v_created_at) as i_created,
+        instant_of(t_cancellation__created_at, v_cancellation__created_at) as i_cancellation_created
+    from event_parts
+),
+mapped as (
+    select d.*, inv.status as invitee_mapped, ev.status as event_mapped
+    from described as d
+    left join status_mappings as inv
+        on inv.source = 'calendly_invitee' and inv.raw_value = folded(d.invitee_status_text)
+    left join status_mappings as ev
+        on ev.source = 'calendly_event' and ev.raw_value = folded(d.event_status_text)
+),
+statused as (
+    select *,
+        -- statuses.calendly_status (an event without a status counts as not canceled)
+        case
+            when invitee_mapped = 'CANCELED' and is_rescheduled then 'RESCHEDULED'
+            when invitee_mapped = 'CANCELED' then 'CANCELED'
+            when has_event and event_mapped = 'CANCELED' then 'CANCELED'
+            when t_no_show = 'OBJECT' then 'NO_SHOW'
+            else 'CONFIRMED'
+        end as status_code,
+        case
+            when invitee_mapped = 'CANCELED' and is_rescheduled then 'rescheduled'
+            when invitee_mapped = 'CANCELED' and folded(canceler_text) in ('host', 'invitee') then folded(canceler_text)
+            when invitee_mapped = 'CANCELED' then null
+            when has_event and event_mapped = 'CANCELED' then event_canceler
+        end as cancel_code
+    from mapped
+),
+decided as (
+    select *,
+        coalesce(case
+            when not certain_json or not keys_unique or shape = 'collection' then true
+            when other_webhook then odd_event_name
+            -- a text field the rules strip or lower-case: Python and SQL agree on printable ASCII
+            when not plain_ascii(coalesce(ev_status, '')) or not plain_ascii(coalesce(ev_canceler, ''))
+                 or (not is_event and (not plain_ascii(coalesce(v_status, ''))
+                     or not plain_ascii(coalesce(v_cancellation__canceler_type, ''))
+                     or not plain_ascii(coalesce(email_text, '')))) then true
+            when is_event then
+                uri_text is null
+                or event_mapped is null
+                or instant_uncertain(et_updated, ev_updated, i_event_updated)
+                or instant_uncertain(et_end, ev_end, i_end)
+                or i_start is null
+                or looks_like_pii(uri_text)
+            else
+                uri_text is null
+                or invitee_mapped is null
+                or (has_event and event_status_text is not null and event_mapped is null)
+                or (has_event and (instant_uncertain(et_updated, ev_updated, i_event_updated)
+                                   or instant_uncertain(et_start, ev_start, i_start)
+                                   or instant_uncertain(et_end, ev_end, i_end)))
+                or instant_uncertain(t_updated_at, v_updated_at, i_updated)
+                or instant_uncertain(t_created_at, v_created_at, i_created)
+                or (status_code in ('CANCELED', 'RESCHEDULED')
+                    and instant_uncertain(t_cancellation__created_at, v_cancellation__created_at, i_cancellation_created))
+                or looks_like_pii(uri_text)
+                or looks_like_pii(event_uri_text)
+                or looks_like_pii(text_of(t_old_invitee, v_old_invitee))
+                or looks_like_pii(text_of(t_new_invitee, v_new_invitee))
+        end, true) as to_python  -- a line nothing above could decide (a null condition) is Python's too
+    from statused
+),
+classified as (
+    select *, not to_python and not other_webhook as loaded from decided
+)
+select
+    snapshot_date, file, line, ingest_source,
+    case when loaded then shape = 'webhook' end as webhook,
+    case when loaded then (case shape when 'webhook' then event_name when 'resource' then 'resource'
+                                      else 'snapshot' end) end as delivery,
+    case when loaded then (case when is_event then 'scheduled_event' else 'invitee' end) end as record_type,
+    case when loaded and not is_event then uri_text end as invitee_uri,
+    case when loaded and is_event then uri_text when loaded then event_uri_text end as scheduled_event_uri,
+    case when loaded and not is_event then text_of(t_old_invitee, v_old_invitee) end as old_invitee_uri,
+    case when loaded and not is_event then text_of(t_new_invitee, v_new_invitee) end as new_invitee_uri,
+    case when loaded and not is_event then email_hmac(email_text, pads.ipad, pads.opad) end as email_hash,
+    case when loaded and not is_event then invitee_status_text end as invitee_status,
+    case when loaded and describes_event then event_status_text end as event_status,
+    case when loaded and describes_event then event_canceler end as event_cancel_reason,
+    case when loaded and describes_event then i_event_updated end as event_updated_at,
+    case when loaded and not is_event then is_rescheduled end as rescheduled,
+    case when loaded and not is_event then status_code end as status,
+    case when loaded and not is_event then cancel_code end as cancel_reason,
+    case when loaded and not is_event and status_code in ('CANCELED', 'RESCHEDULED')
+         then coalesce(i_cancellation_created, i_updated) end as canceled_at,
+    case when loaded and describes_event then i_start end as start_at,
+    case when loaded and describes_event then i_end end as end_at,
+    case when loaded and not is_event then text_of(t_timezone, v_timezone) end as timezone,
+    case when loaded and not is_event then i_created end as created_at,
+    case when loaded and not is_event then i_updated end as updated_at,
+    case when loaded then uri_text end as record_key,
+    case when not to_python and other_webhook then 'not_an_appointment' end as reject_reason,
+    case when not to_python and other_webhook then 'webhook ' || event_name || ' is not about an invitee' end
+        as reject_detail,
+    to_python,
+    case when to_python then text end as text
+from classified
+cross join hash_pads as pads
+join ingest_sources using (snapshot_date)
+"""
+
+# -- GHL --------------------------------------------------------------------------------------------------------
+
+GHL_TOP_PATHS = ["appointment", "event", "type", "locationId"]
+GHL_RECORD_PATHS = [
+    "id", "appointmentStatus", "appoinmentStatus", "locationId", "calendarId", "contactId", "startTime", "endTime",
+    "dateAdded", "dateUpdated",
+]
+_GHL_WRAPPERS = ["", "appointment", "event"]  # parsing.parse_ghl: bare, Appointment* webhook body, GET body
+
+GHL_SQL = f"""
+with {_LINES},
+{_extraction(GHL_TOP_PATHS, GHL_RECORD_PATHS, _GHL_WRAPPERS, [""])},
+shaped as (
+    select *,
+        case
+            when types[1] = 'OBJECT' then (case when types[3] = 'VARCHAR' and strings[3] in
+                ('AppointmentCreate', 'AppointmentUpdate', 'AppointmentDelete') then strings[3] else 'webhook' end)
+            when types[2] = 'OBJECT' then 'resource'
+            else 'snapshot'
+        end as delivery_name,
+        case when types[1] = 'OBJECT' then text_of(types[4], strings[4]) end as envelope_location
+    from extracted
+),
+fields as (
+    select snapshot_date, file, line, text, certain_json, keys_unique, delivery_name, envelope_location,
+        {_record_columns(len(GHL_TOP_PATHS), GHL_RECORD_PATHS,
+                         "(case delivery_name when 'snapshot' then 0 when 'resource' then 2 else 1 end)")}
+    from shaped
+),
+mapped as (
+    select *,
+        coalesce(text_of(t_appointmentStatus, v_appointmentStatus), text_of(t_appoinmentStatus, v_appoinmentStatus))
+            as provider_status_text,
+        delivery_name = 'AppointmentDelete' as deleted,
+        text_of(t_id, v_id) as id_text,
+        coalesce(envelope_location, text_of(t_locationId, v_locationId)) as location_text,
+        instant_of(t_startTime, v_startTime) as i_start,
+        instant_of(t_endTime, v_endTime) as i_end,
+        instant_of(t_dateAdded, v_dateAdded) as i_added,
+        instant_of(t_dateUpdated, v_dateUpdated) as i_updated
+    from fields
+),
+statused as (
+    select m.*,
+        case when deleted then 'CANCELED' else s.status end as status_code,
+        case when deleted then 'deleted' else s.cancel_reason end as cancel_code
+    from mapped as m
+    left join status_mappings as s
+        on s.source = 'ghl' and s.raw_value = folded(m.provider_status_text)
+),
+decided as (
+    select *,
+        coalesce(
+            not certain_json or not keys_unique
+            or id_text is null
+            or (not deleted and (not plain_ascii(coalesce(provider_status_text, '')) or status_code is null))
+            or instant_uncertain(t_dateUpdated, v_dateUpdated, i_updated)
+            or i_start is null
+            or instant_uncertain(t_endTime, v_endTime, i_end)
+            or instant_uncertain(t_dateAdded, v_dateAdded, i_added)
+            or looks_like_pii(id_text)
+            or looks_like_pii(location_text)
+            or looks_like_pii(text_of(t_calendarId, v_calendarId))
+            or looks_like_pii(text_of(t_contactId, v_contactId)),
+        true) as to_python  -- a line nothing above could decide (a null condition) is Python's too
+    from statused
+)
+select
+    snapshot_date, file, line, ingest_source,
+    case when not to_python then delivery_name not in ('snapshot', 'resource') end as webhook,
+    case when not to_python then delivery_name end as delivery,
+    case when not to_python then id_text end as ghl_appointment_id,
+    case when not to_python then location_text end as location_id,
+    case when not to_python then text_of(t_calendarId, v_calendarId) end as calendar_id,
+    case when not to_python then text_of(t_contactId, v_contactId) end as contact_id,
+    case when not to_python then provider_status_text end as provider_status,
+    case when not to_python then status_code end as status,
+    case when not to_python then cancel_code end as cancel_reason,
+    case when not to_python and status_code = 'CANCELED' then i_updated end as canceled_at,
+    case when not to_python then i_start end as start_at,
+    case when not to_python then i_end end as end_at,
+    case when not to_python then i_added end as created_at,
+    case when not to_python then i_updated end as updated_at,
+    case when not to_python then id_text end as record_key,
+    null::varchar as reject_reason,
+    null::varchar as reject_detail,
+    to_python,
+    case when to_python then text end as text
+from decided
+join ingest_sources using (snapshot_date)
+"""
+
+PROVIDER_SQL = {"calendly": CALENDLY_SQL, "ghl": GHL_SQL}
