@@ -18,6 +18,14 @@ from appointment_pipeline.domain.redaction import EMAIL_REGEX, PHONE_REGEX
 
 # Macros shared by both providers. A JSON value is read as (json_type, json_extract_string) of one path.
 MACROS = f"""
+-- a JSON fragment (json_extract of one path; null when the path is missing) -> its type, named like json_type's
+create or replace macro fragment_type(f) as case
+    when f is null then null
+    when left(f, 1) = '"' then 'VARCHAR' when left(f, 1) = '{{' then 'OBJECT' when left(f, 1) = '[' then 'ARRAY'
+    when f = 'null' then 'NULL' when f in ('true', 'false') then 'BOOLEAN' else 'NUMBER' end;
+-- a string fragment's value (unescaped only when it holds an escape); other fragments as they are
+create or replace macro fragment_value(f) as case
+    when left(f, 1) <> '"' then f when contains(f, '\') then json_extract_string(f, '$') else f[2:-2] end;
 create or replace macro is_text(t, v) as t = 'VARCHAR' and v <> '';
 -- parsing._text: a non-empty string, else null (NUL and surrogates never reach here: see UNCERTAIN_JSON)
 create or replace macro text_of(t, v) as case when is_text(t, v) then v end;
@@ -54,78 +62,100 @@ MAX_BRACKETS = 200  # far below Python's recursion limit, far above a provider r
 _LINES = f"""
 landing as (
     select snapshot_date, file, line, text,
-        left(text, 1) = '{{' and json_valid(text)
+        left(text, 1) = '{{'
             and not regexp_matches(text, '{UNCERTAIN_JSON}')
             and (length(text) <= {MAX_DIGITS} or not regexp_matches(text, '[0-9]{{1000}}'))
             and (length(text) <= {2 * MAX_BRACKETS}
-                 or length(text) - length(replace(replace(text, '{{', ''), '[', '')) <= {MAX_BRACKETS}) as certain_json
+                 or length(text) - length(replace(replace(text, '{{', ''), '[', '')) <= {MAX_BRACKETS}) as certain_text
     from landing_lines
 )"""
 
-def _extraction(top_paths: list[str], record_paths: list[str], wrappers: list[str], key_paths: list[str]) -> str:
-    """One parse per JSON function: the types and string values of the top-level paths and of the record's fields
-    under each wrapper ('' = the line itself), and the keys of every object the rules read."""
-    paths = [f"$.{p}" for p in top_paths] + [
-        f"${'.' + w if w else ''}.{p}" for w in wrappers for p in record_paths
-    ]
-    keys = ["$"] + [f"${'.' + w if w else ''}{'.' + k if k else ''}" for w in wrappers for k in key_paths]
-    quoted = "[" + ", ".join(f"'{p}'" for p in paths) + "]"
+OBJECT_KEYS = ["", "scheduled_event", "cancellation", "scheduled_event.cancellation"]
+
+
+def _path(*parts: str) -> str:
+    return ".".join(["$", *(p for p in parts if p)])
+
+
+def _extraction(top_leaves: list[str], record_leaves: list[str], wrappers: list[str]) -> str:
+    """Two parses per line: the keys of every object the rules read (also: is it valid JSON, are its keys unique,
+    is a field present, is it a non-empty object) and the JSON fragments of the leaf fields, at the top and under
+    each wrapper ('' = the line itself)."""
+    keys = [_path(w, k) for w in wrappers for k in OBJECT_KEYS]
+    leaves = [_path(p) for p in top_leaves] + [_path(w, p) for w in wrappers for p in record_leaves]
     return f"""
 extracted as (
-    select snapshot_date, file, line, text, certain_json,
-        case when certain_json then json_type(text, {quoted}) end as types,
-        case when certain_json then json_extract_string(text, {quoted}) end as strings,
-        case when certain_json then no_duplicate_keys(json_keys(text, [{", ".join(f"'{k}'" for k in keys)}]))
-            end as keys_unique
-    from landing
+    select snapshot_date, file, line, text, keys,
+        coalesce(certain_text and keys is not null and no_duplicate_keys(keys), false) as certain_json,
+        case when keys is not null then json_extract(text, [{", ".join(f"'{p}'" for p in leaves)}])::varchar[] end
+            as fragments
+    from (
+        select *,
+            case when certain_text then try(json_keys(text, [{", ".join(f"'{k}'" for k in keys)}])) end as keys
+        from landing
+    )
 )"""
 
 
-def _record_columns(top_count: int, record_paths: list[str], wrapper_index: str) -> str:
-    """``t_<field>``/``v_<field>`` of the record: the slice of the lists for the wrapper the shape picked."""
-    offset = f"({top_count} + {wrapper_index} * {len(record_paths)})"
-    return ",\n        ".join(
-        f"types[{offset} + {i}] as t_{p.replace('.', '__')}, strings[{offset} + {i}] as v_{p.replace('.', '__')}"
-        for i, p in enumerate(record_paths, start=1)
+def _record_columns(top_count: int, record_leaves: list[str], wrapper_index: str) -> str:
+    """The record's ``<wrapper>`` keys (``record_keys``, ``<object>_keys``) and ``t_<field>``/``v_<field>`` (type and
+    value) of its leaves: slices of the lists for the wrapper the shape picked."""
+    keys = ",\n        ".join(
+        f"keys[{wrapper_index} * {len(OBJECT_KEYS)} + {i}] as {(k or 'record').replace('.', '__')}_keys"
+        for i, k in enumerate(OBJECT_KEYS, start=1)
     )
+    offset = f"({top_count} + {wrapper_index} * {len(record_leaves)})"
+    leaves = ",\n        ".join(
+        f"fragment_type(fragments[{offset} + {i}]) as t_{p.replace('.', '__')}, "
+        f"fragment_value(fragments[{offset} + {i}]) as v_{p.replace('.', '__')}"
+        for i, p in enumerate(record_leaves, start=1)
+    )
+    return keys + ",\n        " + leaves
 
 
 # -- Calendly ---------------------------------------------------------------------------------------------------
 
-CALENDLY_TOP_PATHS = ["payload", "event", "resource", "collection"]
-CALENDLY_RECORD_PATHS = [
+CALENDLY_TOP_LEAVES = ["event"]
+CALENDLY_RECORD_LEAVES = [
     "uri", "status", "email", "timezone", "created_at", "updated_at", "old_invitee", "new_invitee", "rescheduled",
-    "no_show", "event", "scheduled_event", "invitee_scheduled_by", "start_time", "end_time", "cancellation",
-    "cancellation.canceler_type", "cancellation.created_at", "scheduled_event.uri", "scheduled_event.status",
-    "scheduled_event.updated_at", "scheduled_event.start_time", "scheduled_event.end_time",
-    "scheduled_event.cancellation", "scheduled_event.cancellation.canceler_type",
+    "no_show", "event", "invitee_scheduled_by", "start_time", "end_time", "cancellation.canceler_type",
+    "cancellation.created_at", "scheduled_event.uri", "scheduled_event.status", "scheduled_event.updated_at",
+    "scheduled_event.start_time", "scheduled_event.end_time", "scheduled_event.cancellation.canceler_type",
 ]
 _CALENDLY_WRAPPERS = ["", "payload", "resource"]  # parsing._calendly_record: bare, webhook envelope, GET body
 
 CALENDLY_SQL = f"""
 with {_LINES},
-{_extraction(CALENDLY_TOP_PATHS, CALENDLY_RECORD_PATHS, _CALENDLY_WRAPPERS,
-             ["", "scheduled_event", "cancellation", "scheduled_event.cancellation"])},
+{_extraction(CALENDLY_TOP_LEAVES, CALENDLY_RECORD_LEAVES, _CALENDLY_WRAPPERS)},
 shaped as (
     select *,
+        -- a wrapper with keys is an object; one present without keys may be {{}}, null or no object: Python's
+        list_contains(keys[1], 'payload') and len(keys[{len(OBJECT_KEYS) + 1}]) = 0
+            or list_contains(keys[1], 'resource') and len(keys[{2 * len(OBJECT_KEYS) + 1}]) = 0 as odd_wrapper,
         case
-            when types[1] = 'OBJECT' and types[2] is not null then 'webhook'
-            when types[3] = 'OBJECT' then 'resource'
-            when types[4] = 'ARRAY' then 'collection'
+            when len(keys[{len(OBJECT_KEYS) + 1}]) > 0 and list_contains(keys[1], 'event') then 'webhook'
+            when len(keys[{2 * len(OBJECT_KEYS) + 1}]) > 0 then 'resource'
+            when list_contains(keys[1], 'collection') then 'collection'
             else 'snapshot'
         end as shape,
-        -- parsing._event_name (Python's $ also matches before a final newline: such a value goes to Python)
-        case when types[2] = 'VARCHAR' and regexp_full_match(strings[2], '[a-z_]{{1,40}}\\.[a-z_]{{1,40}}')
-             then strings[2] else 'webhook' end as event_name,
-        coalesce(types[2] = 'VARCHAR' and regexp_full_match(strings[2], '[a-z_]{{1,40}}\\.[a-z_]{{1,40}}\\n'), false)
-            as odd_event_name
+        fragment_type(fragments[1]) as top_event_type,
+        fragment_value(fragments[1]) as top_event_value
     from extracted
 ),
-fields as (
-    select snapshot_date, file, line, text, certain_json, keys_unique, shape, event_name, odd_event_name,
-        {_record_columns(len(CALENDLY_TOP_PATHS), CALENDLY_RECORD_PATHS,
-                         "(case shape when 'webhook' then 1 when 'resource' then 2 else 0 end)")}
+named as (
+    select *,
+        -- parsing._event_name (Python's $ also matches before a final newline: such a value goes to Python)
+        case when top_event_type = 'VARCHAR' and regexp_full_match(top_event_value, '[a-z_]{{1,40}}\\.[a-z_]{{1,40}}')
+             then top_event_value else 'webhook' end as event_name,
+        coalesce(top_event_type = 'VARCHAR'
+                 and regexp_full_match(top_event_value, '[a-z_]{{1,40}}\\.[a-z_]{{1,40}}\\n'), false) as odd_event_name
     from shaped
+),
+fields as (
+    select snapshot_date, file, line, text, certain_json, odd_wrapper, shape, event_name, odd_event_name,
+        {_record_columns(len(CALENDLY_TOP_LEAVES), CALENDLY_RECORD_LEAVES,
+                         "(case shape when 'webhook' then 1 when 'resource' then 2 else 0 end)")}
+    from named
 ),
 kinds as (
     select *,
@@ -134,12 +164,12 @@ kinds as (
         -- parsing._is_scheduled_event
         case
             when t_uri = 'VARCHAR' and contains(v_uri, '/invitees/') then false
-            when t_event is not null or t_scheduled_event is not null or t_email is not null
+            when t_event is not null or list_contains(record_keys, 'scheduled_event') or t_email is not null
                  or t_invitee_scheduled_by is not null then false
             else t_start_time is not null or (t_uri = 'VARCHAR' and contains(v_uri, '/scheduled_events/'))
         end as is_event,
         -- an embedded event counts only when it is a non-empty object (Python: ``if event``)
-        coalesce(t_scheduled_event = 'OBJECT' and v_scheduled_event <> '{{}}', false) as has_event
+        coalesce(len(scheduled_event_keys) > 0, false) as has_event
     from fields
 ),
 event_parts as (
@@ -209,7 +239,7 @@ statused as (
 decided as (
     select *,
         coalesce(case
-            when not certain_json or not keys_unique or shape = 'collection' then true
+            when not certain_json or odd_wrapper or shape = 'collection' then true
             when other_webhook then odd_event_name
             -- a text field the rules strip or lower-case: Python and SQL agree on printable ASCII
             when not plain_ascii(coalesce(ev_status, '')) or not plain_ascii(coalesce(ev_canceler, ''))
@@ -282,8 +312,8 @@ join ingest_sources using (snapshot_date)
 
 # -- GHL --------------------------------------------------------------------------------------------------------
 
-GHL_TOP_PATHS = ["appointment", "event", "type", "locationId"]
-GHL_RECORD_PATHS = [
+GHL_TOP_LEAVES = ["type", "locationId"]
+GHL_RECORD_LEAVES = [
     "id", "appointmentStatus", "appoinmentStatus", "locationId", "calendarId", "contactId", "startTime", "endTime",
     "dateAdded", "dateUpdated",
 ]
@@ -291,21 +321,27 @@ _GHL_WRAPPERS = ["", "appointment", "event"]  # parsing.parse_ghl: bare, Appoint
 
 GHL_SQL = f"""
 with {_LINES},
-{_extraction(GHL_TOP_PATHS, GHL_RECORD_PATHS, _GHL_WRAPPERS, [""])},
+{_extraction(GHL_TOP_LEAVES, GHL_RECORD_LEAVES, _GHL_WRAPPERS)},
 shaped as (
     select *,
+        -- a wrapper with keys is an object; one present without keys may be {{}}, null or no object: Python's
+        list_contains(keys[1], 'appointment') and len(keys[{len(OBJECT_KEYS) + 1}]) = 0
+            or list_contains(keys[1], 'event') and len(keys[{2 * len(OBJECT_KEYS) + 1}]) = 0 as odd_wrapper,
         case
-            when types[1] = 'OBJECT' then (case when types[3] = 'VARCHAR' and strings[3] in
-                ('AppointmentCreate', 'AppointmentUpdate', 'AppointmentDelete') then strings[3] else 'webhook' end)
-            when types[2] = 'OBJECT' then 'resource'
+            when len(keys[{len(OBJECT_KEYS) + 1}]) > 0 then (
+                case when fragment_type(fragments[1]) = 'VARCHAR' and fragment_value(fragments[1]) in
+                    ('AppointmentCreate', 'AppointmentUpdate', 'AppointmentDelete') then fragment_value(fragments[1])
+                else 'webhook' end)
+            when len(keys[{2 * len(OBJECT_KEYS) + 1}]) > 0 then 'resource'
             else 'snapshot'
-        end as delivery_name,
-        case when types[1] = 'OBJECT' then text_of(types[4], strings[4]) end as envelope_location
+        end as delivery_name
     from extracted
 ),
 fields as (
-    select snapshot_date, file, line, text, certain_json, keys_unique, delivery_name, envelope_location,
-        {_record_columns(len(GHL_TOP_PATHS), GHL_RECORD_PATHS,
+    select snapshot_date, file, line, text, certain_json, odd_wrapper, delivery_name,
+        case when delivery_name not in ('snapshot', 'resource')
+             then text_of(fragment_type(fragments[2]), fragment_value(fragments[2])) end as envelope_location,
+        {_record_columns(len(GHL_TOP_LEAVES), GHL_RECORD_LEAVES,
                          "(case delivery_name when 'snapshot' then 0 when 'resource' then 2 else 1 end)")}
     from shaped
 ),
@@ -333,7 +369,7 @@ statused as (
 decided as (
     select *,
         coalesce(
-            not certain_json or not keys_unique
+            not certain_json or odd_wrapper
             or id_text is null
             or (not deleted and (not plain_ascii(coalesce(provider_status_text, '')) or status_code is null))
             or instant_uncertain(t_dateUpdated, v_dateUpdated, i_updated)
