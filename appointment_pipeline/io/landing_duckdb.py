@@ -34,8 +34,8 @@ from appointment_pipeline.io.landing import (
 )
 from appointment_pipeline.io.landing_sql import MACROS, PROVIDER_SQL
 
-BATCH_LINES = 50_000
-BATCH_BYTES = 32 * 1024 * 1024  # text of one batch: with the parse and the Arrow copies, peak memory stays small
+BATCH_LINES = 20_000
+BATCH_BYTES = 16 * 1024 * 1024  # text of one batch: with the parse and its Arrow copies, memory stays small
 _READ_CHUNK = 1024 * 1024  # smaller than MAX_LINE_BYTES: a line within one chunk is never over-long
 
 
