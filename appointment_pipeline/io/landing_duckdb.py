@@ -158,13 +158,20 @@ def read_landing_batches(
             relative = path.relative_to(landing_dir).as_posix()
             file_digest = hashlib.sha256()
             for piece in _file_pieces(path, day, relative, file_digest):
-                if isinstance(piece, _Lines):
-                    batch.add(day, relative, piece)
-                else:
+                if isinstance(piece, SourceRecord):
                     batch.records.append(piece)
-                if batch.full:
-                    yield batch
-                    batch = _Batch()
+                    piece = _Lines(0, [])
+                while True:
+                    if batch.full:
+                        yield batch
+                        batch = _Batch()
+                    if not piece.lines:
+                        break
+                    # no more lines than a batch has room for: a chunk of short lines may hold many
+                    room = max(BATCH_LINES - len(batch.lines), 1)
+                    rest = piece.lines[room:]
+                    batch.add(day, relative, _Lines(piece.first, piece.lines[:room], piece.last_unterminated and not rest))
+                    piece = _Lines(piece.first + room, rest, piece.last_unterminated)
             _file_digest_update(digest, path.name, file_digest.digest())
         for path, why in found.unreadable:
             _file_digest_update(digest, path.name, why.encode())

@@ -10,12 +10,14 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
+from appointment_pipeline.demo import write_leads
 from appointment_pipeline.domain.parsing import CALENDLY, GHL, PROVIDERS, Provider, arrow_schema, parse_records
 from appointment_pipeline.domain.vocabulary import seed_rows
 from appointment_pipeline.io import landing_duckdb
 from appointment_pipeline.io.landing import MAX_LINE_BYTES, read_landing
 from appointment_pipeline.io.landing_duckdb import parse_landing_days
 from appointment_pipeline.io.warehouse import Warehouse
+from pipeline import Inputs, run_pipeline
 from scenarios.builders import calendly, calendly_event, calendly_other_webhook, ghl
 
 DAY = date(2025, 1, 2)
@@ -229,3 +231,35 @@ def test_both_paths_load_the_same_warehouse_rows(engine, tmp_path, pg_database):
         expected = wh.query(f"select {names} from from_python order by file, line")
         assert wh.query(f"select {names} from from_duckdb order by file, line") == expected
         assert len(expected) == reference.num_rows
+
+
+@pytest.mark.parametrize("engine", ["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_a_failure_midway_through_the_stream_keeps_the_previous_partition(engine, tmp_path, pg_database, monkeypatch):
+    url = f"duckdb:///{tmp_path / 'wh.duckdb'}" if engine == "duckdb" else pg_database("ap_landing_stream")
+    inputs = Inputs(source_db_url=f"sqlite:///{tmp_path / 'app.sqlite'}", landing_dir=tmp_path / "landing")
+    write_leads(inputs.source_db_url, [])
+    land(inputs.landing_dir, "ghl", [ghl(f"S{i}", contact="CT1", start="2025-01-20 10:00", added="2025-01-01 08:00",
+                                         updated="2025-01-01 08:00") for i in range(30)])
+    assert run_pipeline(url, inputs, DAY, DAY, selection=["raw_ghl_appointments"]).success
+    wh = Warehouse(url)
+    before = wh.query("select file, line, record_key from raw_ghl_appointments order by line")
+    assert len(before) == 30
+
+    monkeypatch.setattr(landing_duckdb, "BATCH_LINES", 4)
+    parse = landing_duckdb.LandingParser.parse
+    written: list[int] = []
+
+    def fail_after_two_batches(self, batch):
+        if len(written) == 2:
+            raise RuntimeError("the parse broke midway")
+        for rows in parse(self, batch):
+            written.append(rows.num_rows)
+            yield rows
+
+    monkeypatch.setattr(landing_duckdb.LandingParser, "parse", fail_after_two_batches)
+    land(inputs.landing_dir, "ghl", [ghl("NEW", contact="CT1", start="2025-01-20 10:00", added="2025-01-01 08:00",
+                                         updated="2025-01-01 08:00")] * 40, name="more.jsonl")
+    result = run_pipeline(url, inputs, DAY, DAY, selection=["raw_ghl_appointments"], raise_on_error=False)
+    assert not result.success
+    assert written and max(written) <= 4  # batches were streamed, each bounded by the batch size
+    assert wh.query("select file, line, record_key from raw_ghl_appointments order by line") == before
