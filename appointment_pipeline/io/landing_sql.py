@@ -21,11 +21,11 @@ MACROS = f"""
 -- a JSON fragment (json_extract of one path; null when the path is missing) -> its type, named like json_type's
 create or replace macro fragment_type(f) as case
     when f is null then null
-    when left(f, 1) = '"' then 'VARCHAR' when left(f, 1) = '{{' then 'OBJECT' when left(f, 1) = '[' then 'ARRAY'
-    when f = 'null' then 'NULL' when f in ('true', 'false') then 'BOOLEAN' else 'NUMBER' end;
+    when starts_with(f, '"') then 'VARCHAR' when starts_with(f, '{{') then 'OBJECT' when starts_with(f, '[') then 'ARRAY'
+    when f = 'null' then 'NULL' when f = 'true' or f = 'false' then 'BOOLEAN' else 'NUMBER' end;
 -- a string fragment's value (unescaped only when it holds an escape); other fragments as they are
 create or replace macro fragment_value(f) as case
-    when left(f, 1) <> '"' then f when contains(f, '\') then json_extract_string(f, '$') else f[2:-2] end;
+    when not starts_with(f, '"') then f when contains(f, '\\') then json_extract_string(f, '$') else f[2:-2] end;
 create or replace macro is_text(t, v) as t = 'VARCHAR' and v <> '';
 -- parsing._text: a non-empty string, else null (NUL and surrogates never reach here: see UNCERTAIN_JSON)
 create or replace macro text_of(t, v) as case when is_text(t, v) then v end;
