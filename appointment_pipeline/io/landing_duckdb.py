@@ -36,6 +36,8 @@ from appointment_pipeline.io.landing_sql import MACROS, PROVIDER_SQL
 
 BATCH_LINES = 20_000
 BATCH_BYTES = 16 * 1024 * 1024  # text of one batch: with the parse and its Arrow copies, memory stays small
+_LINES_SCHEMA = pa.schema([("snapshot_date", pa.date32()), ("file", pa.string()), ("line", pa.int64()),
+                           ("text", pa.string())])
 _READ_CHUNK = 1024 * 1024  # smaller than MAX_LINE_BYTES: a line within one chunk is never over-long
 
 
@@ -207,6 +209,8 @@ class LandingParser:
         self.schema = arrow_schema(provider.columns)
         self.con = duckdb.connect(":memory:")
         self.con.execute("SET TimeZone = 'UTC'")
+        # one thread: the stream of lines is produced by Python, and more threads cost more CPU than they save
+        self.con.execute("SET threads = 1")
         self.con.execute(MACROS)
         self._tables = {
             "status_mappings": _status_mappings(),
@@ -223,36 +227,61 @@ class LandingParser:
     def close(self) -> None:
         self.con.close()
 
-    def parse(self, batch: _Batch) -> Iterator[pa.RecordBatch]:
-        """The batch's rows: DuckDB's, then the Python rules' for the lines DuckDB left to them."""
-        records = list(batch.records)
-        if batch.lines:
-            text, invalid = _utf8(batch.lines)
-            for index in invalid:
-                records.append(SourceRecord(batch.days[index], batch.files[index], batch.numbers[index],
-                                            error="line is not valid UTF-8"))
-            lines = pa.table({
-                "snapshot_date": pa.array(batch.days, pa.date32()),
-                "file": pa.array(batch.files, pa.string()),
-                "line": pa.array(batch.numbers, pa.int64()),
-                "text": text,
-            })
-            if invalid:
-                keep = pa.array([i not in invalid for i in range(len(batch.lines))])
-                lines = lines.filter(keep)
-            self.con.register("landing_lines", lines)
+    def parse(self, batches: Iterable[_Batch]) -> Iterator[pa.RecordBatch]:
+        """The batches' rows: DuckDB's, then the Python rules' for the lines DuckDB left to them. One query reads
+        every batch as a stream, so the SQL is planned once (planning it costs tens of milliseconds)."""
+        records: list[SourceRecord] = []  # filled as DuckDB reads the lines, emptied into parse_records
+        unterminated: set[tuple[str, int]] = set()
+        failure: list[BaseException] = []
+
+        def lines() -> Iterator[pa.RecordBatch]:
             try:
-                result = self.con.sql(self.sql).to_arrow_table()
-            finally:
-                self.con.unregister("landing_lines")
-            routed = result.filter(result["to_python"])
-            for day, file, number, line in zip(*(routed[c].to_pylist() for c in ("snapshot_date", "file", "line", "text"))):
-                ending = "" if (file, number) in batch.unterminated else "\n"
-                records.append(SourceRecord(day, file, number, text=line + ending))
-            parsed = result.filter(pa.compute.invert(result["to_python"])).select(self.schema.names)
-            yield from parsed.cast(self.schema).to_batches()
-        if records:
-            yield from parse_records(self.provider, records, self.hash_key, self.ingest_sources).to_batches()
+                for batch in batches:
+                    records.extend(batch.records)
+                    unterminated.update(batch.unterminated)
+                    if batch.lines:
+                        yield from self._lines_table(batch, records).to_batches()
+            except BaseException as exc:  # raised again below: an error inside DuckDB's scan would lose its type
+                failure.append(exc)
+
+        self.con.register("landing_lines", pa.RecordBatchReader.from_batches(_LINES_SCHEMA, lines()))
+        try:
+            for chunk in self.con.sql(self.sql).to_arrow_reader(BATCH_LINES):
+                result = pa.Table.from_batches([chunk])
+                routed = result.filter(result["to_python"])
+                for day, file, number, line in zip(*(routed[c].to_pylist()
+                                                     for c in ("snapshot_date", "file", "line", "text"))):
+                    ending = "" if (file, number) in unterminated else "\n"
+                    records.append(SourceRecord(day, file, number, text=line + ending))
+                parsed = result.filter(pa.compute.invert(result["to_python"])).select(self.schema.names)
+                yield from parsed.cast(self.schema).to_batches(max_chunksize=BATCH_LINES)
+                if len(records) >= BATCH_LINES:
+                    yield from self._python_rows(records)
+        finally:
+            self.con.unregister("landing_lines")
+        if failure:
+            raise failure[0]
+        yield from self._python_rows(records)
+
+    def _lines_table(self, batch: _Batch, records: list[SourceRecord]) -> pa.Table:
+        """The batch's lines as ``landing_lines`` rows; a line that is not UTF-8 becomes a record instead."""
+        text, invalid = _utf8(batch.lines)
+        for index in invalid:
+            records.append(SourceRecord(batch.days[index], batch.files[index], batch.numbers[index],
+                                        error="line is not valid UTF-8"))
+        lines = pa.table([pa.array(batch.days, pa.date32()), pa.array(batch.files, pa.string()),
+                          pa.array(batch.numbers, pa.int64()), text], schema=_LINES_SCHEMA)
+        if invalid:
+            lines = lines.filter(pa.array([i not in invalid for i in range(len(batch.lines))]))
+        return lines
+
+    def _python_rows(self, records: list[SourceRecord]) -> Iterator[pa.RecordBatch]:
+        """parse_records over the records gathered so far, which it empties."""
+        taken = records[:]
+        del records[:len(taken)]
+        if taken:
+            yield from parse_records(self.provider, taken, self.hash_key, self.ingest_sources).to_batches(
+                max_chunksize=BATCH_LINES)
 
 
 def _utf8(lines: list[bytes]) -> tuple[pa.Array, set[int]]:
@@ -285,7 +314,6 @@ def parse_landing_days(
     order)."""
     parser = LandingParser(provider, hash_key, ingest_sources)
     try:
-        for batch in read_landing_batches(landing_dir, provider, days, digests, on_skip):
-            yield from parser.parse(batch)
+        yield from parser.parse(read_landing_batches(landing_dir, provider, days, digests, on_skip))
     finally:
         parser.close()

@@ -249,10 +249,10 @@ def test_a_failure_midway_through_the_stream_keeps_the_previous_partition(engine
     parse = landing_duckdb.LandingParser.parse
     written: list[int] = []
 
-    def fail_after_two_batches(self, batch):
-        if len(written) == 2:
-            raise RuntimeError("the parse broke midway")
-        for rows in parse(self, batch):
+    def fail_after_two_batches(self, batches):
+        for rows in parse(self, batches):
+            if len(written) == 2:
+                raise RuntimeError("the parse broke midway")
             written.append(rows.num_rows)
             yield rows
 
@@ -263,3 +263,22 @@ def test_a_failure_midway_through_the_stream_keeps_the_previous_partition(engine
     assert not result.success
     assert written and max(written) <= 4  # batches were streamed, each bounded by the batch size
     assert wh.query("select file, line, record_key from raw_ghl_appointments order by line") == before
+
+
+def test_a_read_failure_inside_the_stream_keeps_its_type(tmp_path, monkeypatch):
+    land(tmp_path, "ghl", [ghl(f"R{i}", contact="CT1", start="2025-01-20 10:00", added="2025-01-01 08:00",
+                               updated="2025-01-01 08:00") for i in range(10)])
+    monkeypatch.setattr(landing_duckdb, "BATCH_LINES", 4)
+    read = landing_duckdb.read_landing_batches
+
+    def fail_after_one_batch(*args, **kwargs):
+        batches = read(*args, **kwargs)
+        yield next(batches)
+        raise PermissionError("the landing zone went away")
+
+    monkeypatch.setattr(landing_duckdb, "read_landing_batches", fail_after_one_batch)
+    rows: list[int] = []
+    with pytest.raises(PermissionError, match="went away"):
+        for batch in parse_landing_days(tmp_path, GHL, [DAY], KEY, {DAY: "MANUAL"}):
+            rows.append(batch.num_rows)
+    assert sum(rows) <= 4  # only the first batch's lines were parsed before the failure
