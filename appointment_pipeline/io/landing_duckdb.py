@@ -18,6 +18,7 @@ import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date
+from itertools import accumulate
 from pathlib import Path
 from typing import Any
 
@@ -286,7 +287,10 @@ class LandingParser:
 
 def _utf8(lines: list[bytes]) -> tuple[pa.Array, set[int]]:
     """The lines as Arrow text, and the indexes of those that are not valid UTF-8 (left null)."""
-    binary = pa.array(lines, pa.binary())
+    # one joined buffer and its offsets: building the array value by value grows (and copies) it many times
+    offsets = pa.array([0, *accumulate(map(len, lines))], pa.int64())
+    data = pa.py_buffer(b"".join(lines))
+    binary = pa.Array.from_buffers(pa.large_binary(), len(lines), [None, offsets.buffers()[1], data])
     try:
         return binary.cast(pa.string()), set()
     except pa.ArrowInvalid:
