@@ -44,9 +44,8 @@ create or replace macro instant_uncertain(t, v, i) as
 -- newline bounds a phone number as a value's start or end does; one call compiles each regex once per query
 create or replace macro looks_like_pii(v) as
     v is not null and (regexp_matches(v, '{EMAIL_REGEX}') or regexp_matches(v, '{PHONE_REGEX.replace("'", "''")}'));
--- unrolled over the key lists (a lambda costs far more per row)
 create or replace macro no_duplicate_keys(keys) as
-    {" and ".join(f"coalesce(len(keys[{i}]) = list_unique(keys[{i}]), true)" for i in range(1, 13))};
+    len(list_filter(keys, lambda k: k is not null and len(k) <> len(list_distinct(k)))) = 0;
 create or replace macro email_hmac(email, ipad, opad) as case
     when email is not null and trim(email) <> ''
     then sha256(opad || unhex(sha256(ipad || encode(lower(trim(email)))))) end;
