@@ -36,7 +36,10 @@ from appointment_pipeline.io.landing import (
 from appointment_pipeline.io.landing_sql import MACROS, PROVIDER_SQL
 
 BATCH_LINES = 20_000
-BATCH_BYTES = 16 * 1024 * 1024  # text of one batch: with the parse and its Arrow copies, memory stays small
+BATCH_BYTES = 4 * 1024 * 1024  # text of one batch: with the parse and its Arrow copies, memory stays small
+QUERY_BYTES = 64 * 1024 * 1024  # text read by one query
+_RESULT_ROWS = 4096  # rows DuckDB hands over at a time: more makes it read (and hold) more lines ahead
+_PYTHON_RECORDS = 1000  # lines and records gathered for parse_records: its Python objects weigh far more than Arrow's
 _LINES_SCHEMA = pa.schema([("snapshot_date", pa.date32()), ("file", pa.string()), ("line", pa.int64()),
                            ("text", pa.string())])
 _READ_CHUNK = 1024 * 1024  # smaller than MAX_LINE_BYTES: a line within one chunk is never over-long
@@ -230,39 +233,54 @@ class LandingParser:
 
     def parse(self, batches: Iterable[_Batch]) -> Iterator[pa.RecordBatch]:
         """The batches' rows: DuckDB's, then the Python rules' for the lines DuckDB left to them. One query reads
-        every batch as a stream, so the SQL is planned once (planning it costs tens of milliseconds)."""
+        many batches as a stream, so the SQL is planned once per QUERY_BYTES of text (planning it costs tens of
+        milliseconds); a new query then lets go of what the scan of the previous one held."""
+        source = iter(batches)
         records: list[SourceRecord] = []  # filled as DuckDB reads the lines, emptied into parse_records
         unterminated: set[tuple[str, int]] = set()
         failure: list[BaseException] = []
+        exhausted = False
 
         def lines() -> Iterator[pa.RecordBatch]:
+            nonlocal exhausted
+            size = 0
             try:
-                for batch in batches:
+                while size < QUERY_BYTES:
+                    batch = next(source, None)
+                    if batch is None:
+                        exhausted = True
+                        return
                     records.extend(batch.records)
                     unterminated.update(batch.unterminated)
+                    size += batch.size
                     if batch.lines:
                         yield from self._lines_table(batch, records).to_batches()
             except BaseException as exc:  # raised again below: an error inside DuckDB's scan would lose its type
                 failure.append(exc)
+                exhausted = True
 
-        self.con.register("landing_lines", pa.RecordBatchReader.from_batches(_LINES_SCHEMA, lines()))
-        try:
-            for chunk in self.con.sql(self.sql).to_arrow_reader(BATCH_LINES):
-                result = pa.Table.from_batches([chunk])
-                routed = result.filter(result["to_python"])
-                for day, file, number, line in zip(*(routed[c].to_pylist()
-                                                     for c in ("snapshot_date", "file", "line", "text"))):
-                    ending = "" if (file, number) in unterminated else "\n"
-                    records.append(SourceRecord(day, file, number, text=line + ending))
-                parsed = result.filter(pa.compute.invert(result["to_python"])).select(self.schema.names)
-                yield from parsed.cast(self.schema).to_batches(max_chunksize=BATCH_LINES)
-                if len(records) >= BATCH_LINES:
-                    yield from self._python_rows(records)
-        finally:
-            self.con.unregister("landing_lines")
+        while not exhausted:
+            self.con.register("landing_lines", pa.RecordBatchReader.from_batches(_LINES_SCHEMA, lines()))
+            try:
+                for chunk in self.con.sql(self.sql).to_arrow_reader(_RESULT_ROWS):
+                    yield from self._duckdb_rows(pa.Table.from_batches([chunk]), records, unterminated)
+                    if len(records) >= _PYTHON_RECORDS:
+                        yield from self._python_rows(records)
+            finally:
+                self.con.unregister("landing_lines")
         if failure:
             raise failure[0]
         yield from self._python_rows(records)
+
+    def _duckdb_rows(self, result: pa.Table, records: list[SourceRecord],
+                     unterminated: set[tuple[str, int]]) -> Iterator[pa.RecordBatch]:
+        """The rows DuckDB decided; the lines it left to the Python rules join ``records``."""
+        routed = result.filter(result["to_python"])
+        for day, file, number, line in zip(*(routed[c].to_pylist() for c in ("snapshot_date", "file", "line", "text"))):
+            ending = "" if (file, number) in unterminated else "\n"
+            records.append(SourceRecord(day, file, number, text=line + ending))
+        parsed = result.filter(pa.compute.invert(result["to_python"])).select(self.schema.names)
+        yield from parsed.cast(self.schema).to_batches(max_chunksize=BATCH_LINES)
 
     def _lines_table(self, batch: _Batch, records: list[SourceRecord]) -> pa.Table:
         """The batch's lines as ``landing_lines`` rows; a line that is not UTF-8 becomes a record instead."""

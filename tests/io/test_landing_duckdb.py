@@ -196,6 +196,7 @@ def test_odd_lines_go_the_reference_way(tmp_path, provider):
 def test_long_lines_batches_and_broken_files(tmp_path, monkeypatch):
     monkeypatch.setattr(landing_duckdb, "BATCH_LINES", 7)  # many batches, lines of one file across them
     monkeypatch.setattr(landing_duckdb, "_READ_CHUNK", 64)  # lines across read chunks
+    monkeypatch.setattr(landing_duckdb, "QUERY_BYTES", 1000)  # many queries, records and lines across them
     good = ghl("LONG", contact="CT1", start="2025-01-20 10:00", added="2025-01-01 08:00", updated="2025-01-01 08:00")
     folder = tmp_path / "ghl" / DAY.isoformat()
     folder.mkdir(parents=True)
