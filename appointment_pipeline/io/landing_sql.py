@@ -55,9 +55,11 @@ create or replace macro email_hmac(email, ipad, opad) as case
 # decode to a NUL or a lone surrogate. Over-matching only sends a line to Python.
 UNCERTAIN_JSON = [  # one literal first character each: RE2 runs these far faster than one alternation
     r",\s*[\]}]",  # trailing comma
-    r":\s*[-+]?([nN][aA]|[iI])",  # nan / inf / NaN / Infinity (in any case) as a value
-    r",\s*[-+]?([nN][aA]|[iI])",
-    r"\[\s*[-+]?([nN][aA]|[iI])",
+    # nan / inf / NaN / Infinity (in any case) as a value: every literal DuckDB reads so starts with nan or inf
+    # (a shorter prefix would also match free text such as ", initial" inside strings)
+    r":\s*[-+]?([nN][aA][nN]|[iI][nN][fF])",
+    r",\s*[-+]?([nN][aA][nN]|[iI][nN][fF])",
+    r"\[\s*[-+]?([nN][aA][nN]|[iI][nN][fF])",
     r"\\u0000|\\u[dD][89a-fA-F]",  # NUL, surrogates
 ]
 MAX_DIGITS = 4300  # Python refuses an integer of more digits (sys.get_int_max_str_digits)

@@ -130,6 +130,10 @@ def odd_lines(provider: str) -> list[str | bytes]:
                                 good[:-1] + ', "x": NaN}', good[:-1] + ', "x": -Infinity}', good[:-1] + ', "x": 1e999}',
                                 good[:-1] + ', "x": ' + "9" * 5000 + "}", "[" * 3000 + "]" * 3000, "", "[]", "null",
                                 '"text"', "{}", good + " x", good.replace("{", "{ ", 1)]
+    # the literals DuckDB reads as numbers in any case, and free text that merely starts like them
+    lines += [good[:-1] + tail + "}" for tail in [', "x": inf', ', "x": [INF, 1]', ', "x":[nAn]', ', "x": -nan',
+                                                  ', "x": +Inf', ', "x": "a, initial, nan"', ', "x": "a, initial"',
+                                                  ', "x": ["in", "na", "N/A"]', ', "x": {"y": Infinity}']]
     for value in [None, "", 5, "2025-01-01T08:00:00", "2025-01-01 08:00:00+05:30", "2025-01-01T08:00Z", "20250101T080000Z",
                   "2025-02-30T08:00:00Z", "2025-01-01T24:00:00Z", "2025-01-01T08:00:00.1234567+00:00", "0001-01-01T00:00:00+01:00",
                   " 2025-01-01T08:00:00Z ", "2025-01-01T08:00:00,5Z", "2025-01-01T08:00:00+14:59", "2025-01-01T08:00:60Z",
