@@ -7,9 +7,10 @@ that loaded + rejected = lines holds per file and the rejects mart can list it w
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -432,3 +433,16 @@ def parse_records(
             columns = {name: [] for name in names}
     batches.append(pa.RecordBatch.from_pydict(columns, schema=schema))
     return pa.Table.from_batches(batches, schema=schema).combine_chunks()
+
+
+def parsed_batches(
+    provider: Provider,
+    records: Iterable[SourceRecord],
+    hash_key: str,
+    ingest_sources: Mapping[date, str],
+    batch_size: int = 50_000,
+) -> Iterator[pa.RecordBatch]:
+    """:func:`parse_records` a chunk of ``batch_size`` records at a time: memory bounded by the chunk, not the input."""
+    iterator = iter(records)
+    while chunk := list(itertools.islice(iterator, batch_size)):
+        yield from parse_records(provider, chunk, hash_key, ingest_sources, batch_size).to_batches()

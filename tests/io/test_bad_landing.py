@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from appointment_pipeline.demo import write_leads
 from appointment_pipeline.domain.parsing import CALENDLY, GHL, parse_records
 from appointment_pipeline.io.landing import read_landing
+from appointment_pipeline.io.landing_duckdb import parse_landing_days
 from appointment_pipeline.io.warehouse import Warehouse
 from pipeline import Inputs, empty_days_config, run_pipeline
 from scenarios.builders import calendly, ghl
@@ -164,6 +165,11 @@ def test_fuzzed_landing_days_are_accounted_for_and_leak_nothing(tmp_path_factory
     started = time.monotonic()
     table = parse_records(provider, read_landing(landing, provider, [DAY]), "fuzz-key", {DAY: "MANUAL"})
     assert time.monotonic() - started < 30
+    # the DuckDB parse gives the same rows, every column
+    duck = pa.Table.from_batches(list(parse_landing_days(landing, provider, [DAY], "fuzz-key", {DAY: "MANUAL"})),
+                                 schema=table.schema)
+    order = [("file", "ascending"), ("line", "ascending")]
+    assert duck.sort_by(order).to_pylist() == table.sort_by(order).to_pylist()
     rows = table.to_pylist()
     for file, (form, count) in lines_per_file.items():
         mine = [r for r in rows if r["file"] == file]

@@ -6,9 +6,12 @@ provider records go through appointment_pipeline.domain.parsing, which keeps onl
 """
 
 
+import os
+import tempfile
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import date, datetime, time, timedelta, timezone
+from pathlib import Path
 from typing import Literal
 
 import pandas as pd
@@ -44,9 +47,10 @@ from appointment_pipeline.domain.parsing import (
     GHL,
     Provider,
     SourceRecord,
-    parse_records,
+    parsed_batches,
 )
-from appointment_pipeline.io.landing import non_day_folders, read_landing, scan_landing_day
+from appointment_pipeline.io.landing import non_day_folders, scan_landing_day
+from appointment_pipeline.io.landing_duckdb import parse_landing_days
 from appointment_pipeline.defs.extract.partitions import snapshot_days
 from appointment_pipeline.defs.resources.resources import (
     LandingZoneResource,
@@ -239,38 +243,43 @@ def build_snapshot_asset(provider: Provider) -> AssetsDefinition:
         fingerprint = check_key(
             wh, provider.table, pipeline_settings.hash_key, rehash=config.rehash, window=(days[0], days[-1])
         )
+        stamps = _first_stamps(wh, provider, days, ingest_source_for_run(context.run.tags))
         digests: dict[date, str] = {}
         if config.source == "api":
-            records = _api_records(provider, provider_apis.for_provider(provider.name), days)
+            # pulled and parsed before the write transaction opens (a slow API must not hold the warehouse),
+            # spooled to a local file so that memory stays bounded
+            api = provider_apis.for_provider(provider.name)
+            spool = _spool(parsed_batches(provider, _api_records(provider, api, days), pipeline_settings.hash_key, stamps))
+            batches: Iterable[pa.RecordBatch] = _spooled(spool)
             digests = {day: "api" for day in days}
         else:
             _require_landing_files(landing_zone, provider, days, config.empty_days)
             for name in non_day_folders(landing_zone.path, provider):
                 context.log.info(f"{provider.name}/{name}: not a YYYY-MM-DD snapshot folder, skipped")
-            records = read_landing(landing_zone.path, provider, days, digests, on_skip=context.log.warning)
-        stamps = _first_stamps(wh, provider, days, ingest_source_for_run(context.run.tags))
-        # Parse everything before touching the warehouse: an API failure leaves the previous partition intact.
-        data = parse_records(provider, records, pipeline_settings.hash_key, stamps)
+            batches = parse_landing_days(landing_zone.path, provider, days, pipeline_settings.hash_key, stamps,
+                                         digests, on_skip=context.log.warning)
         columns = [(c.name, c.sql_type) for c in provider.columns]
-        loads = _partition_loads(provider, days, stamps, digests, data)
+        window = [days[0], days[-1]]
+        # The parsed rows stream into one transaction, a batch at a time: a failure anywhere (a parse, the load,
+        # the PII audit) rolls back and leaves the previous partitions intact.
         with wh.transaction() as con:
             wh.create_table_if_missing(con, provider.table, columns)
             wh.add_missing_columns(con, provider.table, columns)
             wh.create_table_if_missing(con, PARTITION_LOADS_TABLE, PARTITION_LOADS_COLUMNS)
-            window = [days[0], days[-1]]
             wh.execute(con, f"delete from {provider.table} where snapshot_date between %s and %s", window)
             wh.execute(
                 con,
                 f"delete from {PARTITION_LOADS_TABLE} where provider = %s and snapshot_date between %s and %s",
                 [provider.name, *window],
             )
-            wh.bulk_insert(con, provider.table, data)
-            wh.bulk_insert(con, PARTITION_LOADS_TABLE, loads)
+            for batch in batches:
+                wh.bulk_insert(con, provider.table, pa.Table.from_batches([batch]))
+            outcomes = _line_outcomes(wh, con, provider.table, window)
+            wh.bulk_insert(con, PARTITION_LOADS_TABLE, _partition_loads(provider, days, stamps, digests, outcomes))
             # what this run wrote must hold no PII before it is committed; otherwise the old days stay
             _publishable(wh, con, provider.table, pii_audit(wh, where="snapshot_date between %s and %s", params=window))
             record_fingerprint(wh, con, provider.table, fingerprint)
             wh.analyze(con, provider.table)
-        outcomes = _line_outcomes(data)
         totals: Counter = Counter()
         for day in days:
             counts = outcomes.get(day, Counter())
@@ -313,17 +322,24 @@ def _require_landing_files(landing_zone, provider: Provider, days: list[date], e
         )
 
 
-def _line_outcomes(data: pa.Table) -> dict[date, Counter]:
-    """Per snapshot day: records, loaded, rejected, ignored and the count of each reason."""
+def _line_outcomes(wh, con, table: str, window: list[date]) -> dict[date, Counter]:
+    """Per snapshot day of the window: records, loaded, rejected, ignored and the count of each reason (counted by
+    the warehouse on the rows this transaction wrote)."""
+    rows = wh.execute(
+        con,
+        f"select snapshot_date, reject_reason, count(*) from {table} where snapshot_date between %s and %s "
+        "group by snapshot_date, reject_reason",
+        window,
+    ).fetchall()
     outcomes: dict[date, Counter] = {}
-    for day, reason in zip(data["snapshot_date"].to_pylist(), data["reject_reason"].to_pylist()):
+    for day, reason, count in rows:
         counts = outcomes.setdefault(day, Counter())
-        counts["records"] += 1
+        counts["records"] += count
         if reason is None:
-            counts["loaded"] += 1
+            counts["loaded"] += count
         else:
-            counts["rejected" if LineReason(reason).is_reject else "ignored"] += 1
-            counts[f"reason:{reason}"] += 1
+            counts["rejected" if LineReason(reason).is_reject else "ignored"] += count
+            counts[f"reason:{reason}"] += count
     return outcomes
 
 
@@ -379,17 +395,46 @@ def _first_stamps(wh, provider: Provider, days: list[date], this_run: str) -> di
     return stamps
 
 
-def _partition_loads(provider, days, stamps, digests, data: pa.Table) -> pa.Table:
-    counts = pd.Series(data["snapshot_date"].to_pylist(), dtype=object).value_counts().to_dict()
+def _partition_loads(provider, days, stamps, digests, outcomes: dict[date, Counter]) -> pa.Table:
     return pa.table(
         {
             "provider": [provider.name] * len(days),
             "snapshot_date": pa.array(days, type=pa.date32()),
             "ingest_source": [stamps[d] for d in days],
             "content_digest": [digests[d] for d in days],
-            "record_count": pa.array([int(counts.get(d, 0)) for d in days], type=pa.int64()),
+            "record_count": pa.array([int(outcomes.get(d, Counter())["records"]) for d in days], type=pa.int64()),
         }
     )
+
+
+def _spool(batches: Iterable[pa.RecordBatch]) -> Path:
+    """Write the batches to a temporary Arrow file (deleted by :func:`_spooled`), one batch in memory at a time."""
+    handle, name = tempfile.mkstemp(prefix="snapshot-", suffix=".arrow")
+    os.close(handle)
+    path = Path(name)
+    try:
+        writer = None
+        for batch in batches:
+            if writer is None:
+                writer = pa.ipc.new_file(str(path), batch.schema)
+            writer.write_batch(batch)
+        if writer is not None:
+            writer.close()
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _spooled(path: Path) -> Iterator[pa.RecordBatch]:
+    try:
+        if path.stat().st_size:
+            with pa.memory_map(str(path)) as source:
+                reader = pa.ipc.open_file(source)
+                for index in range(reader.num_record_batches):
+                    yield reader.get_batch(index)
+    finally:
+        path.unlink(missing_ok=True)
 
 
 raw_calendly_invitees = build_snapshot_asset(CALENDLY)
