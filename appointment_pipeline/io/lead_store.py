@@ -5,6 +5,9 @@ A delta is trusted only from a recorded watermark (``raw_leads_watermark``, writ
 raw_leads) of the same source and hash key; anything else reads everything. Since the application may change a row
 without bumping ``"updatedAt"``, a full read also comes around every ``full_read_every``. Each write records in
 ``raw_leads_changes`` which leads it inserted, changed or deleted, compared with the table as it was.
+
+The publish writes "Lead" rollup columns without bumping ``"updatedAt"``: it marks the leads it wrote in
+``raw_leads_reread``, and the next delta reads them again as if it did not know them.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 from sqlalchemy.engine import make_url
 
 from appointment_pipeline.io.db_errors import scrubbing
@@ -37,6 +41,8 @@ WATERMARK_COLUMNS = [
 CHANGES_TABLE = "raw_leads_changes"
 CHANGES_COLUMNS = [("lead_id", "text"), ("change", "text"), ("read_started_at", "timestamptz")]
 UPSERTED, DELETED = "upserted", "deleted"
+REREAD_TABLE = "raw_leads_reread"
+REREAD_COLUMNS = [("lead_id", "text"), ("marked_at", "timestamptz")]
 _INCOMING = "raw_leads__incoming"
 _IDS = "raw_leads__source_ids"
 _SCRATCH = "raw_leads__scratch"
@@ -116,13 +122,18 @@ def _same_columns(wh: Warehouse, con: Any = None) -> bool:
 
 def write_raw_leads(
     wh: Warehouse, read: LeadRead, plan: ReadPlan, *, source: str, fingerprint: str | None, audit: Audit,
-    also: Any = None,
+    also: Any = None, rereads_until: datetime | None = None,
 ) -> WriteOutcome:
-    """One transaction: the rows, the changes, the watermark (and ``also(con)``); an audit failure writes nothing."""
+    """One transaction: the rows, the changes, the watermark (and ``also(con)``); an audit failure writes nothing.
+    The re-read marks made up to ``rereads_until`` (before the read began) are settled by this read."""
     with wh.transaction() as con:
-        for table, columns in ((CHANGES_TABLE, CHANGES_COLUMNS), (WATERMARK_TABLE, WATERMARK_COLUMNS)):
+        for table, columns in (
+            (CHANGES_TABLE, CHANGES_COLUMNS), (WATERMARK_TABLE, WATERMARK_COLUMNS), (REREAD_TABLE, REREAD_COLUMNS)
+        ):
             wh.create_table_if_missing(con, table, columns)
             wh.add_missing_columns(con, table, columns)
+        if rereads_until is not None:
+            wh.execute(con, f"delete from {REREAD_TABLE} where marked_at <= %s", [rereads_until])
         wh.execute(con, f"delete from {CHANGES_TABLE}")
         if read.full:
             _swap_in(wh, con, read.rows, audit)
@@ -197,6 +208,30 @@ def _upsert(wh: Warehouse, con: Any, read: LeadRead, audit: Audit) -> None:
     for table in (_INCOMING, _IDS):
         wh.execute(con, f"drop table {table}")
     wh.analyze(con, TABLE)
+
+
+def mark_for_reread(wh: Warehouse, lead_ids: list[str]) -> None:
+    """Leads whose "Lead" row was written without a new "updatedAt": the next delta reads them again."""
+    if not lead_ids:
+        return
+    marked_at = datetime.now(UTC)
+    with wh.transaction() as con:
+        wh.create_table_if_missing(con, REREAD_TABLE, REREAD_COLUMNS)
+        wh.bulk_insert(con, REREAD_TABLE, pa.table({
+            "lead_id": pa.array(lead_ids, type=pa.string()),
+            "marked_at": pa.array([marked_at] * len(lead_ids), type=pa.timestamp("us", tz="UTC")),
+        }))
+
+
+def ids_to_treat_as_known(wh: Warehouse) -> pa.Array:
+    """The ids raw_leads holds, less those marked for a re-read (a delta then reads those again by id)."""
+    known = known_lead_ids(wh)
+    if not wh.table_exists(REREAD_TABLE):
+        return known
+    marked = pa.array([row[0] for row in wh.query(f"select distinct lead_id from {REREAD_TABLE}")], type=pa.string())
+    if len(marked) == 0:
+        return known
+    return known.filter(pc.invert(pc.is_in(known, value_set=marked)))
 
 
 def known_lead_ids(wh: Warehouse) -> pa.Array:

@@ -27,9 +27,13 @@ from appointment_pipeline.io.app_database import (
 from appointment_pipeline.definitions import defs
 from appointment_pipeline.demo import generate_demo
 from appointment_pipeline.defs.publish.assets import PUBLISH_MODE_TAG
-from appointment_pipeline.defs.resources.resources import SourceDatabaseResource, WarehouseResource
+from appointment_pipeline.defs.resources.resources import (
+    PipelineSettingsResource,
+    SourceDatabaseResource,
+    WarehouseResource,
+)
 from appointment_pipeline.io.warehouse import Warehouse
-from pipeline import DEMO_ARGS
+from pipeline import DEMO_ARGS, HASH_KEY, table_rows
 
 PUBLISH = ["app_appointments", "app_lead_rollups"]
 ENGINES = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
@@ -470,3 +474,32 @@ def test_up_to_date_check_reads_the_publish_and_warns_when_a_written_row_did_not
     assert checks["app_lead_rollups_up_to_date"].passed
     # and a plain re-plan agrees: that row is the only one a new publish would write
     assert publish_appointments(duckdb_built, app, apply=False).planned_writes == 1
+
+
+def run_raw_leads(wh: Warehouse, app: AppDatabase) -> dict:
+    result = materialize(
+        [defs.get_assets_def("raw_leads")],
+        resources={**defs.resources, "warehouse": WarehouseResource(url=wh.url),
+                   "source_db": SourceDatabaseResource(url=app.url),
+                   "pipeline_settings": PipelineSettingsResource(hash_key=HASH_KEY)},
+        instance=DagsterInstance.ephemeral(),
+    )
+    return materialization(result, "raw_leads")
+
+
+def test_published_leads_are_read_again_by_the_next_delta(app_copy, warehouse_copy, tmp_path):
+    """The publish does not bump "updatedAt": the leads it wrote are re-read by the next delta, so raw_leads stays
+    equal to a full read of the application."""
+    app = app_copy("sqlite")
+    assert run_raw_leads(warehouse_copy, app)["read_kind"] == "full"  # another application database: read it all
+    written = materialization(run_publish(warehouse_copy, app, mode="apply"), "app_lead_rollups")["rows_written"]
+    assert written > 0
+
+    delta = run_raw_leads(warehouse_copy, app)
+    assert delta["read_kind"] == "delta"
+    assert delta["leads_upserted"] == written
+    fresh = Warehouse(f"duckdb:///{tmp_path / 'full_read.duckdb'}")
+    run_raw_leads(fresh, app)
+    assert table_rows(warehouse_copy, "raw_leads") == table_rows(fresh, "raw_leads")
+    # settled: the read after that reads nothing again
+    assert run_raw_leads(warehouse_copy, app)["leads_upserted"] == 0

@@ -123,7 +123,8 @@ def raw_leads(
         f"raw_leads: full read ({plan.full_read_reason})" if plan.since is None
         else f"raw_leads: leads updated since {plan.since.isoformat()}"
     )
-    known = lead_store.known_lead_ids(wh) if plan.since is not None else None
+    rereads_until = datetime.now(timezone.utc)  # marks made after this are left for the next read
+    known = lead_store.ids_to_treat_as_known(wh) if plan.since is not None else None
     read = read_leads(
         source_db.url, pipeline_settings.hash_key, since=plan.since, known_ids=known, table_identity=plan.source_table
     )
@@ -131,7 +132,7 @@ def raw_leads(
         context.log.info(f"raw_leads: read every lead instead ({read.full_read_reason})")
     try:
         outcome = lead_store.write_raw_leads(
-            wh, read, plan, source=source, fingerprint=fingerprint, audit=pii_audit(wh),
+            wh, read, plan, source=source, fingerprint=fingerprint, audit=pii_audit(wh), rereads_until=rereads_until,
             also=lambda con: record_fingerprint(wh, con, "raw_leads", fingerprint),
         )
     except AuditFailed as exc:

@@ -6,6 +6,7 @@ only while they still hold the values ``raw_leads`` read, so a lead the applicat
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from appointment_pipeline.io.app_database.connection import AppDatabase
@@ -20,8 +21,10 @@ from appointment_pipeline.io.app_database.result import (
     sample_writes,
 )
 from appointment_pipeline.io.app_database.schema import verify_app_schema
+from appointment_pipeline.io.lead_store import mark_for_reread
 from appointment_pipeline.io.warehouse import Warehouse
 
+logger = logging.getLogger(__name__)
 _LEAD_IN = "_publish_leads_in"
 _LEAD_PLAN = "_publish_leads_plan"
 
@@ -68,10 +71,23 @@ def publish_lead_rollups(
             count_actions(app, con, _LEAD_PLAN, names, result)
             sample_writes(app, con, _LEAD_PLAN, "leadId", '"leadId"', names, result)
         if apply:
-            run_batches(app, con, result, _lead_update_sql(app), after_batch)
+            try:
+                run_batches(app, con, result, _lead_update_sql(app), after_batch)
+            finally:
+                _mark_planned_for_reread(app, con, wh)
             if result.written:
                 result.still_to_write = int(app.execute(con, _lead_still_to_write_sql(app)).fetchone()[0])
     return result
+
+
+def _mark_planned_for_reread(app: AppDatabase, con: Any, wh: Warehouse) -> None:
+    """"updatedAt" is not bumped by the publish: the warehouse's next delta read must read these leads again (every
+    planned update, also of a batch that failed: re-reading a lead that did not change is harmless)."""
+    try:
+        planned = app.execute(con, f'select "leadId" from {_LEAD_PLAN} where action = \'update\'').fetchall()
+        mark_for_reread(wh, [row[0] for row in planned])
+    except Exception:  # the publish's own outcome matters more; the periodic full read still catches up
+        logger.warning("could not mark the published leads for a re-read of raw_leads", exc_info=True)
 
 
 def _create_lead_temp_tables(app: AppDatabase, con: Any) -> None:
