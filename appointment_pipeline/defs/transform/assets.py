@@ -48,6 +48,8 @@ def run_partition_days(context: AssetExecutionContext) -> list[date]:
     tags = context.run.tags
     start = tags.get("dagster/asset_partition_range_start") or tags.get("dagster/partition")
     end = tags.get("dagster/asset_partition_range_end") or start
+    if not start or not end:
+        return []
     try:
         first, last = date.fromisoformat(start), date.fromisoformat(end)
     except (TypeError, ValueError):
