@@ -13,9 +13,19 @@ from typing import Any
 
 from appointment_pipeline.io.audits import model_audit
 from appointment_pipeline.io.incremental import update_table_in_scope
-from appointment_pipeline.io.incremental_scope import BuildPlan, BuildRequest, plan_build, record_model_build
+from appointment_pipeline.io.incremental_scope import (
+    RUNS_TABLE,
+    BuildPlan,
+    BuildRequest,
+    plan_build,
+    record_model_build,
+)
 from appointment_pipeline.io.sql_project import SqlModel, SqlProject
 from appointment_pipeline.io.warehouse import Warehouse, ident
+
+
+class ScopeTaken(RuntimeError):
+    """Two runs planned incremental builds at the same time: the earlier one stops before writing."""
 
 
 @dataclass(frozen=True)
@@ -54,6 +64,13 @@ def build_model(wh: Warehouse, model: SqlModel, project: SqlProject, plan: Build
     version = code_version(model)
     audit = model_audit(wh, model)
     if plan.incremental and model.scope:
+        latest = wh.scalar(f"select build_id from {RUNS_TABLE} order by planned_at desc limit 1")
+        if latest != plan.build_id:  # the scope tables are shared: another run planned after this one
+            raise ScopeTaken(
+                f"{model.name}: another run ({latest}) planned a build after this one ({plan.build_id}); its scope "
+                "replaced this run's. Nothing was written; the next run rebuilds in full."
+            )
+
         def record(con: Any, result: Any) -> None:
             record_model_build(wh, con, model.name, plan, version, result.deleted, result.inserted)
 
