@@ -19,7 +19,14 @@ from sqlglot import exp
 from sqlglot.optimizer.scope import build_scope
 
 from appointment_pipeline.io.db_errors import identifiers_in, scrubbing
-from appointment_pipeline.io.sql_project import SOURCE_DIALECT, ModelError, ScopeRule, SqlModel, transpile
+from appointment_pipeline.io.sql_project import (
+    SOURCE_DIALECT,
+    ModelError,
+    ScopeRule,
+    SqlModel,
+    literal,
+    transpile,
+)
 from appointment_pipeline.io.warehouse import Audit, AuditFailed, Warehouse, ident
 
 SCOPE_LEADS = "model_scope_leads"  # lead_id
@@ -62,7 +69,8 @@ def scope_condition(rules: tuple[ScopeRule, ...], qualifier: str) -> str:
 
 
 def scoped_expression(model: SqlModel, scopes: Mapping[str, tuple[ScopeRule, ...]]) -> exp.Query:
-    """The model's query reading each upstream table through its scope filter, keeping the rows of its own scope."""
+    """The model's query reading each upstream table through its scope filter, keeping the rows of its own scope
+    (SqlProject.validate makes sure every upstream table but the seeds has a scope)."""
     if not model.scope:
         raise ModelError(f"{model.name}: no incremental scope in schema.yml")
     expression = model.expression.copy()
@@ -82,19 +90,9 @@ def scoped_expression(model: SqlModel, scopes: Mapping[str, tuple[ScopeRule, ...
             read=SOURCE_DIALECT,
         )
         table.replace(exp.Subquery(this=inner, alias=exp.TableAlias(this=exp.to_identifier(alias))))
-    unread = model.upstream_tables - set(scopes) - _unscoped_inputs()
-    if unread:
-        raise ModelError(f"{model.name}: upstream tables without an incremental scope: {sorted(unread)}")
     recomputed = exp.Subquery(this=expression, alias=exp.TableAlias(this=exp.to_identifier("recomputed")))
     condition = sqlglot.parse_one(scope_condition(model.scope, "recomputed"), read=SOURCE_DIALECT)
     return exp.select("*").from_(recomputed).where(condition)
-
-
-def _unscoped_inputs() -> set[str]:
-    """Tables read whole by an incremental build: the seeds (a changed seed forces a full rebuild)."""
-    from appointment_pipeline.io.sql_project import load_project
-
-    return set(load_project().seeds)
 
 
 @dataclass(frozen=True)
@@ -140,8 +138,6 @@ def update_table_in_scope(
 
 
 def _literal_sql(value: Any) -> str:
-    from appointment_pipeline.io.sql_project import literal
-
     return literal(value).sql(dialect=SOURCE_DIALECT)
 
 

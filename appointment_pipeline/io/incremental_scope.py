@@ -94,6 +94,10 @@ def plan_build(wh: Warehouse, request: BuildRequest) -> BuildPlan:
         changed_days = _changed_days(wh, con, request, baseline)
         if baseline is not None and reason is None:
             reason = _day_reason(wh, con, baseline, changed_days)
+        if reason is None and wh.execute(
+            con, f"select count(*) from {LEAD_ROWS_TABLE} where build_id = %s and lead_id is null", [request.build_id]
+        ).fetchone()[0]:
+            reason = "raw_leads has rows without a lead_id (only a full build audits them)"
         mode = FULL if reason else INCREMENTAL
         for table in (SCOPE_LEADS, SCOPE_KEYS, SCOPE_EVENTS, SCOPE_DAYS):
             con.execute(f"delete from {table}")
@@ -297,10 +301,11 @@ def _fill_scope(wh: Warehouse, con: Any, request: BuildRequest, baseline: str, d
     _add_keys(con, _SEED_KEYS)
     _add_events(con, _SEED_EVENTS)
     # "Lead" rows added, removed or changed since the previous build
+    # (a lead's rows are counted: a duplicated row is a change too)
+    rows = f"select lead_id, row_hash, count(*) as copies from {LEAD_ROWS_TABLE} where build_id = %s group by 1, 2"
     _add_leads(wh, con, [
-        f"select coalesce(n.lead_id, o.lead_id) from (select * from {LEAD_ROWS_TABLE} where build_id = %s) as n "
-        f"full outer join (select * from {LEAD_ROWS_TABLE} where build_id = %s) as o on o.lead_id = n.lead_id "
-        "where n.row_hash is distinct from o.row_hash"
+        f"select coalesce(n.lead_id, o.lead_id) from ({rows}) as n full outer join ({rows}) as o "
+        "on o.lead_id = n.lead_id and o.row_hash = n.row_hash where n.copies is distinct from o.copies"
     ], [request.build_id, baseline])
     changed_leads = wh.execute(con, f"select count(*) from {SCOPE_LEADS}").fetchone()[0]
     previous = wh.execute(con, f"select reference_time from {RUNS_TABLE} where build_id = %s", [baseline]).fetchone()

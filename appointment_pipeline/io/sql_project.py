@@ -285,6 +285,17 @@ class SqlProject:
         graph = {name: set(m.upstream_tables) & self.models.keys() for name, m in self.models.items()}
         return list(graphlib.TopologicalSorter(graph).static_order())
 
+    def _validate_scope(self, model: SqlModel) -> None:
+        """An incremental build reads every upstream table (but the seeds) through its scope rules."""
+        if not model.scope:
+            return
+        unknown = _unknown_scope_columns(model.scope, set(model.output_columns))
+        if unknown:
+            raise ModelError(f"{model.name}: incremental scope names columns it does not have: {unknown}")
+        unscoped = sorted(model.upstream_tables - self.scopes().keys() - self.seeds.keys())
+        if unscoped:
+            raise ModelError(f"{model.name}: reads tables without an incremental scope: {unscoped}")
+
     def validate(self, external_tables: Set[str]) -> None:
         known = external_tables | self.models.keys() | self.seeds.keys()
         for seed in self.seeds.values():
@@ -301,7 +312,12 @@ class SqlProject:
             for test in model.tests:
                 if test.kind == "relationships" and test.args["to"] not in known:
                     raise ModelError(f"{model.name}: relationships test points to unknown {test.args['to']}")
+            self._validate_scope(model)
         self.order()  # raises graphlib.CycleError on a cycle
+
+
+def _unknown_scope_columns(rules: tuple[ScopeRule, ...], columns: Set[str]) -> list[str]:
+    return sorted({c for rule in rules for c in rule.columns} - columns)
 
 
 class _Strict(pydantic.BaseModel):

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from appointment_pipeline.io.incremental_scope import BOOKKEEPING
 from appointment_pipeline.io.model_build import build_models, model_parameters
 from appointment_pipeline.io.sql_project import load_project
-from appointment_pipeline.io.warehouse import Warehouse
+from appointment_pipeline.io.warehouse import AuditFailed, Warehouse
 from pipeline import _normalize, table_rows, table_snapshot
 from scenarios.test_scenarios import FIRST_DAY, LAST_DAY, build, write_scenarios
 
@@ -206,3 +206,27 @@ def test_a_daily_sequence_is_incremental(duckdb_template):
         {"day": None, "drop_every": 0, "lead_changes": [("restore", 3, 0)], "hours": 24 * 5},
     ]
     assert replay(duckdb_template, 2, sequence) == ["full"] + ["incremental"] * 4
+
+
+def test_a_failed_incremental_update_leaves_every_table_as_it_was(duckdb_template):
+    """A duplicated "Lead" row fails stg_leads' blocking unique test on the recomputed rows: nothing is written."""
+    replay(duckdb_template, 2, [])
+    wh = duckdb_template
+    before = table_snapshot(wh, MODELS)
+    state = wh.query("select model, build_id from model_build_state order by model")
+    lead = wh.query("select min(lead_id) from raw_leads")[0][0]
+    with wh.transaction() as con:
+        wh.execute(con, "insert into raw_leads select * from tpl_raw_leads where lead_id = %s", [lead])
+    with pytest.raises(AuditFailed, match="unique_lead_id"):
+        build_models(wh, PROJECT, uuid.uuid4().hex, reference_time=BASE_TIME + timedelta(days=3))
+    assert wh.query("select mode from model_build_runs order by planned_at desc limit 1") == [("incremental",)]
+    assert table_snapshot(wh, MODELS) == before
+    assert not wh.table_exists("stg_leads__increment")
+    # the models before it committed (unchanged rows, new build id), stg_leads kept its state: the next run is full
+    failed_model_state = [row for row in state if row[0] == "stg_leads"]
+    assert wh.query("select model, build_id from model_build_state where model = 'stg_leads'") == failed_model_state
+    with pytest.raises(AuditFailed):
+        plan, _ = build_models(wh, PROJECT, uuid.uuid4().hex, reference_time=BASE_TIME + timedelta(days=3))
+    assert wh.query("select mode, reason from model_build_runs order by planned_at desc limit 1") == [
+        ("full", "the models were last built by different runs (a run failed or built only some of them)")
+    ]
