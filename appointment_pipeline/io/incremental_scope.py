@@ -326,6 +326,8 @@ def _fill_scope(wh: Warehouse, con: Any, request: BuildRequest, baseline: str, d
         added += _add_keys(con, _KEYS_OF_LEADS)
         if not added:
             break
+    for table in (SCOPE_DAYS, SCOPE_LEADS, SCOPE_KEYS, SCOPE_EVENTS):
+        wh.analyze(con, table)  # PostgreSQL plans the models' semi-joins on these sizes
     sizes = {t: wh.execute(con, f"select count(*) from {t}").fetchone()[0]
              for t in (SCOPE_DAYS, SCOPE_LEADS, SCOPE_KEYS, SCOPE_EVENTS)}
     return (
