@@ -117,6 +117,10 @@ def update_table_in_scope(
     select_sql = model.render(wh.dialect, parameters, scoped_expression(model, scopes))
     in_scope = transpile(scope_condition(model.scope, table), wh.dialect)
     with wh.transaction() as con, scrubbing(f"updating {table}", identifiers_in(select_sql, scratch)):
+        if wh.dialect == "postgres":
+            # PostgreSQL guesses a handful of rows for the filtered CTEs and nests loops over thousands; the tables
+            # have no indexes, so hash joins are the plan wanted (SET LOCAL: this transaction only)
+            con.execute("set local enable_nestloop = off")
         con.execute(f"drop table if exists {scratch}")
         con.execute(f"create table {scratch} as {select_sql}")
         inserted = con.execute(f"select count(*) from {scratch}").fetchone()[0]
