@@ -320,6 +320,8 @@ def _fill_scope(wh: Warehouse, con: Any, request: BuildRequest, baseline: str, d
     rounds = 0
     while True:
         rounds += 1
+        for table in (SCOPE_LEADS, SCOPE_KEYS, SCOPE_EVENTS):
+            wh.analyze(con, table)  # PostgreSQL: plan each round on the sets' current sizes
         added = _add_events(con, _EVENTS_OF_KEYS)
         added += _add_keys(con, _KEYS_OF_KEYS)
         added += _add_leads(wh, con, _LEADS_OF_KEYS)
