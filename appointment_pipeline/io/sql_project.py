@@ -109,6 +109,20 @@ class DeclaredTest:
         return {self.model} | ({self.args["to"]} if self.kind == "relationships" else set())
 
 
+SCOPE_SETS = ("leads", "keys", "appointments", "ghl_keys", "calendly_keys", "events", "days")
+
+
+@dataclass(frozen=True)
+class ScopeRule:
+    """Rows of a table that belong to one set of an incremental build's scope: ``columns`` hold a member of
+    ``scope_set`` (``keys`` takes two columns, provider and appointment key; every other set one), and ``where``
+    narrows the rule to some rows. A table's rules are alternatives: a row in any of them is in scope."""
+
+    scope_set: str
+    columns: tuple[str, ...]
+    where: str | None = None
+
+
 @dataclass(frozen=True)
 class SqlModel:
     name: str
@@ -118,6 +132,7 @@ class SqlModel:
     description: str
     columns: Mapping[str, str]  # column -> description, in the model's output order
     tests: tuple[DeclaredTest, ...]
+    scope: tuple[ScopeRule, ...] = ()  # which rows an incremental build replaces (schema.yml ``incremental``)
 
     @functools.cached_property
     def expression(self) -> exp.Query:
@@ -151,8 +166,20 @@ class SqlModel:
     def parameters(self) -> frozenset[str]:
         return frozenset(p.name for p in self.expression.find_all(exp.Placeholder))
 
-    def render(self, dialect: str, parameters: Mapping[str, Any] | None = None) -> str:
-        """The query for ``dialect`` with ``:name`` placeholders bound as typed literals."""
+    @property
+    def parameter_columns(self) -> dict[str, str]:
+        """Output columns that are a bare parameter (``:reference_time as reference_time``): column -> parameter."""
+        return {
+            select.alias_or_name: select.unalias().name
+            for select in self.expression.selects
+            if isinstance(select.unalias(), exp.Placeholder)
+        }
+
+    def render(
+        self, dialect: str, parameters: Mapping[str, Any] | None = None, expression: exp.Query | None = None
+    ) -> str:
+        """The query (or ``expression``, a rewrite of it) for ``dialect`` with ``:name`` placeholders bound as typed
+        literals."""
         parameters = dict(parameters or {})
         missing = self.parameters - parameters.keys()
         if missing:
@@ -163,7 +190,7 @@ class SqlModel:
                 return literal(parameters[node.name])
             return node
 
-        bound = self.expression.copy().transform(bind)
+        bound = (expression or self.expression).copy().transform(bind)
         return transpile(bound.sql(dialect=SOURCE_DIALECT), dialect)
 
     def column_lineage(self, schemas: Mapping[str, Mapping[str, str]]) -> dict[str, list[tuple[str, str]]]:
@@ -258,6 +285,11 @@ class SqlProject:
     root: Path
     models: Mapping[str, SqlModel]
     seeds: Mapping[str, Seed] = field(default_factory=dict)
+    source_scopes: Mapping[str, tuple[ScopeRule, ...]] = field(default_factory=dict)  # raw table -> its scope rules
+
+    def scopes(self) -> dict[str, tuple[ScopeRule, ...]]:
+        """Every table with scope rules (raw tables and models) -> its rules."""
+        return {**self.source_scopes, **{n: m.scope for n, m in self.models.items() if m.scope}}
 
     def marts(self) -> list[str]:
         """The output tables (docs/data-contract.md#output-tables), in dependency order."""
@@ -267,6 +299,17 @@ class SqlProject:
         """Models in dependency order (upstream first)."""
         graph = {name: set(m.upstream_tables) & self.models.keys() for name, m in self.models.items()}
         return list(graphlib.TopologicalSorter(graph).static_order())
+
+    def _validate_scope(self, model: SqlModel) -> None:
+        """An incremental build reads every upstream table (but the seeds) through its scope rules."""
+        if not model.scope:
+            return
+        unknown = _unknown_scope_columns(model.scope, set(model.output_columns))
+        if unknown:
+            raise ModelError(f"{model.name}: incremental scope names columns it does not have: {unknown}")
+        unscoped = sorted(model.upstream_tables - self.scopes().keys() - self.seeds.keys())
+        if unscoped:
+            raise ModelError(f"{model.name}: reads tables without an incremental scope: {unscoped}")
 
     def validate(self, external_tables: Set[str]) -> None:
         known = external_tables | self.models.keys() | self.seeds.keys()
@@ -284,7 +327,12 @@ class SqlProject:
             for test in model.tests:
                 if test.kind == "relationships" and test.args["to"] not in known:
                     raise ModelError(f"{model.name}: relationships test points to unknown {test.args['to']}")
+            self._validate_scope(model)
         self.order()  # raises graphlib.CycleError on a cycle
+
+
+def _unknown_scope_columns(rules: tuple[ScopeRule, ...], columns: Set[str]) -> list[str]:
+    return sorted({c for rule in rules for c in rule.columns} - columns)
 
 
 class _Strict(pydantic.BaseModel):
@@ -332,10 +380,49 @@ class _ColumnDoc(_Strict):
     tests: list[str | dict[str, dict[str, Any] | None]] = []
 
 
+class _ScopeEntry(_Strict):
+    """One rule of ``incremental.scope``: exactly one of the scope sets, naming the column(s) that hold its member."""
+
+    leads: str | None = None
+    keys: list[str] | None = pydantic.Field(default=None, min_length=2, max_length=2)
+    appointments: str | None = None
+    ghl_keys: str | None = None
+    calendly_keys: str | None = None
+    events: str | None = None
+    days: str | None = None
+    where: str | None = None
+
+    @pydantic.model_validator(mode="after")
+    def _one_set(self) -> _ScopeEntry:
+        named = [name for name in SCOPE_SETS if getattr(self, name) is not None]
+        if len(named) != 1:
+            raise ValueError(f"a scope rule names exactly one of {list(SCOPE_SETS)}, not {named}")
+        return self
+
+    def rule(self) -> ScopeRule:
+        (scope_set,) = [name for name in SCOPE_SETS if getattr(self, name) is not None]
+        value = getattr(self, scope_set)
+        return ScopeRule(scope_set, tuple(value) if isinstance(value, list) else (value,), self.where)
+
+
+class _Incremental(_Strict):
+    """How an incremental build finds a table's rows in the run's scope (docs/operations.md#incremental-builds)."""
+
+    scope: list[_ScopeEntry] = pydantic.Field(min_length=1)
+
+
 class _ModelDoc(_Strict):
     name: str
     description: str = pydantic.Field(min_length=1)
     columns: list[_ColumnDoc] = []
+    incremental: _Incremental | None = None
+
+
+class _SourceDoc(_Strict):
+    """A raw table the models read (written by the extract assets): documented here only for incremental builds."""
+
+    name: str
+    incremental: _Incremental
 
 
 class _SeedColumnDoc(_ColumnDoc):
@@ -354,6 +441,7 @@ class _SchemaFile(_Strict):
     version: int = 2
     models: list[_ModelDoc] = []
     seeds: list[_SeedDoc] = []
+    sources: list[_SourceDoc] = []
 
 
 def _parse_tests(model: str, column: _ColumnDoc, seeds: Mapping[str, Seed] | None = None) -> list[DeclaredTest]:
@@ -450,10 +538,14 @@ def load_project(root: Path | None = None) -> SqlProject:
     root = root or sql_project_root()
     seeds = load_seeds(root)
     models: dict[str, SqlModel] = {}
+    source_scopes: dict[str, tuple[ScopeRule, ...]] = {}
     for layer in LAYERS:
         folder = root / layer
         docs_path = folder / "schema.yml"
-        documented = {entry.name: entry for entry in _read_schema_file(docs_path).models}
+        schema_file = _read_schema_file(docs_path)
+        documented = {entry.name: entry for entry in schema_file.models}
+        for source in schema_file.sources:
+            source_scopes[source.name] = tuple(rule.rule() for rule in source.incremental.scope)
         for path in sorted(folder.glob("*.sql")):
             name = path.stem
             if name in models or name in seeds:
@@ -469,9 +561,10 @@ def load_project(root: Path | None = None) -> SqlProject:
                 description=" ".join(entry.description.split()),
                 columns={c.name: " ".join(c.description.split()) for c in entry.columns},
                 tests=tuple(t for c in entry.columns for t in _parse_tests(name, c, seeds)),
+                scope=tuple(rule.rule() for rule in entry.incremental.scope) if entry.incremental else (),
             )
         if documented:
             raise ModelError(f"{docs_path} documents models without a .sql file: {sorted(documented)}")
     if not models:
         raise ModelError(f"the SQL project {root} holds no models (no {'/'.join(LAYERS)}/*.sql files)")
-    return SqlProject(root, models, seeds)
+    return SqlProject(root, models, seeds, source_scopes)

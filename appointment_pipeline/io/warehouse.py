@@ -292,8 +292,15 @@ class Warehouse:
                 also(con)
         return count
 
-    def replace_table_with_query(self, table: str, select_sql: str, audit: Audit | None = None) -> int:
-        """Rebuild a model: ``create table scratch as <select>``, audit it, then swap it in; all or nothing."""
+    def replace_table_with_query(
+        self,
+        table: str,
+        select_sql: str,
+        audit: Audit | None = None,
+        also: Callable[[Any], None] | None = None,
+    ) -> int:
+        """Rebuild a model: ``create table scratch as <select>``, audit it, then swap it in; all or nothing.
+        ``also(con)`` runs in the same transaction (bookkeeping that must commit with the rows)."""
         scratch = f"{ident(table)}__scratch"
         with self.transaction() as con, scrubbing(f"rebuilding {table}", identifiers_in(select_sql, scratch)):
             con.execute(f"drop table if exists {scratch}")
@@ -302,6 +309,8 @@ class Warehouse:
             self._audit(con, table, scratch, audit)
             self._swap(con, scratch, table)
             self.analyze(con, table)
+            if also is not None:
+                also(con)
         return count
 
     def _audit(self, con: Any, table: str, candidate: str, audit: Audit | None) -> None:

@@ -3,8 +3,8 @@
 - ``reconcile_job``: every asset for one day (or a range) of the shared daily partitions; the reconcile schedule
   runs it for the previous day. Unpartitioned assets (``raw_leads`` and every SQL model) run once per run.
 - ``landing_refresh_job``: the two snapshot assets and everything downstream of them, plus the vocabulary seeds the
-  models join (cheap, and a deployed CSV change takes effect); the landing-zone sensor runs it for exactly the days
-  whose files changed (``raw_leads`` is not re-read: new landing files do not change it).
+  models join (cheap, and a deployed CSV change takes effect) and every SQL model; the landing-zone sensor runs it for
+  exactly the days whose files changed (``raw_leads`` is not re-read: new landing files do not change it).
 - ``snapshot_freshness_job``: only the freshness checks of the snapshot assets (reads the Dagster instance, never
   the warehouse); the ``snapshot_freshness_hourly`` schedule runs it so that a stalled pipeline is still noticed.
 
@@ -15,6 +15,7 @@ the assets' ``BackfillPolicy.single_run()`` applies (dagster#17404).
 from dagster import AssetSelection, define_asset_job
 
 from appointment_pipeline.defs.constants import SEED_GROUP
+from appointment_pipeline.io.sql_project import LAYERS
 from appointment_pipeline.defs.quality.checks import FRESHNESS_CHECKS
 from appointment_pipeline.defs.extract.assets import raw_calendly_invitees, raw_ghl_appointments
 
@@ -33,9 +34,10 @@ reconcile_job = define_asset_job(
 
 landing_refresh_job = define_asset_job(
     "landing_refresh_job",
-    selection=SNAPSHOT_ASSETS.downstream() | AssetSelection.groups(SEED_GROUP),
+    # every SQL model, also those that read only "Lead": a run that builds every model can update them incrementally
+    selection=SNAPSHOT_ASSETS.downstream() | AssetSelection.groups(SEED_GROUP, *LAYERS),
     description=(
-        "The snapshot assets for the requested day(s), every model downstream of them and the vocabulary seeds. "
+        "The snapshot assets for the requested day(s), every SQL model and the vocabulary seeds. "
         "Run by landing_zone_sensor for the days whose landing files are new or changed."
     ),
 )

@@ -1,12 +1,13 @@
 """One Dagster asset per SQL model in dbt_like_sql/ (groups staging, intermediate, marts; the seeds are in seeds.py).
 
 Dependencies come from the tables each query reads (sqlglot), descriptions and column docs from the folder's
-schema.yml, and each rebuild is all-or-nothing (scratch table swapped in within one transaction).
+schema.yml, and each write is all-or-nothing: a full rebuild swaps in a scratch table, an incremental build replaces
+the rows in the run's scope (io/model_build.py; docs/operations.md#incremental-builds says when each is chosen).
 """
 
 
 import hashlib
-from datetime import datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
 from dagster import (
@@ -22,7 +23,9 @@ from dagster import (
     asset,
 )
 
-from appointment_pipeline.io.audits import AUDIT_METADATA, model_audit
+from appointment_pipeline.io.audits import AUDIT_METADATA
+from appointment_pipeline.io.incremental_scope import BuildPlan, BuildRequest, plan_build
+from appointment_pipeline.io.model_build import build_model, project_versions
 from appointment_pipeline.defs.constants import EXTERNAL_TABLES, OWNERS, WAREHOUSE_KIND, WAREHOUSE_POOL
 from appointment_pipeline.domain.key_fingerprint import matches_hashes, require_one_key
 from appointment_pipeline.io.lineage import ProjectLineage, build_lineage, project_lineage
@@ -37,6 +40,48 @@ def run_start_time(context: AssetExecutionContext) -> datetime:
     record = context.instance.get_run_record_by_id(context.run.run_id)
     started = record.start_time if record and record.start_time else None
     return datetime.fromtimestamp(started, tz=timezone.utc) if started else datetime.now(timezone.utc)
+
+
+FULL_REFRESH_TAG = "appointment/full_refresh"  # "true" on a run: every model is rebuilt over all history
+
+
+def run_partition_days(context: AssetExecutionContext) -> list[date]:
+    """The snapshot days the run materializes (its partition or partition range; none for an unpartitioned run)."""
+    tags = context.run.tags
+    start = tags.get("dagster/asset_partition_range_start") or tags.get("dagster/partition")
+    end = tags.get("dagster/asset_partition_range_end") or start
+    if not start or not end:
+        return []
+    try:
+        first, last = date.fromisoformat(start), date.fromisoformat(end)
+    except (TypeError, ValueError):
+        return []
+    return [first + timedelta(days=i) for i in range((last - first).days + 1)]
+
+
+def run_selects_every_model(context: AssetExecutionContext, project: SqlProject) -> bool:
+    selected = context.run.asset_selection
+    if not selected:  # no subset: the job's own selection
+        selected = context.job_def.asset_layer.selected_asset_keys
+    return {AssetKey(name) for name in project.models} <= set(selected)
+
+
+def run_build_plan(
+    context: AssetExecutionContext, wh, project: SqlProject, pipeline_settings: PipelineSettingsResource
+) -> BuildPlan:
+    """The run's build plan: made by the run's first model step, read back by the others."""
+    versions, digest = project_versions(project)
+    full_refresh = context.run.tags.get(FULL_REFRESH_TAG, "").lower() == "true"
+    request = BuildRequest(
+        build_id=context.run.run_id,
+        code_versions=versions,
+        project_digest=digest,
+        reference_time=pipeline_settings.resolve_reference_time(run_start_time(context)),
+        run_days=run_partition_days(context),
+        selects_every_model=run_selects_every_model(context, project),
+        full_refresh=f"run tag {FULL_REFRESH_TAG}=true" if full_refresh else None,
+    )
+    return plan_build(wh, request)
 
 
 def build_model_asset(model: SqlModel, project: SqlProject, lineage: ProjectLineage | None = None) -> AssetsDefinition:
@@ -71,27 +116,29 @@ def build_model_asset(model: SqlModel, project: SqlProject, lineage: ProjectLine
         with warehouse.warehouse().session() as wh:  # one connection for the rebuild and its metadata lookups
             if one_key_only:
                 require_one_key(wh, model.name)
-            parameters = {}
-            if "reference_time" in model.parameters:
-                parameters["reference_time"] = pipeline_settings.resolve_reference_time(run_start_time(context))
+            plan = run_build_plan(context, wh, project, pipeline_settings)
+            context.log.info(f"{model.name}: {plan.mode} build ({plan.reason})")
             audited: dict[str, Any] = {}
             try:
-                count = wh.replace_table_with_query(
-                    model.name, model.render(wh.dialect, parameters), audit=model_audit(wh, model, record=audited)
-                )
+                build = build_model(wh, model, project, plan, record=audited)
             except AuditFailed as exc:
                 raise Failure(
                     description=f"{exc} The previous {model.name} table is unchanged.",
                     metadata={"failed_audits": MetadataValue.json(exc.failures)},
                 ) from None
+            count = build.row_count
             metadata = table_metadata(wh, model.name, count, descriptions=model.columns, lineage=direct)
             metadata["column_lineage"] = MetadataValue.md(hop_markdown(hop))  # direct and indirect
             # this run's checks of the table report what the audit found instead of querying it again
             metadata[AUDIT_METADATA] = MetadataValue.json(audited)
             if model.layer == "marts":
                 metadata["preview"] = MetadataValue.md(preview_markdown(wh, model.name))
-            if parameters:
-                metadata["parameters"] = MetadataValue.json({k: str(v) for k, v in parameters.items()})
+            metadata["build_mode"] = MetadataValue.text(build.mode)
+            metadata["build_reason"] = MetadataValue.text(plan.reason)
+            metadata["rows_deleted"] = MetadataValue.int(build.rows_deleted)
+            metadata["rows_inserted"] = MetadataValue.int(build.rows_inserted)
+            if "reference_time" in model.parameters:
+                metadata["parameters"] = MetadataValue.json({"reference_time": str(plan.reference_time)})
         return MaterializeResult(metadata=metadata)
 
     return sql_model

@@ -1,0 +1,338 @@
+"""Which build a run does (full or incremental) and, for an incremental one, its scope (no Dagster imports).
+
+A build is planned once per run, before any model is written: the plan decides the mode, snapshots the inputs the
+next run will diff against ("Lead" row hashes, the loaded snapshot days) and fills the scope tables. Each model then
+records, in the transaction that writes it, that it was built by this plan (``model_build_state``). The next run
+trusts the previous build only when every model was built by the same plan with today's code: a failed or partial
+run, a changed model or seed, makes the next one full.
+
+The scope starts from what changed since that build (the snapshot day loaded or re-delivered, the "Lead" rows that
+differ, the leads whose primary appointment can change because the reference time moved) and is closed over every
+relation the models compute across rows: the keys of each scoped lead and the leads of each scoped key (before the
+change, from the previous tables, and after it, from every lead that could match the key by any method), every
+invitee of a scoped Calendly event and the event of every scoped invitee, and reschedule partners.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from appointment_pipeline.io.incremental import SCOPE_DAYS, SCOPE_EVENTS, SCOPE_KEYS, SCOPE_LEADS
+from appointment_pipeline.io.warehouse import Warehouse, ident
+
+logger = logging.getLogger(__name__)
+
+RUNS_TABLE = "model_build_runs"
+STATE_TABLE = "model_build_state"
+LEAD_ROWS_TABLE = "model_build_lead_rows"
+DAY_LOADS_TABLE = "model_build_day_loads"
+PARTITION_LOADS_TABLE = "snapshot_partition_loads"  # written by the snapshot assets
+FULL, INCREMENTAL = "full", "incremental"
+
+BOOKKEEPING = {
+    RUNS_TABLE: [("build_id", "text"), ("mode", "text"), ("reason", "text"), ("project_digest", "text"),
+                 ("reference_time", "timestamptz"), ("last_snapshot_date", "date"), ("planned_at", "timestamptz")],
+    STATE_TABLE: [("model", "text"), ("build_id", "text"), ("mode", "text"), ("code_version", "text"),
+                  ("rows_deleted", "bigint"), ("rows_inserted", "bigint")],
+    LEAD_ROWS_TABLE: [("build_id", "text"), ("lead_id", "text"), ("row_hash", "text")],
+    DAY_LOADS_TABLE: [("build_id", "text"), ("provider", "text"), ("snapshot_date", "date"), ("ingest_source", "text"),
+                      ("content_digest", "text"), ("record_count", "bigint")],
+    SCOPE_LEADS: [("lead_id", "text")],
+    SCOPE_KEYS: [("provider", "text"), ("appointment_key", "text"), ("appointment_id", "text")],
+    SCOPE_EVENTS: [("scheduled_event_uri", "text")],
+    SCOPE_DAYS: [("snapshot_date", "date")],
+}
+
+
+@dataclass(frozen=True)
+class BuildPlan:
+    build_id: str
+    mode: str
+    reason: str
+    reference_time: datetime | None
+
+    @property
+    def incremental(self) -> bool:
+        return self.mode == INCREMENTAL
+
+
+@dataclass(frozen=True)
+class BuildRequest:
+    """What the run asks for: the plan decides whether the previous build can be updated in place."""
+
+    build_id: str
+    code_versions: Mapping[str, str]  # every SQL model -> code version
+    project_digest: str  # changes with any model's SQL, scope declaration or seed
+    reference_time: datetime | None
+    run_days: Sequence[date] = ()  # the snapshot days the run loads (its partitions)
+    selects_every_model: bool = True
+    full_refresh: str | None = None  # why the run asks for a full rebuild, if it does
+
+
+def existing_plan(wh: Warehouse, build_id: str) -> BuildPlan | None:
+    if not wh.table_exists(RUNS_TABLE):
+        return None
+    rows = wh.query(f"select mode, reason, reference_time from {RUNS_TABLE} where build_id = %s", [build_id])
+    return BuildPlan(build_id, rows[0][0], rows[0][1], rows[0][2]) if rows else None
+
+
+def plan_build(wh: Warehouse, request: BuildRequest) -> BuildPlan:
+    """The run's plan: read back when a model of the run planned it already, else decided, snapshotted and scoped
+    now, in one transaction."""
+    plan = existing_plan(wh, request.build_id)
+    if plan is not None:
+        return plan
+    baseline, reason = _baseline(wh, request)
+    with wh.transaction() as con:
+        for table, columns in BOOKKEEPING.items():
+            wh.create_table_if_missing(con, table, columns)
+        _snapshot_inputs(wh, con, request.build_id)
+        changed_days = _changed_days(wh, con, request, baseline)
+        if baseline is not None and reason is None:
+            reason = _day_reason(wh, con, baseline, changed_days)
+        if reason is None and wh.execute(
+            con, f"select count(*) from {LEAD_ROWS_TABLE} where build_id = %s and lead_id is null", [request.build_id]
+        ).fetchone()[0]:
+            reason = "raw_leads has rows without a lead_id (only a full build audits them)"
+        mode = FULL if reason else INCREMENTAL
+        for table in (SCOPE_LEADS, SCOPE_KEYS, SCOPE_EVENTS, SCOPE_DAYS):
+            con.execute(f"delete from {table}")
+        if mode == INCREMENTAL:
+            assert baseline is not None
+            reason = _fill_scope(wh, con, request, baseline, changed_days)
+        last_day = wh.execute(
+            con, f"select max(snapshot_date) from {DAY_LOADS_TABLE} where build_id = %s", [request.build_id]
+        ).fetchone()[0]
+        wh.execute(
+            con,
+            f"insert into {RUNS_TABLE} values (%s, %s, %s, %s, %s, %s, current_timestamp)",
+            [request.build_id, mode, reason, request.project_digest, request.reference_time, last_day],
+        )
+        # only the trusted build's snapshot and this one are ever read again
+        for table in (LEAD_ROWS_TABLE, DAY_LOADS_TABLE):
+            wh.execute(con, f"delete from {table} where build_id not in (%s, %s)",
+                       [request.build_id, baseline or request.build_id])
+    plan = BuildPlan(request.build_id, mode, reason or "", request.reference_time)
+    logger.info("model build %s: %s (%s)", request.build_id, mode, plan.reason)
+    return plan
+
+
+def record_model_build(wh: Warehouse, con: Any, model: str, plan: BuildPlan, code_version: str,
+                       deleted: int, inserted: int) -> None:
+    """In the transaction that writes the model: the model now holds what this plan built."""
+    wh.create_table_if_missing(con, STATE_TABLE, BOOKKEEPING[STATE_TABLE])
+    wh.execute(con, f"delete from {STATE_TABLE} where model = %s", [model])
+    wh.execute(con, f"insert into {STATE_TABLE} values (%s, %s, %s, %s, %s, %s)",
+               [model, plan.build_id, plan.mode, code_version, deleted, inserted])
+
+
+# -- the decision ------------------------------------------------------------------------------------------------
+def _baseline(wh: Warehouse, request: BuildRequest) -> tuple[str | None, str | None]:
+    """(the build every model holds, why a full rebuild is needed instead — None when the build can be updated)."""
+    if request.full_refresh:
+        return None, request.full_refresh
+    if not request.selects_every_model:
+        return None, "the run does not build every SQL model"
+    if not all(wh.table_exists(t) for t in (RUNS_TABLE, STATE_TABLE, LEAD_ROWS_TABLE, DAY_LOADS_TABLE)):
+        return None, "no previous build state"
+    state = {m: (b, v) for m, b, v in wh.query(f"select model, build_id, code_version from {STATE_TABLE}")}
+    missing = sorted(set(request.code_versions) - set(state))
+    if missing:
+        return None, f"no previous build of {', '.join(missing)}"
+    changed = sorted(m for m, v in request.code_versions.items() if state[m][1] != v)
+    if changed:
+        return None, f"the SQL of {', '.join(changed)} changed"
+    builds = {state[m][0] for m in request.code_versions}
+    if len(builds) != 1:
+        return None, "the models were last built by different runs (a run failed or built only some of them)"
+    (baseline,) = builds
+    digest = wh.query(f"select project_digest from {RUNS_TABLE} where build_id = %s", [baseline])
+    if not digest:
+        return None, "no previous build state"
+    if digest[0][0] != request.project_digest:
+        return None, "the seeds or the scope declarations changed"
+    if not all(wh.table_exists(m) for m in request.code_versions):
+        return None, "a model table is missing"
+    return baseline, None
+
+
+def _changed_days(wh: Warehouse, con: Any, request: BuildRequest, baseline: str | None) -> list[date]:
+    days = set(request.run_days)
+    if baseline is not None:
+        columns = "provider, snapshot_date, ingest_source, content_digest, record_count"
+        for row in wh.execute(
+            con,
+            f"select snapshot_date from ((select {columns} from {DAY_LOADS_TABLE} where build_id = %s except "
+            f"select {columns} from {DAY_LOADS_TABLE} where build_id = %s) union all "
+            f"(select {columns} from {DAY_LOADS_TABLE} where build_id = %s except "
+            f"select {columns} from {DAY_LOADS_TABLE} where build_id = %s)) as differing",
+            [request.build_id, baseline, baseline, request.build_id],
+        ).fetchall():
+            days.add(row[0])
+    return sorted(days)
+
+
+def _day_reason(wh: Warehouse, con: Any, baseline: str, days: list[date]) -> str | None:
+    if len(days) > 1:
+        return f"{len(days)} snapshot days changed ({days[0]} .. {days[-1]}): a range or backfill"
+    last = wh.execute(con, f"select last_snapshot_date from {RUNS_TABLE} where build_id = %s", [baseline]).fetchone()
+    if days and last and last[0] is not None and days[0] < last[0]:
+        return f"snapshot day {days[0]} is earlier than the last loaded day {last[0]}"
+    return None
+
+
+def _snapshot_inputs(wh: Warehouse, con: Any, build_id: str) -> None:
+    """What the next run diffs against: a hash of every "Lead" row and the loaded snapshot days."""
+    wh.execute(con, f"delete from {LEAD_ROWS_TABLE} where build_id = %s", [build_id])
+    wh.execute(con, f"delete from {DAY_LOADS_TABLE} where build_id = %s", [build_id])
+    columns = [name for name, _ in wh.table_columns("raw_leads", con=con)]
+    if columns:
+        row_text = " || '|' || ".join(f"coalesce(cast({ident(c)} as text), '~')" for c in columns)
+        wh.execute(con, f"insert into {LEAD_ROWS_TABLE} select %s, lead_id, md5({row_text}) from raw_leads",
+                   [build_id])
+    if wh.table_columns(PARTITION_LOADS_TABLE, con=con):
+        wh.execute(
+            con,
+            f"insert into {DAY_LOADS_TABLE} select %s, provider, snapshot_date, ingest_source, content_digest, "
+            f"record_count from {PARTITION_LOADS_TABLE}",
+            [build_id],
+        )
+
+
+# -- the scope ---------------------------------------------------------------------------------------------------
+_IN_DAYS = f"snapshot_date in (select snapshot_date from {SCOPE_DAYS})"
+_CALENDLY_ROWS = (  # invitee relations after the change (every raw row) and before it (the replaced days' rows)
+    "(select invitee_uri, scheduled_event_uri, old_invitee_uri, new_invitee_uri, email_hash "
+    "from raw_calendly_invitees where reject_reason is null "
+    "union all select invitee_uri, scheduled_event_uri, old_invitee_uri, new_invitee_uri, email_hash "
+    f"from stg_calendly_invitees where {_IN_DAYS}) as c"
+)
+_GHL_ROWS = (
+    "(select ghl_appointment_id, contact_id from raw_ghl_appointments where reject_reason is null "
+    f"union all select ghl_appointment_id, contact_id from stg_ghl_appointments where {_IN_DAYS}) as g"
+)
+_K_GHL = f"(select appointment_key from {SCOPE_KEYS} where provider = 'GHL')"
+_K_CAL = f"(select appointment_key from {SCOPE_KEYS} where provider = 'CALENDLY')"
+_IN_K = f"exists (select 1 from {SCOPE_KEYS} as k where k.provider = {{q}}.provider and k.appointment_key = {{q}}.{{key}})"
+_L = f"(select lead_id from {SCOPE_LEADS})"
+_E = f"(select scheduled_event_uri from {SCOPE_EVENTS})"
+
+_SEED_KEYS = [
+    f"select 'GHL', ghl_appointment_id from raw_ghl_appointments where {_IN_DAYS}",
+    f"select 'GHL', ghl_appointment_id from stg_ghl_appointments where {_IN_DAYS}",
+    *(f"select 'CALENDLY', {column} from {table} where {_IN_DAYS}"
+      for table in ("raw_calendly_invitees", "stg_calendly_invitees")
+      for column in ("invitee_uri", "old_invitee_uri", "new_invitee_uri")),
+]
+_SEED_EVENTS = [
+    f"select scheduled_event_uri from {table} where {_IN_DAYS}"
+    for table in ("raw_calendly_invitees", "stg_calendly_invitees", "stg_calendly_scheduled_events")
+]
+_EVENTS_OF_KEYS = [f"select c.scheduled_event_uri from {_CALENDLY_ROWS} where c.invitee_uri in {_K_CAL}"]
+_KEYS_OF_KEYS = [  # the invitees of scoped events, and reschedule partners
+    f"select 'CALENDLY', c.invitee_uri from {_CALENDLY_ROWS} where c.scheduled_event_uri in {_E}",
+    f"select 'CALENDLY', c.new_invitee_uri from {_CALENDLY_ROWS} where c.invitee_uri in {_K_CAL}",
+    f"select 'CALENDLY', c.old_invitee_uri from {_CALENDLY_ROWS} where c.invitee_uri in {_K_CAL}",
+    f"select 'CALENDLY', c.invitee_uri from {_CALENDLY_ROWS} "
+    f"where c.old_invitee_uri in {_K_CAL} or c.new_invitee_uri in {_K_CAL}",
+]
+_LEADS_OF_KEYS = [
+    # before: the lead each key resolved to or was claimed by
+    f"select m.lead_id from int_appointments_merged as m where {_IN_K.format(q='m', key='appointment_key')}",
+    f"select o.lead_id from int_legacy_observations as o where {_IN_K.format(q='o', key='appointment_key')}",
+    # after: every lead that can match the key by any method (legacy key, GHL contact, email hash)
+    f"select lead_id from raw_leads where trim(ghl_appointment_id) in {_K_GHL}",
+    f"select lead_id from raw_leads where trim(calendly_invitee_uri) in {_K_CAL}",
+    f"select lead_id from raw_leads where trim(ghl_contact_id) in "
+    f"(select g.contact_id from {_GHL_ROWS} where g.ghl_appointment_id in {_K_GHL})",
+    f"select lead_id from raw_leads where email_hash in "
+    f"(select c.email_hash from {_CALENDLY_ROWS} where c.invitee_uri in {_K_CAL})",
+]
+_KEYS_OF_LEADS = [
+    f"select provider, appointment_key from int_appointments_merged where lead_id in {_L}",
+    f"select provider, appointment_key from int_legacy_observations where lead_id in {_L}",
+    f"select 'GHL', trim(ghl_appointment_id) from raw_leads where lead_id in {_L}",
+    f"select 'CALENDLY', trim(calendly_invitee_uri) from raw_leads where lead_id in {_L}",
+    f"select 'GHL', 'legacy:' || lead_id from {SCOPE_LEADS}",
+    f"select 'CALENDLY', 'legacy:' || lead_id from {SCOPE_LEADS}",
+    f"select 'GHL', g.ghl_appointment_id from {_GHL_ROWS} "
+    f"where g.contact_id in (select trim(ghl_contact_id) from raw_leads where lead_id in {_L})",
+    f"select 'CALENDLY', c.invitee_uri from {_CALENDLY_ROWS} "
+    f"where c.email_hash in (select email_hash from raw_leads where lead_id in {_L})",
+]
+
+
+def _add_leads(wh: Warehouse, con: Any, selects: list[str], params: Sequence[Any] = ()) -> int:
+    rows = " union ".join(selects)
+    return _rowcount(con.execute(wh._params(
+        f"insert into {SCOPE_LEADS} select distinct x.lead_id from ({rows}) as x(lead_id) where x.lead_id is not null "
+        f"and x.lead_id not in (select lead_id from {SCOPE_LEADS})"), params))
+
+
+def _add_keys(con: Any, selects: list[str]) -> int:
+    rows = " union ".join(selects)
+    return _rowcount(con.execute(
+        f"insert into {SCOPE_KEYS} select x.provider, x.appointment_key, md5(x.provider || ':' || x.appointment_key) "
+        f"from (select distinct * from ({rows}) as u(provider, appointment_key)) as x "
+        f"where x.appointment_key is not null and not {_IN_K.format(q='x', key='appointment_key')}"))
+
+
+def _add_events(con: Any, selects: list[str]) -> int:
+    rows = " union ".join(selects)
+    return _rowcount(con.execute(
+        f"insert into {SCOPE_EVENTS} select distinct x.uri from ({rows}) as x(uri) where x.uri is not null "
+        f"and x.uri not in (select scheduled_event_uri from {SCOPE_EVENTS})"))
+
+
+def _rowcount(cursor: Any) -> int:
+    count = cursor.rowcount
+    if count is None or count < 0:  # DuckDB returns the count as a result row
+        count = cursor.fetchone()[0]
+    return int(count)
+
+
+def _fill_scope(wh: Warehouse, con: Any, request: BuildRequest, baseline: str, days: list[date]) -> str:
+    for day in days:
+        wh.execute(con, f"insert into {SCOPE_DAYS} values (%s)", [day])
+    _add_keys(con, _SEED_KEYS)
+    _add_events(con, _SEED_EVENTS)
+    # "Lead" rows added, removed or changed since the previous build
+    # (a lead's rows are counted: a duplicated row is a change too)
+    rows = f"select lead_id, row_hash, count(*) as copies from {LEAD_ROWS_TABLE} where build_id = %s group by 1, 2"
+    _add_leads(wh, con, [
+        f"select coalesce(n.lead_id, o.lead_id) from ({rows}) as n full outer join ({rows}) as o "
+        "on o.lead_id = n.lead_id and o.row_hash = n.row_hash where n.copies is distinct from o.copies"
+    ], [request.build_id, baseline])
+    changed_leads = wh.execute(con, f"select count(*) from {SCOPE_LEADS}").fetchone()[0]
+    previous = wh.execute(con, f"select reference_time from {RUNS_TABLE} where build_id = %s", [baseline]).fetchone()
+    previous_time = previous[0] if previous else None
+    if previous_time != request.reference_time and previous_time is not None and request.reference_time is not None:
+        # an upcoming confirmed appointment that started in between is no longer the lead's next one (or is again)
+        low, high = sorted([previous_time, request.reference_time])
+        _add_leads(wh, con, [
+            "select a.lead_id from appointments as a inner join appointment_statuses as s on s.status = a.status "
+            "where s.upcoming_first and a.start_at > %s and a.start_at <= %s"
+        ], [low, high])
+    rounds = 0
+    while True:
+        rounds += 1
+        for table in (SCOPE_LEADS, SCOPE_KEYS, SCOPE_EVENTS):
+            wh.analyze(con, table)  # PostgreSQL: plan each round on the sets' current sizes
+        added = _add_events(con, _EVENTS_OF_KEYS)
+        added += _add_keys(con, _KEYS_OF_KEYS)
+        added += _add_leads(wh, con, _LEADS_OF_KEYS)
+        added += _add_keys(con, _KEYS_OF_LEADS)
+        if not added:
+            break
+    for table in (SCOPE_DAYS, SCOPE_LEADS, SCOPE_KEYS, SCOPE_EVENTS):
+        wh.analyze(con, table)  # PostgreSQL plans the models' semi-joins on these sizes
+    sizes = {t: wh.execute(con, f"select count(*) from {t}").fetchone()[0]
+             for t in (SCOPE_DAYS, SCOPE_LEADS, SCOPE_KEYS, SCOPE_EVENTS)}
+    return (
+        f"days {[str(d) for d in days]}, {changed_leads} changed or time-affected leads; scope closed in {rounds} "
+        f"rounds: {sizes[SCOPE_LEADS]} leads, {sizes[SCOPE_KEYS]} appointment keys, {sizes[SCOPE_EVENTS]} events"
+    )
