@@ -1,56 +1,28 @@
 from __future__ import annotations
 
 import os
-import pickle
 import shutil
 import tempfile
 from collections import Counter, defaultdict
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from filelock import FileLock
 
-from appointment_pipeline.demo import generate_demo
 from appointment_pipeline.io.warehouse import Warehouse
 from appointment_pipeline.settings import get_settings
-from pipeline import DEMO_ARGS, Inputs, create_pg_database, drop_pg_database, run_pipeline
-
-# A directory the whole test session shares (every pytest-xdist worker, or the one process without xdist): the
-# reporting process creates it, the workers inherit its name through the environment.
-SHARED_DIR_VARIABLE = "PIPELINE_TESTS_SHARED_DIR"
-SHARED_PG_URLS = "postgres_databases.txt"  # databases built once for the session, dropped when it ends
-
-
-def shared_build(name: str, build: Callable[[Path], object]) -> tuple[Path, object]:
-    """Build ``name`` once per test session, whichever worker asks first (the others wait for it): returns the
-    directory it was built in and the value ``build`` returned. Treat the directory as read-only."""
-    shared = Path(os.environ[SHARED_DIR_VARIABLE])
-    root = shared / name
-    result = root / "build_result.pickle"
-    with FileLock(shared / f"{name}.lock"):
-        if not result.exists():
-            shutil.rmtree(root, ignore_errors=True)
-            root.mkdir()
-            value = build(root)
-            result.write_bytes(pickle.dumps(value))
-    return root, pickle.loads(result.read_bytes())
-
-
-def private_copy(shared: Path, target: Path) -> Path:
-    shutil.copytree(shared, target, ignore=shutil.ignore_patterns("build_result.pickle"), dirs_exist_ok=True)
-    return target
-
-
-def shared_demo(name: str, **demo_args) -> tuple[Path, object]:
-    """(directory holding app.sqlite and landing/, DemoSummary) of one demo, generated once per session."""
-    return shared_build(name, lambda root: generate_demo(f"sqlite:///{root / 'app.sqlite'}", root / "landing",
-                                                         **demo_args))
-
-
-def demo_inputs(root: Path) -> Inputs:
-    return Inputs(source_db_url=f"sqlite:///{root / 'app.sqlite'}", landing_dir=root / "landing")
-
+from pipeline import (
+    DEMO_ARGS,
+    SHARED_DIR_VARIABLE,
+    SHARED_PG_URLS,
+    Inputs,
+    create_pg_database,
+    demo_inputs,
+    drop_pg_database,
+    private_copy,
+    run_pipeline,
+    shared_build,
+    shared_demo,
+)
 
 # The files that take longest (real runs, spawned Dagster processes) start first, in this order, so that the xdist
 # workers finish together instead of one running a long file alone at the end. Every other file follows as collected.

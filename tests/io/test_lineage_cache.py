@@ -110,6 +110,7 @@ def test_transpiled_sql_is_derived_once_per_text(tmp_path, monkeypatch):
         return real(sql, **kwargs)
 
     monkeypatch.setattr(sql_project.sqlglot, "transpile", counting)
+    sql_project._transpiled.cache_clear()  # what earlier tests of this process transpiled is not this test's
     model = load_project().models["int_calendly_events"]
     sql = model.render("postgres")
     first = sql_project.transpile(sql, "duckdb")

@@ -14,8 +14,15 @@ from sqlalchemy.engine import make_url
 
 from appointment_pipeline.domain.instants import parse_instant
 from appointment_pipeline.io.sql_project import load_project
-from conftest import demo_inputs, shared_demo
-from pipeline import DEMO_ARGS, REFERENCE_TIME, create_pg_database, drop_pg_database, run_pipeline
+from pipeline import (
+    DEMO_ARGS,
+    REFERENCE_TIME,
+    create_pg_database,
+    demo_inputs,
+    drop_pg_database,
+    run_pipeline,
+    shared_demo,
+)
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
