@@ -53,7 +53,8 @@ def check_targets(result: dict, report: str, *, with_sweep: bool) -> None:
             assert (target["value"], target["ratio"], target["status"]) == (None, None, "not measured")
             continue
         assert isinstance(target["value"], float | int) and target["value"] > 0, (name, engine, target)
-        assert target["ratio"] == pytest.approx(target["value"] / target["limit"], rel=1e-3), (name, engine)
+        # the JSON rounds ratios to 4 decimals
+        assert target["ratio"] == pytest.approx(target["value"] / target["limit"], abs=5.1e-5), (name, engine)
         if name in ABSOLUTE_TARGETS:  # stated for 1M leads (the fixed cost for 2,000 leads over 14 days)
             assert target["status"] == "n/a at this scale", (name, engine)
         elif (name, engine) == ("full rebuild / floor", "postgres"):
