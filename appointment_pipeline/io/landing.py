@@ -72,6 +72,17 @@ def scan_landing_day(landing_dir: Path, provider: Provider, day: date) -> Landin
     return LandingDay(files, unreadable, skipped)
 
 
+def scan_reporting_skips(
+    landing_dir: Path, provider: Provider, day: date, on_skip: Callable[[str], None] | None
+) -> LandingDay:
+    """scan_landing_day, with each entry it leaves alone passed to ``on_skip`` (a log line, never a reject)."""
+    found = scan_landing_day(landing_dir, provider, day)
+    for path, why in found.skipped:
+        if on_skip:
+            on_skip(f"{path.relative_to(landing_dir).as_posix()}: {why}, skipped")
+    return found
+
+
 def non_day_folders(landing_dir: Path, provider: Provider) -> list[str]:
     """Entries of the provider folder that are not YYYY-MM-DD folders: never a snapshot, only worth a log line."""
     folder = landing_dir / provider.name
@@ -179,10 +190,7 @@ def read_landing(
     other names and links leaving the landing zone are passed to ``on_skip`` and not read."""
     for day in days:
         digest = hashlib.sha256()
-        found = scan_landing_day(landing_dir, provider, day)
-        for path, why in found.skipped:
-            if on_skip:
-                on_skip(f"{path.relative_to(landing_dir).as_posix()}: {why}, skipped")
+        found = scan_reporting_skips(landing_dir, provider, day, on_skip)
         for path in found.files:
             file_digest = hashlib.sha256()
             yield from _read_lines(path, day, path.relative_to(landing_dir).as_posix(), file_digest)

@@ -31,7 +31,7 @@ from appointment_pipeline.io.landing import (
     MAX_LINE_BYTES,
     _file_digest_update,
     _HashingReader,
-    scan_landing_day,
+    scan_reporting_skips,
 )
 from appointment_pipeline.io.landing_sql import MACROS, PROVIDER_SQL
 
@@ -156,10 +156,7 @@ def read_landing_batches(
     batch = _Batch()
     for day in days:
         digest = hashlib.sha256()
-        found = scan_landing_day(landing_dir, provider, day)
-        for path, why in found.skipped:
-            if on_skip:
-                on_skip(f"{path.relative_to(landing_dir).as_posix()}: {why}, skipped")
+        found = scan_reporting_skips(landing_dir, provider, day, on_skip)
         for path in found.files:
             relative = path.relative_to(landing_dir).as_posix()
             file_digest = hashlib.sha256()
