@@ -83,6 +83,14 @@ def _path(*parts: str) -> str:
     return ".".join(["$", *(p for p in parts if p)])
 
 
+def _odd_wrapper(wrappers: list[str]) -> str:
+    """True when a wrapper key is present but holds no object keys (its key list in ``_extraction``'s order)."""
+    return "\n            or ".join(
+        f"list_contains(keys[1], '{wrapper}') and len(keys[{n * len(OBJECT_KEYS) + 1}]) = 0"
+        for n, wrapper in enumerate(wrappers) if wrapper
+    )
+
+
 def _extraction(top_leaves: list[str], record_leaves: list[str], wrappers: list[str]) -> str:
     """Two parses per line: the keys of every object the rules read (also: is it valid JSON, are its keys unique,
     is a field present, is it a non-empty object) and the JSON fragments of the leaf fields, at the top and under
@@ -146,8 +154,7 @@ with {_LINES},
 shaped as (
     select *,
         -- a wrapper with keys is an object; one present without keys may be {{}}, null or no object: Python's
-        list_contains(keys[1], 'payload') and len(keys[{len(OBJECT_KEYS) + 1}]) = 0
-            or list_contains(keys[1], 'resource') and len(keys[{2 * len(OBJECT_KEYS) + 1}]) = 0 as odd_wrapper,
+        {_odd_wrapper(_CALENDLY_WRAPPERS)} as odd_wrapper,
         case
             when len(keys[{len(OBJECT_KEYS) + 1}]) > 0 and list_contains(keys[1], 'event') then 'webhook'
             when len(keys[{2 * len(OBJECT_KEYS) + 1}]) > 0 then 'resource'
@@ -345,8 +352,7 @@ with {_LINES},
 shaped as (
     select *,
         -- a wrapper with keys is an object; one present without keys may be {{}}, null or no object: Python's
-        list_contains(keys[1], 'appointment') and len(keys[{len(OBJECT_KEYS) + 1}]) = 0
-            or list_contains(keys[1], 'event') and len(keys[{2 * len(OBJECT_KEYS) + 1}]) = 0 as odd_wrapper,
+        {_odd_wrapper(_GHL_WRAPPERS)} as odd_wrapper,
         case
             when len(keys[{len(OBJECT_KEYS) + 1}]) > 0 then (
                 case when type_fragment in ('"AppointmentCreate"', '"AppointmentUpdate"', '"AppointmentDelete"')
