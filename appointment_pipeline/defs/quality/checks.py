@@ -25,6 +25,7 @@ from appointment_pipeline.defs.constants import EXTERNAL_TABLES, WAREHOUSE_POOL
 from appointment_pipeline.defs.transform.metadata import frame_markdown
 from appointment_pipeline.defs.extract.partitions import snapshot_days
 from appointment_pipeline.io.audits import (
+    AUDIT_METADATA,
     PII_AUDIT,
     find_cycles,
     links_leaving_their_lead,
@@ -40,6 +41,7 @@ from appointment_pipeline.settings import get_settings
 
 
 AUDITED_IN_RUN = "this run's rebuild (audited before the swap)"
+AUDITED_IN_WRITE = "this run's write (audited before its commit)"
 
 
 def run_declared_test(warehouse, test: DeclaredTest, sample_size: int = 5) -> AssetCheckResult:
@@ -155,10 +157,20 @@ def pii_scan_result(
     )
 
 
+def audit_of_this_run(context: AssetCheckExecutionContext, table: str) -> dict[str, Any] | None:
+    """What the blocking audit of ``table``'s write in this run found (AUDIT_METADATA of its materialization);
+    None when this run did not write the table."""
+    event = context.instance.get_latest_materialization_event(AssetKey(table))
+    if event is None or event.run_id != context.run.run_id or event.asset_materialization is None:
+        return None
+    recorded = event.asset_materialization.metadata.get(AUDIT_METADATA)
+    return dict(recorded.value) if recorded is not None else None
+
+
 def raw_pii_scope(context: AssetCheckExecutionContext, table: str) -> tuple[str, str | None, list]:
-    """What the PII check of a raw table looks at in this run: (scope, where, params). A snapshot table in a run
-    for a range of days: only those days' rows; otherwise (the check alone, e.g. from the UI; raw_leads, which a
-    load rewrites whole or by delta): the whole table."""
+    """What the PII check of a raw table scans when this run did not write it: (scope, where, params). A snapshot
+    table in a run for a range of days: only those days' rows; otherwise (the check alone, e.g. from the UI): the
+    whole table."""
     window = window_from_tags(context.run.tags)
     if table in SNAPSHOT_TABLES and window is not None:
         return f"snapshot days {window[0]} .. {window[1]}", "snapshot_date between %s and %s", list(window)
@@ -173,10 +185,15 @@ def build_raw_pii_check(table: str) -> AssetChecksDefinition:
         pool=WAREHOUSE_POOL,
         description=(
             "No text column holds an email-like or phone-like string (PII never enters the warehouse). In a run "
-            "for a range of snapshot days it scans those days; run alone it scans the whole table."
+            "that wrote the table it reports the blocking audit of what the run wrote (before its commit); in a "
+            "run for a range of snapshot days that did not, it scans those days; run alone, the whole table."
         ),
     )
     def no_pii(context: AssetCheckExecutionContext, warehouse: WarehouseResource) -> AssetCheckResult:
+        audited = audit_of_this_run(context, table) or {}
+        if isinstance(audited.get(PII_AUDIT), dict):
+            scope = f"{AUDITED_IN_WRITE}: {audited.get('scope', '')}"
+            return pii_scan_result(AssetKey(table), scope, audited[PII_AUDIT])
         scope, where, params = raw_pii_scope(context, table)
         return pii_scan_result(AssetKey(table), scope, None, wh=warehouse.warehouse(), where=where, params=params)
 
