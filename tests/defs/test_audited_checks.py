@@ -53,3 +53,24 @@ def test_declared_tests_report_the_audit_and_query_when_it_failed(small_demo, tm
     assert not [key for key, e in outcome.items() if "evaluated_on" in e.metadata]
     assert outcome[("int_calendly_events", "accepted_values_event_status")].passed is False
     assert outcome[("int_calendly_events", "unique_scheduled_event_uri")].passed is True
+
+
+def test_the_rollup_rule_samples_the_leads_an_incremental_build_rewrote(small_demo, tmp_path):
+    inputs = Inputs(*small_demo)
+    days = sorted(date.fromisoformat(p.name) for p in inputs.landing_dir.glob("calendly/*") if p.is_dir())
+    url = f"duckdb:///{tmp_path / 'wh.duckdb'}"
+    check = ("lead_appointment_rollups", "rollup_matches_python_rule")
+    full = evaluations(run_pipeline(url, inputs, days[0], days[-2]))[check]
+    assert full.passed and full.metadata["sampled_from"].value == "every lead with appointments"
+
+    result = run_pipeline(url, inputs, days[-1], days[-1])  # the next day: an incremental build
+    modes = {m.asset_key.to_user_string(): m.metadata["build_mode"].value for m in
+             (e.event_specific_data.materialization for e in result.get_asset_materialization_events())
+             if "build_mode" in m.metadata}
+    assert modes["lead_appointment_rollups"] == "incremental"
+    daily = evaluations(result)[check]
+    in_scope = Warehouse(url).scalar(
+        "select count(distinct lead_id) from appointments where lead_id in (select lead_id from model_scope_leads)")
+    assert daily.passed and daily.metadata["sampled_from"].value == "the leads this run's incremental build rewrote"
+    assert 0 < daily.metadata["leads_compared"].value == min(in_scope, 2000)
+    assert daily.metadata["leads_compared"].value < full.metadata["leads_compared"].value

@@ -92,10 +92,15 @@ def reschedule_links_acyclic_result(wh: Warehouse, *, asset_key: AssetKey) -> As
 ROLLUP_SAMPLE_SIZE = 2000
 
 
-def rollup_matches_python_rule_result(wh: Warehouse, *, asset_key: AssetKey) -> AssetCheckResult:
+def rollup_matches_python_rule_result(
+    wh: Warehouse, *, asset_key: AssetKey, leads_from: str | None = None
+) -> AssetCheckResult:
+    """``leads_from``: a table of the lead ids to sample (the leads an incremental build rewrote: the others kept
+    rows this check saw before); None: every lead with appointments."""
     # sample leads that have appointments, so that a lead missing from the rollup is caught too
+    within = f"where lead_id in (select lead_id from {leads_from})" if leads_from else ""
     sample = (
-        "select lead_id from (select distinct lead_id from appointments) as leads "
+        f"select lead_id from (select distinct lead_id from appointments {within}) as leads "
         f"order by md5(lead_id), lead_id limit {ROLLUP_SAMPLE_SIZE}"
     )
     rollups = {
@@ -126,6 +131,9 @@ def rollup_matches_python_rule_result(wh: Warehouse, *, asset_key: AssetKey) -> 
             "leads_compared": len(by_lead),
             "mismatches": len(mismatches),
             "reference_times": len(reference_times),
+            "sampled_from": MetadataValue.text(
+                "the leads this run's incremental build rewrote" if leads_from else "every lead with appointments"
+            ),
             "sample": mismatches[:5],
         },
     )

@@ -125,8 +125,9 @@ class TableChecks:
                 pending.append(name)
         return results, pending
 
-    def by_query(self, wh: Warehouse, names: Collection[str]) -> Iterator[AssetCheckResult]:
-        """The named checks, evaluated on the table as it is now."""
+    def by_query(self, wh: Warehouse, names: Collection[str], leads_in_scope: str | None = None) -> Iterator[AssetCheckResult]:
+        """The named checks, evaluated on the table as it is now (``leads_in_scope``: the table of the leads an
+        incremental build of this table rewrote, where a sampling check looks)."""
         tests = {t.name: t for t in self.table.tests}
         for name in names:
             if name in tests:
@@ -142,7 +143,7 @@ class TableChecks:
             elif name == "reschedule_links_acyclic":
                 yield reschedule_links_acyclic_result(wh, asset_key=self.key)
             elif name == "rollup_matches_python_rule":
-                yield rollup_matches_python_rule_result(wh, asset_key=self.key)
+                yield rollup_matches_python_rule_result(wh, asset_key=self.key, leads_from=leads_in_scope)
             else:
                 raise KeyError(f"{self.name} has no check named {name}")
 

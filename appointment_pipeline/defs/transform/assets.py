@@ -27,6 +27,7 @@ from dagster import (
 )
 
 from appointment_pipeline.io.audits import AUDIT_METADATA
+from appointment_pipeline.io.incremental import SCOPE_LEADS
 from appointment_pipeline.io.incremental_scope import BuildPlan, BuildRequest, plan_build
 from appointment_pipeline.io.model_build import build_model, code_version, project_versions
 from appointment_pipeline.defs.constants import EXTERNAL_TABLES, OWNERS, WAREHOUSE_KIND, WAREHOUSE_POOL
@@ -166,6 +167,7 @@ def build_models_asset(project: SqlProject, lineage: ProjectLineage) -> AssetsDe
         wanted = checks_by_table(context)
         to_query: dict[str, list[str]] = {}
         refused: dict[str, str] = {}  # model -> why it was not written (its previous table stays)
+        updated: set[str] = set()  # models this step updated in the run's scope (not rebuilt)
         plan: BuildPlan | None = None
         with warehouse.warehouse().session() as wh:  # one connection for every model, its metadata and checks
             for name in order:
@@ -193,13 +195,15 @@ def build_models_asset(project: SqlProject, lineage: ProjectLineage) -> AssetsDe
                     context.log.error(f"{name}: {exc} The previous {name} table is unchanged.")
                     continue
                 yield result
+                if plan.incremental and project.models[name].scope:  # as build_model decides
+                    updated.add(name)
                 reported, pending = checks[name].from_audit(wanted.get(name, []), audited)
                 yield from reported
                 if pending:
                     to_query[name] = pending
             # after every write: a test may read a table this step wrote after its own
             for name, names in to_query.items():
-                yield from checks[name].by_query(wh, names)
+                yield from checks[name].by_query(wh, names, SCOPE_LEADS if name in updated else None)
         if refused:
             raise Failure(
                 description="Models not written (each previous table is unchanged): "
