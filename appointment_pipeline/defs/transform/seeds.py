@@ -1,7 +1,8 @@
 """One asset per vocabulary CSV in dbt_like_sql/seeds/ (group seeds): the table the SQL models join; one step writes
 the selected ones with their checks.
 
-Each CSV is written whole (scratch table, audited with its blocking tests, swapped in); io/seeds.py does the writing.
+Each CSV is written whole (scratch table, audited with its blocking tests, swapped in), and only when the table does
+not hold it already or the run carries ``appointment/full_refresh=true``; io/seeds.py does the writing.
 """
 
 import hashlib
@@ -25,9 +26,9 @@ from appointment_pipeline.defs.constants import OWNERS, SEED_GROUP, WAREHOUSE_KI
 from appointment_pipeline.defs.resources.resources import WarehouseResource
 from appointment_pipeline.defs.transform.metadata import preview_markdown, table_metadata
 from appointment_pipeline.io.audits import AUDIT_METADATA, model_audit
-from appointment_pipeline.io.seeds import write_seed
+from appointment_pipeline.io.seeds import unchanged_seed_rows, write_seed
 from appointment_pipeline.defs.quality.table_checks import table_checks
-from appointment_pipeline.defs.transform.assets import checks_by_table
+from appointment_pipeline.defs.transform.assets import FULL_REFRESH_TAG, checks_by_table
 from appointment_pipeline.io.sql_project import Seed, SqlProject, load_project
 
 
@@ -69,15 +70,27 @@ def build_seeds_asset(project: SqlProject) -> AssetsDefinition:
         selected = {key.to_user_string() for key in context.selected_asset_keys}
         wanted = checks_by_table(context)
         to_query: dict[str, list[str]] = {}
+        full_refresh = context.run.tags.get(FULL_REFRESH_TAG, "").lower() == "true"
         with warehouse.warehouse().session() as wh:  # one connection for every seed, its metadata and checks
             for name, seed in seeds.items():
                 if name not in selected:
                     if wanted.get(name):
                         to_query[name] = wanted[name]
                     continue
+                unchanged = None if full_refresh else unchanged_seed_rows(wh, seed)
+                if unchanged is not None:  # the table holds this CSV already: reported, not written again
+                    yield MaterializeResult(asset_key=name, metadata={
+                        "dagster/row_count": unchanged,
+                        "written": False,
+                        "why_not_written": MetadataValue.text("the table holds this CSV already (same digest)"),
+                    })
+                    if wanted.get(name):
+                        to_query[name] = wanted[name]
+                    continue
                 audited: dict[str, Any] = {}
                 count = write_seed(wh, seed, audit=model_audit(wh, seed, record=audited))
                 metadata = table_metadata(wh, name, count, descriptions=seed.columns)
+                metadata["written"] = True
                 metadata[AUDIT_METADATA] = MetadataValue.json(audited)
                 metadata["preview"] = MetadataValue.md(preview_markdown(wh, name))
                 yield MaterializeResult(asset_key=name, metadata=metadata)
