@@ -99,6 +99,7 @@ def scoped_expression(model: SqlModel, scopes: Mapping[str, tuple[ScopeRule, ...
 class IncrementalResult:
     deleted: int
     inserted: int
+    row_count: int  # rows of the table after the update
 
 
 def update_table_in_scope(
@@ -134,11 +135,17 @@ def update_table_in_scope(
             # a bare parameter column holds this run's value on every row, in scope or not
             value = transpile(f"select {_literal_sql(parameters[parameter])}", wh.dialect)[len("select "):]
             con.execute(f"update {table} set {ident(column)} = {value} where {ident(column)} is distinct from {value}")
-        wh.analyze(con, table)
-        result = IncrementalResult(int(deleted), int(inserted))
+        rows = int(con.execute(f"select count(*) from {table}").fetchone()[0])
+        result = IncrementalResult(int(deleted), int(inserted), rows)
+        if result.deleted + result.inserted > ANALYZE_SHARE * max(rows, 1):
+            # PostgreSQL samples the whole table to analyze it: a daily update of a small share keeps the statistics
+            wh.analyze(con, table)
         if also is not None:
             also(con, result)
     return result
+
+
+ANALYZE_SHARE = 0.1  # as PostgreSQL's own autovacuum_analyze_scale_factor
 
 
 def _literal_sql(value: Any) -> str:

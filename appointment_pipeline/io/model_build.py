@@ -84,8 +84,7 @@ def build_model(
             for test in model.tests:
                 if not test.blocking:
                     record.pop(test.name, None)
-        count = int(wh.scalar(f"select count(*) from {ident(model.name)}"))
-        return ModelBuild(plan.mode, result.deleted, result.inserted, count)
+        return ModelBuild(plan.mode, result.deleted, result.inserted, result.row_count)
     previous = int(wh.scalar(f"select count(*) from {ident(model.name)}")) if wh.table_exists(model.name) else 0
     inserted: list[int] = []
 
