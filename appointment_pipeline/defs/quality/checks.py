@@ -41,6 +41,10 @@ from appointment_pipeline.settings import get_settings
 
 
 AUDITED_IN_RUN = "this run's rebuild (audited before the swap)"
+UPDATED_IN_RUN = (
+    "this run's incremental update (the rows it wrote audited before its commit; the counts of the rows it kept "
+    "carried over from the earlier builds)"
+)
 AUDITED_IN_WRITE = "this run's write (audited before its commit)"
 
 
@@ -54,12 +58,12 @@ def run_declared_test(warehouse, test: DeclaredTest, sample_size: int = 5) -> As
     return AssetCheckResult(asset_key=test.model, check_name=test.name, passed=failures == 0, metadata=metadata)
 
 
-def audited_result(test: DeclaredTest) -> AssetCheckResult:
+def audited_result(test: DeclaredTest, evaluated_on: str = AUDITED_IN_RUN) -> AssetCheckResult:
     """A test the rebuild's audit ran on the table it swapped in and found no failing row in."""
     metadata: dict[str, Any] = {
         "failing_rows": 0,
         "sql": MetadataValue.md(f"```sql\n{test.failing_rows_sql()}\n```"),
-        "evaluated_on": MetadataValue.text(AUDITED_IN_RUN),
+        "evaluated_on": MetadataValue.text(evaluated_on),
     }
     return AssetCheckResult(asset_key=test.model, check_name=test.name, passed=True, metadata=metadata)
 

@@ -103,7 +103,9 @@ class TableChecks:
     def lineage_result(self) -> AssetCheckResult | None:
         return pii_lineage_result(self.lineage, self.name, asset_key=self.key) if self.lineage else None
 
-    def from_audit(self, selected: Collection[str], audited: Mapping[str, Any]) -> tuple[list[AssetCheckResult], list[str]]:
+    def from_audit(
+        self, selected: Collection[str], audited: Mapping[str, Any], evaluated_on: str = AUDITED_IN_RUN
+    ) -> tuple[list[AssetCheckResult], list[str]]:
         """(results the audit of this step's write settles, names of the selected checks still to query)."""
         reusable = {t.name for t in self.table.tests if t.referenced_tables() - {self.name} <= self.ancestors}
         tests = {t.name: t for t in self.table.tests}
@@ -111,16 +113,16 @@ class TableChecks:
         pending: list[str] = []
         for name in selected:
             if name in tests and name in reusable and audited.get(name) == 0:
-                results.append(audited_result(tests[name]))
+                results.append(audited_result(tests[name], evaluated_on))
             elif name == PII_AUDIT and isinstance(audited.get(PII_AUDIT), Mapping):
-                results.append(pii_scan_result(self.key, AUDITED_IN_RUN, audited[PII_AUDIT]))
+                results.append(pii_scan_result(self.key, evaluated_on, audited[PII_AUDIT]))
             elif name == PII_CHECK_NAME:
                 result = self.lineage_result()
                 assert result is not None
                 results.append(result)
             elif name in DOMAIN_RULES.get(self.name, {}) and audited.get(name) == 0:
                 results.append(AssetCheckResult(asset_key=self.key, check_name=name, passed=True,
-                                                metadata={AUDITED_COUNTS[name]: 0, "evaluated_on": AUDITED_IN_RUN}))
+                                                metadata={AUDITED_COUNTS[name]: 0, "evaluated_on": evaluated_on}))
             else:
                 pending.append(name)
         return results, pending

@@ -33,6 +33,7 @@ from appointment_pipeline.io.model_build import build_model, code_version, proje
 from appointment_pipeline.defs.constants import EXTERNAL_TABLES, OWNERS, WAREHOUSE_KIND, WAREHOUSE_POOL
 from appointment_pipeline.domain.key_fingerprint import matches_hashes, require_one_key
 from appointment_pipeline.io.lineage import ProjectLineage, build_lineage, project_lineage
+from appointment_pipeline.defs.quality.checks import AUDITED_IN_RUN, UPDATED_IN_RUN
 from appointment_pipeline.defs.quality.table_checks import table_checks
 from appointment_pipeline.defs.transform.lineage import PII_CHECK_NAME, hop_markdown, model_definition_metadata
 from appointment_pipeline.defs.transform.metadata import preview_markdown, table_metadata
@@ -197,7 +198,8 @@ def build_models_asset(project: SqlProject, lineage: ProjectLineage) -> AssetsDe
                 yield result
                 if plan.incremental and project.models[name].scope:  # as build_model decides
                     updated.add(name)
-                reported, pending = checks[name].from_audit(wanted.get(name, []), audited)
+                evaluated_on = UPDATED_IN_RUN if name in updated else AUDITED_IN_RUN
+                reported, pending = checks[name].from_audit(wanted.get(name, []), audited, evaluated_on)
                 yield from reported
                 if pending:
                     to_query[name] = pending
