@@ -18,7 +18,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from appointment_pipeline.domain.redaction import EMAIL_REGEX, PHONE_REGEX, looks_like_pii
+from appointment_pipeline.domain.redaction import PII_REGEX, looks_like_pii
 from appointment_pipeline.domain.vocabulary import check_values
 
 BAD_TIMESTAMP = "legacy_bad_timestamp"
@@ -46,7 +46,7 @@ def text_column(column: str, values: Sequence[object], *, check_pii: bool) -> tu
     # Vectorized: the same patterns in Arrow's RE2 as in Python (redaction writes them for both).
     nul = pc.fill_null(pc.match_substring(array, "\x00"), False)
     pii = pc.fill_null(
-        pc.or_(pc.match_substring_regex(array, EMAIL_REGEX), pc.match_substring_regex(array, PHONE_REGEX)), False
+        pc.match_substring_regex(array, PII_REGEX), False
     ) if check_pii else pa.array([False] * len(array))
     pii = pc.and_(pii, pc.invert(nul))
     problems = {int(i): Problem(BAD_TEXT, f"{column}: holds a NUL or an invalid unicode character")
@@ -193,7 +193,7 @@ def text_values(column: str, values: pa.Array, *, check_pii: bool) -> tuple[pa.A
     bad = nul
     if check_pii:
         pii = pc.fill_null(
-            pc.or_(pc.match_substring_regex(values, EMAIL_REGEX), pc.match_substring_regex(values, PHONE_REGEX)), False
+            pc.match_substring_regex(values, PII_REGEX), False
         )
         pii = pc.and_(pii, pc.invert(nul))
         reasons, details = _flag(pii, PII_VALUE, f"{column}: {PII_DETAIL}", reasons, details)

@@ -14,6 +14,8 @@ import pyarrow.compute as pc
 EMAIL_REGEX = r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}"
 # +1 555-010-0000, (555) 010-0000, 555.010.0000 ... but not ISO timestamps, UUIDs or ids.
 PHONE_REGEX = r"(^|[^0-9A-Za-z:/_-])(\+?[0-9]{1,3}[ .-]?)?\(?[0-9]{3}\)?[ .-]?[0-9]{3,4}[ .-][0-9]{4}($|[^0-9A-Za-z_-])"
+# Either of the two in one pattern: a scan then runs one regex per value instead of two (half the time).
+PII_REGEX = f"(?:{EMAIL_REGEX})|(?:{PHONE_REGEX})"
 
 _EMAIL = re.compile(EMAIL_REGEX)
 _PHONE = re.compile(PHONE_REGEX)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from appointment_pipeline.domain.redaction import EMAIL_REGEX, PHONE_REGEX
+from appointment_pipeline.domain.redaction import PII_REGEX
 from appointment_pipeline.io.sql_project import Seed, SqlModel, transpile
 from appointment_pipeline.io.warehouse import Audit, Warehouse, ident
 
@@ -20,9 +20,10 @@ AUDIT_METADATA = "audit"
 
 
 def pii_condition(dialect: str, column: str) -> str:
+    """The column's value looks like an email address or a phone number (one parameter: PII_REGEX)."""
     if dialect == "duckdb":
-        return f"(regexp_matches({column}, %s) or regexp_matches({column}, %s))"
-    return f"({column} ~ %s or {column} ~ %s)"
+        return f"regexp_matches({column}, %s)"
+    return f"({column} ~ %s)"
 
 
 def scan_for_pii(
@@ -37,7 +38,7 @@ def scan_for_pii(
         f"count(*) filter (where {pii_condition(wh.dialect, column)}) as {column}" for column in text_columns
     )
     sql = f"select {counts} from {ident(table)}" + (f" where {where}" if where else "")
-    patterns = [pattern for _ in text_columns for pattern in (EMAIL_REGEX, PHONE_REGEX)]
+    patterns = [PII_REGEX for _ in text_columns]
     row = _fetch(wh, con, sql, [*patterns, *params])[0]
     return {column: int(count) for column, count in zip(text_columns, row)}
 

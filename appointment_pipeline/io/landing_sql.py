@@ -14,7 +14,7 @@ domain/statuses.py reads); the email hash is HMAC-SHA256 from ``sha256`` over th
 
 from __future__ import annotations
 
-from appointment_pipeline.domain.redaction import EMAIL_REGEX, PHONE_REGEX
+from appointment_pipeline.domain.redaction import PII_REGEX
 
 # Macros shared by both providers. A JSON value is read as (json_type, json_extract_string) of one path.
 MACROS = f"""
@@ -41,9 +41,9 @@ create or replace macro instant_of(t, v) as case
 create or replace macro instant_uncertain(t, v, i) as
     t is not null and t <> 'NULL' and not (t = 'VARCHAR' and v = '') and i is null;
 -- v: one value, or several joined by a newline (concat_ws skips nulls): neither pattern spans a newline, and a
--- newline bounds a phone number as a value's start or end does; one call compiles each regex once per query
+-- newline bounds a phone number as a value's start or end does; one call compiles the regex once per query
 create or replace macro looks_like_pii(v) as
-    v is not null and (regexp_matches(v, '{EMAIL_REGEX}') or regexp_matches(v, '{PHONE_REGEX.replace("'", "''")}'));
+    v is not null and regexp_matches(v, '{PII_REGEX.replace("'", "''")}');
 create or replace macro no_duplicate_keys(keys) as
     len(list_filter(keys, lambda k: k is not null and len(k) <> len(list_distinct(k)))) = 0;
 create or replace macro email_hmac(email, ipad, opad) as case

@@ -115,6 +115,34 @@ def test_pii_patterns():
         assert not looks_like_pii(text), text
 
 
+PII_CORPUS = [
+    "pat@example.com", "write to pat.doe+x@mail.example.org today", "+1 555-010-0000", "(555) 010-0000",
+    "555.010.0000", "call 555 010 0000", "2025-03-10 16:30:00+00", "2025-03-10T16:30:00.000Z",
+    "https://api.calendly.com/scheduled_events/0000-4000/invitees/1", "lead_000123", "a3f5" * 16,
+    "FAKEAPPT000000000001_1729821600000_1800", "5f0b6c1e-8d3a-4b7e-9c2d-1a2b3c4d5e6f", "@handle", "x@y", "1234567",
+    "12-345-6789", "", "555-0100", "+44 20 7946 0958",
+]
+
+
+@pytest.mark.parametrize("engine", ["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_the_warehouse_pii_scan_matches_python(engine, tmp_path, pg_database):
+    """The scan's one combined pattern flags exactly the values looks_like_pii flags, in DuckDB and PostgreSQL."""
+    from appointment_pipeline.io.audits import scan_for_pii
+
+    wh = Warehouse(f"duckdb:///{tmp_path / 'wh.duckdb'}" if engine == "duckdb" else pg_database("ap_pii_scan"))
+    expected = [looks_like_pii(text) for text in PII_CORPUS]
+    assert any(expected) and not all(expected)
+    with wh.transaction() as con:
+        con.execute("drop table if exists corpus")
+        con.execute("create table corpus (n bigint, value text)")
+        for n, text in enumerate(PII_CORPUS):
+            wh.execute(con, "insert into corpus values (%s, %s)", [n, text])
+    flagged = [
+        scan_for_pii(wh, "corpus", where="n = %s", params=[n])["value"] == 1 for n in range(len(PII_CORPUS))
+    ]
+    assert flagged == expected
+
+
 def test_legacy_status_mapping_in_sql_matches_python(tmp_path):
     """stg_legacy_observations joins the status_mappings seed that LEGACY_STATUS is read from: every spelling maps alike."""
     spellings = [s for key in LEGACY_STATUS for s in (key, key.upper(), f"  {key.title()} ")] + ["pending", None]
