@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -79,6 +80,21 @@ class AppDatabase:
         if self.dialect == "sqlite":
             sql = sql.replace("%s", "?")
         return con.execute(sql, params) if params else con.execute(sql)
+
+    def target_identity(self, con: Any, table: str) -> str:
+        """Which table of which database a publish writes (no password): a re-created or truncated table is another
+        target (PostgreSQL oid and file node; SQLite file and schema version, which moves with every DDL)."""
+        if self.dialect == "postgres":
+            row = self.execute(
+                con, "select oid, pg_relation_filenode(oid) from pg_class where oid = to_regclass(%s)", [f'"{table}"']
+            ).fetchone()
+            found = f"{row[0]}:{row[1]}" if row else "missing"
+        else:
+            version = self.execute(con, "pragma main.schema_version").fetchone()[0]
+            path = make_url(self.url).database or ":memory:"
+            # an in-memory database is a new one every connection: never the recorded target
+            found = f"{os.stat(path).st_ino}:{version}" if os.path.exists(path) else f"memory:{os.urandom(8).hex()}"
+        return f"{self.display_name} {table} {found}"
 
     def scalar(self, sql: str, params: Sequence[Any] = ()) -> Any:
         with self.connect() as con:
