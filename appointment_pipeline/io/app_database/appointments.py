@@ -325,7 +325,8 @@ insert into "Appointment" ({", ".join(f'"{c}"' for c in columns)})
 select {", ".join(select)}
 from {_WRITE} as w
 where w.batch = %s
-order by w."id"  -- new rows arrive in primary-key order: each index page is touched once per batch
+order by w.depth, w."id"  -- a predecessor first (SQLite checks a link at once: scanning for it otherwise); then
+-- in primary-key order, so each index page is touched once per batch
 on conflict ("id") do update set {updates}
 where "Appointment"."updatedAt" <= excluded."updatedAt" and ({_differs_from_excluded(app, '"Appointment"', "excluded")})
 """
