@@ -37,7 +37,11 @@ from appointment_pipeline.io.app_database import (
     resolve_publish_mode,
 )
 from appointment_pipeline.defs.constants import APP_KIND, OWNERS, WAREHOUSE_POOL
-from appointment_pipeline.defs.resources.resources import SourceDatabaseResource, WarehouseResource
+from appointment_pipeline.defs.resources.resources import (
+    SourceDatabaseResource,
+    WarehouseResource,
+    one_warehouse_connection,
+)
 from appointment_pipeline.defs.transform.assets import FULL_REFRESH_TAG
 
 PUBLISH_MODE_TAG = "appointment/publish_mode"
@@ -126,6 +130,7 @@ def publish_metadata(result: PublishResult, mode: str, app: AppDatabase) -> dict
         "Metadata: rows to insert, update, leave unchanged and skip, changed fields, a sample of ids."
     ),
 )
+@one_warehouse_connection  # the scope, the load and the state update share one warehouse connection
 def app_appointments(
     context: AssetExecutionContext,
     config: PublishConfig,
@@ -158,6 +163,7 @@ def app_appointments(
         "or with run tag appointment/full_refresh=true."
     ),
 )
+@one_warehouse_connection  # the scope, the load and the state update share one warehouse connection
 def app_lead_rollups(
     context: AssetExecutionContext,
     config: PublishConfig,
@@ -217,6 +223,13 @@ def _up_to_date(
     )
 
 
+def _plan_again(
+    publish: Callable[..., PublishResult], warehouse: WarehouseResource, source_db: SourceDatabaseResource
+) -> PublishResult:
+    with warehouse.warehouse().session() as wh:  # one warehouse connection for the scope and the load
+        return publish(wh, AppDatabase(source_db.url), apply=False)
+
+
 _UP_TO_DATE = (
     "After an apply, publishing again would write nothing: the publish compares every row it wrote with the "
     "application afterwards (rows the application overtook meanwhile do not count); it warns otherwise. After a "
@@ -232,7 +245,7 @@ def app_appointments_up_to_date(
     return _up_to_date(
         context,
         AssetKey("app_appointments"),
-        lambda: publish_appointments(warehouse.warehouse(), AppDatabase(source_db.url), apply=False),
+        lambda: _plan_again(publish_appointments, warehouse, source_db),
     )
 
 
@@ -243,7 +256,7 @@ def app_lead_rollups_up_to_date(
     return _up_to_date(
         context,
         AssetKey("app_lead_rollups"),
-        lambda: publish_lead_rollups(warehouse.warehouse(), AppDatabase(source_db.url), apply=False),
+        lambda: _plan_again(publish_lead_rollups, warehouse, source_db),
     )
 
 

@@ -2,7 +2,10 @@
 
 A publish is set-based from end to end, one connection, no statement per row:
 
-1. load: every warehouse row into one session temporary table (binary COPY between PostgreSQL databases);
+0. scope: from the warehouse's publish state (``state``), whether every row is compared or only those changed since
+   the last apply (with the reschedule chains they belong to), decided in the warehouse in one query;
+1. load: those warehouse rows, with their hash, into one session temporary table (binary COPY between PostgreSQL
+   databases);
 2. plan: one pass matches each incoming row to its application row (provider key, else derived id) and its lead,
    and sorts it into insert / update / unchanged / skip_* with a flag per changed column; the reschedule links are
    resolved after it (they depend on the predecessor's match); the counts come from one aggregate;
@@ -10,7 +13,8 @@ A publish is set-based from end to end, one connection, no statement per row:
    batches (reschedule predecessors first), so an unchanged publish stops after step 3 having written nothing;
 4. apply: per batch one ``INSERT ... SELECT ... ON CONFLICT ("id") DO UPDATE ... WHERE`` in its own transaction;
    the ``WHERE`` repeats the guards at write time (a row the application updated later stays as it is);
-5. re-compare the written rows, so the up-to-date check reads the outcome instead of planning again.
+5. re-compare the written rows, so the up-to-date check reads the outcome instead of planning again;
+6. after an apply that completed: record the compared rows that are settled in the warehouse's publish state.
 
 Steps 1 to 3 run in a read-only transaction on PostgreSQL: a dry run cannot write even by mistake.
 """
