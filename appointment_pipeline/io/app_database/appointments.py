@@ -161,7 +161,7 @@ def publish_appointments(
             _create_appointment_temp_tables(app, con)
         with result.timed("scope"):
             scope = result.scope = CompareScope(full_compare_reason(wh, spec, target, full_compare))
-            scope.rows_total = int(wh.scalar("select count(*) from appointments"))
+            scope.rows_total = int(wh.scalar("select count(*) from appointments", jit=False))
             if not scope.full:
                 scope.gone = gone_keys(wh, spec, "select id from appointments")
         with app.transaction(con, read_only=True):

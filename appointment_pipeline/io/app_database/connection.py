@@ -163,6 +163,7 @@ class AppDatabase:
             names = ", ".join(f'"{c}"' for c in columns)
             form = " (format binary)" if binary else ""
             with wh.connect() as source, source.cursor() as out_cur, con.cursor() as in_cur:
+                source.execute("set local jit = off")  # (see Warehouse.query) for this read's transaction only
                 with out_cur.copy(f"copy ({select_sql}) to stdout{form}") as out, in_cur.copy(
                     f"copy {table} ({names}) from stdin{form}"
                 ) as incoming:
@@ -172,7 +173,7 @@ class AppDatabase:
         convert = self.incoming_timestamp()
 
         def rows() -> Iterator[tuple]:
-            for chunk in wh.stream(select_sql):
+            for chunk in wh.stream(select_sql, jit=False):
                 if convert is identity:
                     yield from chunk
                     continue

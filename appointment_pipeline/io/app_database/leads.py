@@ -116,7 +116,7 @@ def publish_lead_rollups(
         with result.timed("scope"):
             scope = result.scope = CompareScope(full_compare_reason(wh, spec, target, full_compare))
             candidates = f"select lead_id from ({_lead_candidates_sql()}) as c"
-            scope.rows_total = int(wh.scalar(f"select count(*) from ({candidates}) as n"))
+            scope.rows_total = int(wh.scalar(f"select count(*) from ({candidates}) as n", jit=False))
             if not scope.full:
                 scope.gone = gone_keys(wh, spec, candidates)
         with app.transaction(con, read_only=True):

@@ -98,18 +98,19 @@ def full_compare_reason(wh: Warehouse, spec: StateSpec, target: str, forced: str
 
 
 def row_hash_sql(dialect: str, values: Sequence[tuple[str, str]]) -> str:
-    """The md5 of a row's published values, the same text on DuckDB and PostgreSQL: each value as text (an instant
-    as its epoch microseconds) prefixed with its length, a null as ``~``, so no two rows share the input."""
+    """The md5 of a row's published values, the same text on DuckDB and PostgreSQL, and no two rows share it: an
+    instant as its epoch microseconds (digits only), any other value as text prefixed with its length; a null as
+    ``~``; ``|`` between values."""
     parts = []
     for expr, kind in values:
-        if kind == "timestamp":
+        if kind == "timestamp":  # evaluated once: the epoch is the costly part on PostgreSQL
             if dialect == "duckdb":
-                text = f"cast(epoch_us({expr}) as text)"
+                parts.append(f"coalesce(cast(epoch_us({expr}) as text), '~')")
             else:
-                text = f"cast(cast(extract(epoch from {expr}) * 1000000 as bigint) as text)"
+                parts.append(f"coalesce(cast(cast(extract(epoch from {expr}) * 1000000 as bigint) as text), '~')")
         else:
             text = f"cast({expr} as text)"
-        parts.append(f"coalesce(cast(length({text}) as text) || ':' || {text}, '~')")
+            parts.append(f"coalesce(cast(length({text}) as text) || ':' || {text}, '~')")
     joined = " || '|' || ".join(parts)
     return f"md5({joined})"
 
@@ -131,7 +132,7 @@ def gone_keys_sql(spec: StateSpec, current_keys: str) -> str:
 
 
 def gone_keys(wh: Warehouse, spec: StateSpec, current_keys: str) -> list[str]:
-    return [row[0] for row in wh.query(gone_keys_sql(spec, current_keys))]
+    return [row[0] for row in wh.query(gone_keys_sql(spec, current_keys), jit=False)]
 
 
 def record_applied(
