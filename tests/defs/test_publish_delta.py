@@ -101,7 +101,7 @@ def test_unchanged_rebuild_compares_nothing_and_one_change_compares_one_row(engi
     assert plan.actions == {"update": 1}
     assert app_state(app) == before
     applied = publish_appointments(wh, app, apply=True)
-    assert (applied.scope.rows_compared, applied.written, applied.scope.rows_in_step) == (1, 1, total - 1)
+    assert (applied.scope.rows_compared, applied.written, applied.scope.rows_unchanged_since_last_apply) == (1, 1, total - 1)
     assert publish_appointments(wh, app, apply=False).scope.rows_compared == 0
 
 

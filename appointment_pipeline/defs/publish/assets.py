@@ -103,7 +103,7 @@ def publish_metadata(result: PublishResult, mode: str, app: AppDatabase) -> dict
         metadata["compare_scope"] = result.scope.describe()
         metadata["rows_compared"] = result.scope.rows_compared
         # not compared: unchanged in the warehouse since an apply found them settled (equal, or newer in the app)
-        metadata["rows_unchanged_since_last_apply"] = result.scope.rows_in_step
+        metadata["rows_unchanged_since_last_apply"] = result.scope.rows_unchanged_since_last_apply
     if result.applied:
         metadata["rows_written"] = result.written
         metadata["skipped_at_write"] = result.skipped_at_write

@@ -1,14 +1,15 @@
-"""What the last applied publish left in step, kept in the warehouse, so a publish compares only what changed since.
+"""What the last applied publish left settled, kept in the warehouse, so a publish compares only what changed since.
 
 Per published target a table ``publish_state_<publish>`` (``key``, ``row_hash``, ``applied_at``) lists the rows an
-applied publish wrote, or found already equal, with the hash of the values it published; ``publish_state_targets``
+applied publish settled (wrote, found already equal, or found newer in the application: the publish leaves those as
+they are) with the hash of the values it published; ``publish_state_targets``
 holds one row per publish: which application table (``target``) and which publish code (``columns_version``) the rows
 were recorded for. Only an apply that completed moves the state, in one warehouse transaction after the application
 writes committed; a dry run never does, nor does a failed apply (its rows are compared again by the next publish).
 
 A publish loads into the application database only the rows whose current hash differs from the recorded one (new,
-changed, or never recorded as in step); a row whose hash is unchanged was equal to the application at the last apply,
-and any later application change to it is newer application data, which the publish leaves alone anyway. Everything
+changed, or never settled); a row whose hash is unchanged was settled at the last apply, and any later application
+change to it is newer application data, which the publish leaves alone anyway. Everything
 is compared (the behaviour without a state) when the state is missing, was recorded for another target or another
 version of the publish code, or the run asks for it (``appointment/full_refresh=true``).
 """
@@ -31,7 +32,7 @@ TARGETS_COLUMNS = [
     ("target", "text"),  # the application database (URL without password) and which table of it
     ("columns_version", "text"),  # digest of the publish's SQL: another release's state is not trusted
     ("applied_at", "timestamptz"),
-    ("rows_in_step", "bigint"),
+    ("rows_settled", "bigint"),
     ("compare_scope", "text"),  # what the apply that recorded it compared
 ]
 STATE_COLUMNS = [("key", "text"), ("row_hash", "text"), ("applied_at", "timestamptz")]
@@ -70,8 +71,8 @@ class CompareScope:
         return self.full_reason is not None
 
     @property
-    def rows_in_step(self) -> int:
-        """Rows not compared: in step with the application at the last apply, unchanged in the warehouse since."""
+    def rows_unchanged_since_last_apply(self) -> int:
+        """Rows not compared: settled at the last apply, unchanged in the warehouse since."""
         return 0 if self.full else max(self.rows_total - self.rows_compared, 0)
 
     def describe(self) -> str:
@@ -142,24 +143,24 @@ def record_applied(
     scope: CompareScope,
     compared: Sequence[tuple[str, str, Any]],
 ) -> int:
-    """After a completed apply: ``compared`` holds (key, row hash, in step) of every row the publish compared; the
-    rows in step replace what was recorded for the compared keys (a full compare replaces the whole state), the keys
+    """After a completed apply: ``compared`` holds (key, row hash, settled) of every row the publish compared; the
+    settled rows replace what was recorded for the compared keys (a full compare replaces the whole state), the keys
     the warehouse no longer has are dropped. One transaction; returns the rows now recorded."""
     incoming = f"{spec.table}__incoming"
     now = datetime.now(UTC)
     data = pa.table({
         "key": pa.array([row[0] for row in compared], type=pa.string()),
         "row_hash": pa.array([row[1] for row in compared], type=pa.string()),
-        "in_step": pa.array([bool(row[2]) for row in compared], type=pa.bool_()),
+        "settled": pa.array([bool(row[2]) for row in compared], type=pa.bool_()),
     })
     gone = pa.table({"key": pa.array(scope.gone or [], type=pa.string()),
                      "row_hash": pa.nulls(len(scope.gone or []), type=pa.string()),
-                     "in_step": pa.array([False] * len(scope.gone or []), type=pa.bool_())})
+                     "settled": pa.array([False] * len(scope.gone or []), type=pa.bool_())})
     with wh.transaction() as con:
         wh.create_table_if_missing(con, TARGETS_TABLE, TARGETS_COLUMNS)
         wh.create_table_if_missing(con, spec.table, STATE_COLUMNS)
         wh.execute(con, f"drop table if exists {incoming}")
-        wh.create_table_if_missing(con, incoming, [("key", "text"), ("row_hash", "text"), ("in_step", "boolean")])
+        wh.create_table_if_missing(con, incoming, [("key", "text"), ("row_hash", "text"), ("settled", "boolean")])
         wh.bulk_insert(con, incoming, data)
         wh.bulk_insert(con, incoming, gone)
         if scope.full:
@@ -169,7 +170,7 @@ def record_applied(
         wh.execute(
             con,
             f"insert into {spec.table} (key, row_hash, applied_at) "
-            f"select key, row_hash, %s from {incoming} where in_step",
+            f"select key, row_hash, %s from {incoming} where settled",
             [now],
         )
         wh.execute(con, f"drop table {incoming}")
