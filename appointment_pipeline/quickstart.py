@@ -58,12 +58,12 @@ class RunProgress:
 
     run_id: str | None = None
     seen: int = 0
-    steps_done: list[str] = field(default_factory=list)
+    assets_done: list[str] = field(default_factory=list)
     steps_failed: list[str] = field(default_factory=list)
     checks: Counter = field(default_factory=Counter)
     failed_checks: list[str] = field(default_factory=list)
 
-    asset_steps: frozenset[str] = frozenset()
+    assets: frozenset[str] = frozenset()
 
     def poll(self, instance, started: float, echo) -> None:
         from dagster import DagsterEventType
@@ -79,11 +79,11 @@ class RunProgress:
             event = record.dagster_event
             if event is None:
                 continue
-            if event.event_type == DagsterEventType.STEP_SUCCESS:
-                self.steps_done.append(event.step_key)
-                if event.step_key in self.asset_steps:
-                    done = len(self.asset_steps.intersection(self.steps_done))
-                    echo(f"  [{done:2d}/{len(self.asset_steps)}] {event.step_key}")
+            if event.event_type == DagsterEventType.ASSET_MATERIALIZATION and event.asset_key is not None:
+                asset = event.asset_key.to_user_string()
+                if asset in self.assets and asset not in self.assets_done:  # a partitioned asset: its first day
+                    self.assets_done.append(asset)
+                    echo(f"  [{len(self.assets_done):2d}/{len(self.assets)}] {asset}")
             elif event.event_type == DagsterEventType.STEP_FAILURE:
                 self.steps_failed.append(event.step_key)
                 echo(f"  FAILED {event.step_key}")
@@ -156,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
     from appointment_pipeline.definitions import defs
 
     executed = defs.resolve_asset_graph().materializable_asset_keys  # the source assets are never run
-    progress = RunProgress(asset_steps=frozenset(key.to_python_identifier() for key in executed))
+    progress = RunProgress(assets=frozenset(key.to_user_string() for key in executed))
     started = time.time()
     with open(log_path, "w") as log, DagsterInstance.get() as instance:
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)

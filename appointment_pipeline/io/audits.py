@@ -50,6 +50,19 @@ def pii_audit(wh: Warehouse, *, where: str | None = None, params: list | tuple =
     return audit
 
 
+def recording_pii(audit: Audit, into: dict[str, Any]) -> Audit:
+    """``audit`` (a ``pii_audit``) that also keeps what it found, text column -> count, in ``into[PII_AUDIT]``:
+    the asset that wrote the rows reports it, and its PII check reads it instead of scanning again."""
+
+    def run(con: Any, table: str) -> dict[str, int]:
+        found = audit(con, table)
+        prefix = f"{PII_AUDIT}."
+        into[PII_AUDIT] = {name[len(prefix):]: count for name, count in found.items() if name.startswith(prefix)}
+        return found
+
+    return run
+
+
 def links_leaving_their_lead(wh: Warehouse, table: str = "appointments", con: Any = None) -> list[tuple]:
     """Appointments whose rescheduled_from_id points to no appointment or to another lead's."""
     t = ident(table)

@@ -10,17 +10,19 @@ transaction.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import sqlglot
 from sqlglot import exp
 from sqlglot.optimizer.scope import build_scope
 
+from appointment_pipeline.io.advisory_counts import failing_rows
 from appointment_pipeline.io.db_errors import identifiers_in, scrubbing
 from appointment_pipeline.io.sql_project import (
     SOURCE_DIALECT,
+    DeclaredTest,
     ModelError,
     ScopeRule,
     SqlModel,
@@ -99,6 +101,9 @@ def scoped_expression(model: SqlModel, scopes: Mapping[str, tuple[ScopeRule, ...
 class IncrementalResult:
     deleted: int
     inserted: int
+    row_count: int  # rows of the table after the update
+    failing_deleted: Mapping[str, int] = field(default_factory=dict)  # counted test -> its failing rows deleted
+    failing_inserted: Mapping[str, int] = field(default_factory=dict)  # ... and inserted
 
 
 def update_table_in_scope(
@@ -108,10 +113,12 @@ def update_table_in_scope(
     parameters: Mapping[str, Any],
     audit: Audit | None = None,
     also: Callable[[Any, IncrementalResult], None] | None = None,
+    counted: Sequence[DeclaredTest] = (),
 ) -> IncrementalResult:
     """Replace the model's rows in scope by their recomputation, all or nothing: the recomputed rows go to a scratch
     table, are audited there (and unique columns against the rows that stay), then the rows in scope are deleted
-    and the scratch rows inserted; ``also(con)`` runs in the same transaction."""
+    and the scratch rows inserted; ``also(con)`` runs in the same transaction. For each ``counted`` test (one that
+    judges each row alone), the result holds its failing rows among the rows deleted and among those inserted."""
     table = ident(model.name)
     scratch = f"{table}__increment"
     select_sql = model.render(wh.dialect, parameters, scoped_expression(model, scopes))
@@ -126,6 +133,8 @@ def update_table_in_scope(
         inserted = con.execute(f"select count(*) from {scratch}").fetchone()[0]
         _audit(wh, con, model, scratch, audit)
         deleted = con.execute(f"select count(*) from {table} where {in_scope}").fetchone()[0]
+        failing_deleted = failing_rows(wh, con, counted, f"(select * from {table} where {in_scope}) as in_scope")
+        failing_inserted = failing_rows(wh, con, counted, scratch)
         con.execute(f"delete from {table} where {in_scope}")
         con.execute(f"insert into {table} select * from {scratch}")
         _audit_unique_against_table(wh, con, model, table, scratch)
@@ -134,11 +143,17 @@ def update_table_in_scope(
             # a bare parameter column holds this run's value on every row, in scope or not
             value = transpile(f"select {_literal_sql(parameters[parameter])}", wh.dialect)[len("select "):]
             con.execute(f"update {table} set {ident(column)} = {value} where {ident(column)} is distinct from {value}")
-        wh.analyze(con, table)
-        result = IncrementalResult(int(deleted), int(inserted))
+        rows = int(con.execute(f"select count(*) from {table}").fetchone()[0])
+        result = IncrementalResult(int(deleted), int(inserted), rows, failing_deleted, failing_inserted)
+        if result.deleted + result.inserted > ANALYZE_SHARE * max(rows, 1):
+            # PostgreSQL samples the whole table to analyze it: a daily update of a small share keeps the statistics
+            wh.analyze(con, table)
         if also is not None:
             also(con, result)
     return result
+
+
+ANALYZE_SHARE = 0.1  # as PostgreSQL's own autovacuum_analyze_scale_factor
 
 
 def _literal_sql(value: Any) -> str:

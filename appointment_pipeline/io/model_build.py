@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from appointment_pipeline.io import advisory_counts
 from appointment_pipeline.io.audits import model_audit
 from appointment_pipeline.io.incremental import update_table_in_scope
 from appointment_pipeline.io.incremental_scope import (
@@ -74,18 +75,29 @@ def build_model(
                 "replaced this run's. Nothing was written; the next run rebuilds in full."
             )
 
+        counted = advisory_counts.counted_tests(model)
+        before = advisory_counts.stored(wh, model.name)
+        totals: dict[str, int] = {}
+
         def record_state(con: Any, result: Any) -> None:
             record_model_build(wh, con, model.name, plan, version, result.deleted, result.inserted)
+            unknown = [t for t in counted if t.name not in before]  # never stored: counted on the table once
+            totals.update(advisory_counts.failing_rows(wh, con, unknown, ident(model.name)))
+            totals.update({t.name: before[t.name] - result.failing_deleted[t.name] + result.failing_inserted[t.name]
+                           for t in counted if t.name in before})
+            advisory_counts.store(wh, con, model.name, totals)
 
-        result = update_table_in_scope(wh, model, project.scopes(), parameters, audit=audit, also=record_state)
+        result = update_table_in_scope(wh, model, project.scopes(), parameters, audit=audit, also=record_state,
+                                       counted=counted)
         if record is not None:
             # An update audits only the rows it wrote. Blocking tests passed on every earlier build, so their zero
-            # holds for the whole table; an advisory test's count would not: its check queries the table instead.
+            # holds for the whole table; a row-local advisory test's count follows from the rows deleted and
+            # inserted (io/advisory_counts.py); any other advisory test's check queries the table instead.
             for test in model.tests:
                 if not test.blocking:
                     record.pop(test.name, None)
-        count = int(wh.scalar(f"select count(*) from {ident(model.name)}"))
-        return ModelBuild(plan.mode, result.deleted, result.inserted, count)
+            record.update(totals)
+        return ModelBuild(plan.mode, result.deleted, result.inserted, result.row_count)
     previous = int(wh.scalar(f"select count(*) from {ident(model.name)}")) if wh.table_exists(model.name) else 0
     inserted: list[int] = []
 
@@ -93,6 +105,11 @@ def build_model(
         count = int(con.execute(f"select count(*) from {ident(model.name)}").fetchone()[0])
         inserted.append(count)
         record_model_build(wh, con, model.name, plan, version, previous, count)
+        # the audit's zero is a zero of rows too; any other count is taken in rows
+        counted = advisory_counts.counted_tests(model)
+        zero = {t.name: 0 for t in counted if record is not None and record.get(t.name) == 0}
+        taken = advisory_counts.failing_rows(wh, con, [t for t in counted if t.name not in zero], ident(model.name))
+        advisory_counts.store(wh, con, model.name, {**zero, **taken})
 
     count = wh.replace_table_with_query(
         model.name, model.render(wh.dialect, parameters), audit=audit, also=record_full

@@ -190,8 +190,15 @@ class SqlModel:
                 return literal(parameters[node.name])
             return node
 
+        if expression is None and not self.parameters:  # the model as written: generated once, not copied per run
+            return transpile(self.source_sql, dialect)
         bound = (expression or self.expression).copy().transform(bind)
         return transpile(bound.sql(dialect=SOURCE_DIALECT), dialect)
+
+    @functools.cached_property
+    def source_sql(self) -> str:
+        """The parsed query written back in the source dialect (what a render without parameters transpiles)."""
+        return self.expression.sql(dialect=SOURCE_DIALECT)
 
     def column_lineage(self, schemas: Mapping[str, Mapping[str, str]]) -> dict[str, list[tuple[str, str]]]:
         """Output column -> the (table, column) pairs of upstream tables it is computed from."""

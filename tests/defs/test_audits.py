@@ -31,11 +31,16 @@ def test_a_lead_without_id_stops_the_build_before_anything_is_published(engine, 
                         "values (null, 'GHL-NO-LEAD', now(), now())")
     result = run_pipeline(url, inputs, *_days(landing), selection=MODELS, raise_on_error=False)
     assert not result.success
-    failures = {e.step_key: e for e in result.all_events if e.event_type_value == "STEP_FAILURE"}
-    # the models that read every raw_leads row
-    assert set(failures) == {"stg_leads", "stg_legacy_observations", "stg_legacy_rollups"}
-    messages = {step: e.event_specific_data.error.message for step, e in failures.items()}
-    assert all("not_null_lead_id" in message for message in messages.values()), messages
+    failures = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+    assert [e.step_key for e in failures] == ["sql_models"]
+    refused = failures[0].event_specific_data.error.message
+    # the models that read every raw_leads row fail their audit, and everything downstream of them is not built
+    audited = {"stg_leads", "stg_legacy_observations", "stg_legacy_rollups"}
+    assert all(f"{model}: " in refused for model in audited), refused
+    assert refused.count("not_null_lead_id") == 3, refused
+    assert "appointments: not built: upstream" in refused, refused
+    written = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
+    assert written and not written & audited  # the models apart from the failures' lineage were written
     assert table_snapshot(wh, MODELS) == before  # nothing downstream read the bad row, nothing was swapped
     assert not wh.table_exists("stg_leads__scratch")
 

@@ -1,5 +1,6 @@
-"""The no_pii_in_text_columns checks look at what their run wrote: the rebuild's own audit, the run's snapshot days;
-run alone they scan the whole table, so a leak in rows no run is writing is still found."""
+"""The no_pii_in_text_columns checks look at what their run wrote: the blocking audit of a model's rebuild, of the
+run's snapshot days, of the leads read; run alone they scan the whole table, so a leak in rows no run is writing is
+still found."""
 
 from __future__ import annotations
 
@@ -56,16 +57,21 @@ def test_pii_checks_scan_what_the_run_wrote(engine, small_demo, tmp_path, pg_dat
     result = run_pipeline(url, inputs, days[0], days[-1])
     checks = pii_evaluations(result)
     assert checks and all(e.passed for e in checks.values())
-    # a model rebuilt by the run reports its blocking audit's scan; a snapshot table the run's days; raw_leads all
+    # every table the run wrote reports the blocking audit of what it wrote: a model's rebuild, the snapshot days
+    # of the run, the leads of the read
+    written = "this run's write (audited before its commit): "
     assert checks["appointments"].metadata["scope"].value.startswith("this run's rebuild")
     assert checks["appointments"].metadata["text_columns_scanned"].value > 0
-    assert checks[SNAPSHOT].metadata["scope"].value == f"snapshot days {days[0]} .. {days[-1]}"
-    assert checks["raw_leads"].metadata["scope"].value == "whole table"
+    assert checks[SNAPSHOT].metadata["scope"].value == f"{written}snapshot days {days[0]} .. {days[-1]}"
+    assert checks[SNAPSHOT].metadata["text_columns_scanned"].value > 0
+    assert checks["raw_leads"].metadata["scope"].value == f"{written}every lead (full read)"
 
     plant(wh, days[0])  # an old partition that the next run does not write
-    result = run_pipeline(url, inputs, days[-1], days[-1], selection=[SNAPSHOT])
-    outcome = pii_evaluations(result)[SNAPSHOT]
-    assert outcome.passed and outcome.metadata["scope"].value == f"snapshot days {days[-1]} .. {days[-1]}"
+    result = run_pipeline(url, inputs, days[-1], days[-1], selection=[SNAPSHOT, "raw_leads"])
+    outcomes = pii_evaluations(result)
+    assert outcomes[SNAPSHOT].passed
+    assert outcomes[SNAPSHOT].metadata["scope"].value == f"{written}snapshot days {days[-1]} .. {days[-1]}"
+    assert outcomes["raw_leads"].metadata["scope"].value == f"{written}the leads this delta read"
 
     alone = run_check_alone(url, inputs, SNAPSHOT)  # run on its own: the whole table, the old day included
     assert not alone.passed and alone.metadata["scope"].value == "whole table"

@@ -29,7 +29,10 @@ from appointment_pipeline.io.lineage import (
     project_lineage,
     sql_lineage,
 )
+from appointment_pipeline.defs.resources.resources import PipelineSettingsResource, WarehouseResource
+from appointment_pipeline.defs.transform.assets import build_models_asset
 from appointment_pipeline.defs.transform.lineage import PII_CHECK_NAME, build_pii_lineage_checks
+from appointment_pipeline.io.warehouse import Warehouse
 from appointment_pipeline.domain.parsing import CALENDLY, GHL, Reject, parse_calendly, parse_ghl
 from appointment_pipeline.io.sources import CATALOG, SOURCE_ASSETS, Derivation, Pii, SourceCatalog
 from appointment_pipeline.io.sql_project import load_project, sql_project_root
@@ -430,6 +433,32 @@ def test_the_leak_check_stops_the_models_downstream_in_the_same_run(tmp_path):
     )
     assert not result.success
     assert built == [CALENDLY.table]  # the model reading the leaked column never ran
+
+
+def test_the_models_step_does_not_write_a_model_whose_lineage_leaks(tmp_path):
+    """In the models' step the proof comes first: the leaking model and its downstream are not written at all."""
+    project = project_with_model(
+        tmp_path, "select invitee_uri, invitee_name as display_name from raw_calendly_invitees\n"
+    )
+    lineage = build_lineage(project, leak_catalog(CATALOG, Derivation(direct=("calendly:name",))))
+    models = build_models_asset(project, lineage)
+    url = f"duckdb:///{tmp_path / 'wh.duckdb'}"
+    wh = Warehouse(url)
+    with wh.transaction() as con:  # the leaked column exists, with a name in it: only the proof can stop it
+        con.execute(f"create table {CALENDLY.table} (invitee_uri text, invitee_name text)")
+        con.execute(f"insert into {CALENDLY.table} values ('u1', 'Pat Doe')")
+    result = materialize(
+        [models],
+        selection=AssetSelection.assets("stg_invitee_names"),
+        resources={"warehouse": WarehouseResource(url=url), "pipeline_settings": PipelineSettingsResource(hash_key="k")},
+        instance=DagsterInstance.ephemeral(),
+        raise_on_error=False,
+    )
+    assert not result.success
+    proof = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
+    assert proof[PII_CHECK_NAME] is False
+    assert not result.get_asset_materialization_events()
+    assert not wh.table_exists("stg_invitee_names")
 
 
 def test_a_personal_field_that_only_filters_is_reported_not_failed(tmp_path):

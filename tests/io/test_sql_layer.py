@@ -9,11 +9,11 @@ import pytest
 import sqlglot
 from dagster import AssetCheckKey, AssetKey, AssetSelection, DagsterInstance, materialize
 
-from appointment_pipeline.defs.quality.checks import build_declared_test_checks, run_declared_test
+from appointment_pipeline.defs.quality.checks import run_declared_test
 from appointment_pipeline.definitions import defs
 from appointment_pipeline.defs.constants import EXTERNAL_TABLES
 from appointment_pipeline.defs.resources.resources import PipelineSettingsResource, WarehouseResource
-from appointment_pipeline.defs.transform.assets import build_model_asset
+from appointment_pipeline.defs.transform.assets import build_model_assets
 from appointment_pipeline.io.sql_project import ModelError, load_project, sql_project_root
 from appointment_pipeline.io.warehouse import Warehouse
 
@@ -132,8 +132,9 @@ def test_a_failing_model_leaves_the_previous_table_intact(tmp_path, duckdb_built
     def run(project_root):
         load_project.cache_clear()
         project = load_project(project_root)
-        asset = build_model_asset(project.models["stg_leads"], project)
-        return materialize([asset], resources=resources, instance=DagsterInstance.ephemeral(), raise_on_error=False)
+        (asset,) = build_model_assets(project)
+        return materialize([asset], selection=["stg_leads"], resources=resources,
+                           instance=DagsterInstance.ephemeral(), raise_on_error=False)
 
     assert run(root).success
     before = wh.query("select * from stg_leads")
@@ -158,12 +159,12 @@ def test_a_violated_declared_test_fails_its_asset_check(tmp_path, duckdb_built):
             con.execute(f"create table {table} as select * from built.{table}")
         con.execute("detach built")
     model = PROJECT.models["appointments"]
-    checks = build_declared_test_checks(model)
+    models = defs.get_assets_def(AssetKey("appointments"))  # the models' step also runs their checks alone
     resources = {**defs.resources, "warehouse": WarehouseResource(url=url)}
 
     def run_checks():
         result = materialize(
-            [checks, *(defs.get_assets_def(AssetKey(t)) for t in ("appointments", "stg_leads"))],
+            [models],
             selection=AssetSelection.checks_for_assets("appointments"),
             resources=resources,
             instance=DagsterInstance.ephemeral(),
@@ -182,7 +183,7 @@ def test_a_violated_declared_test_fails_its_asset_check(tmp_path, duckdb_built):
     assert outcome["not_null_lead_id"] is True
     result = run_declared_test(wh, next(t for t in model.tests if t.name == "unique_id"))
     assert result.metadata["failing_rows"].value == 1
-    assert AssetCheckKey(AssetKey("appointments"), "unique_id") in checks.check_keys
+    assert AssetCheckKey(AssetKey("appointments"), "unique_id") in models.check_keys
 
 
 def _outside_code(text: str) -> str:

@@ -12,7 +12,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import pandas as pd
 import pyarrow as pa
@@ -37,7 +37,7 @@ from appointment_pipeline.io.lead_source import (  # noqa: F401  (the raw_leads 
     RAW_LEADS_COLUMNS,
     read_leads,
 )
-from appointment_pipeline.io.audits import pii_audit
+from appointment_pipeline.io.audits import AUDIT_METADATA, pii_audit, recording_pii
 from appointment_pipeline.io.db_errors import scrubbing
 from appointment_pipeline.domain.key_fingerprint import check_key, record_fingerprint, window_from_tags
 from appointment_pipeline.defs.transform.lineage import raw_table_metadata, source_deps
@@ -130,9 +130,11 @@ def raw_leads(
     )
     if read.full_read_reason:
         context.log.info(f"raw_leads: read every lead instead ({read.full_read_reason})")
+    audited: dict[str, Any] = {}
     try:
         outcome = lead_store.write_raw_leads(
-            wh, read, plan, source=source, fingerprint=fingerprint, audit=pii_audit(wh), rereads_until=rereads_until,
+            wh, read, plan, source=source, fingerprint=fingerprint, audit=recording_pii(pii_audit(wh), audited),
+            rereads_until=rereads_until,
             also=lambda con: record_fingerprint(wh, con, "raw_leads", fingerprint),
         )
     except AuditFailed as exc:
@@ -152,6 +154,9 @@ def raw_leads(
             "leads_read": read.rows.num_rows,
             "leads_upserted": outcome.upserted,
             "leads_deleted": outcome.deleted,
+            AUDIT_METADATA: MetadataValue.json(
+                {**audited, "scope": "every lead (full read)" if read.full else "the leads this delta read"}
+            ),
         }
     )
 
@@ -261,6 +266,7 @@ def build_snapshot_asset(provider: Provider) -> AssetsDefinition:
                                          digests, on_skip=context.log.warning)
         columns = [(c.name, c.sql_type) for c in provider.columns]
         window = [days[0], days[-1]]
+        audited: dict[str, Any] = {}
         # The parsed rows stream into one transaction, a batch at a time: a failure anywhere (a parse, the load,
         # the PII audit) rolls back and leaves the previous partitions intact.
         with wh.transaction() as con:
@@ -278,7 +284,8 @@ def build_snapshot_asset(provider: Provider) -> AssetsDefinition:
             outcomes = _line_outcomes(wh, con, provider.table, window)
             wh.bulk_insert(con, PARTITION_LOADS_TABLE, _partition_loads(provider, days, stamps, digests, outcomes))
             # what this run wrote must hold no PII before it is committed; otherwise the old days stay
-            _publishable(wh, con, provider.table, pii_audit(wh, where="snapshot_date between %s and %s", params=window))
+            days_audit = pii_audit(wh, where="snapshot_date between %s and %s", params=window)
+            _publishable(wh, con, provider.table, recording_pii(days_audit, audited))
             record_fingerprint(wh, con, provider.table, fingerprint)
             wh.analyze(con, provider.table)
         totals: Counter = Counter()
@@ -298,6 +305,7 @@ def build_snapshot_asset(provider: Provider) -> AssetsDefinition:
                 "run_snapshot_days": MetadataValue.text(f"{days[0]} .. {days[-1]} ({len(days)} days)"),
                 "run_records": totals["records"],
                 "source": config.source,
+                AUDIT_METADATA: MetadataValue.json({**audited, "scope": f"snapshot days {days[0]} .. {days[-1]}"}),
             }
         )
 

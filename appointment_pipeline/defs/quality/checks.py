@@ -1,23 +1,24 @@
-"""Asset checks: every test declared in dbt_like_sql/*/schema.yml (models and seeds), domain checks and snapshot freshness.
+"""Check logic: declared tests, domain rules, the PII scan; the raw tables' PII checks and snapshot freshness.
 
-Checks that read the warehouse share the writers' pool: a DuckDB file takes no reader while a writer holds it.
+The SQL models' and seeds' checks run inside the step that writes them (table_checks.py) with these functions. The
+raw tables' checks are asset checks of their own, sharing the writers' pool: a DuckDB file takes no reader while a
+writer holds it.
 """
 
+from collections.abc import Mapping
 from datetime import date, datetime, timedelta, timezone
+from typing import Any
 
 import pandas as pd
-from typing import Any
 
 from dagster import (
     AssetCheckExecutionContext,
     AssetCheckResult,
     AssetCheckSeverity,
-    AssetCheckSpec,
     AssetChecksDefinition,
     AssetKey,
     MetadataValue,
     asset_check,
-    multi_asset_check,
 )
 
 from appointment_pipeline.defs.constants import EXTERNAL_TABLES, WAREHOUSE_POOL
@@ -34,22 +35,17 @@ from appointment_pipeline.io.audits import (
 from appointment_pipeline.domain.key_fingerprint import window_from_tags
 from appointment_pipeline.domain.rollup import Appointment, select_primary_appointment
 from appointment_pipeline.defs.resources.resources import WarehouseResource
-from appointment_pipeline.io.sql_project import DeclaredTest, Seed, SqlModel, SqlProject, load_project, transpile
+from appointment_pipeline.io.sql_project import DeclaredTest, transpile
 from appointment_pipeline.io.warehouse import Warehouse
 from appointment_pipeline.settings import get_settings
 
 
 AUDITED_IN_RUN = "this run's rebuild (audited before the swap)"
-
-
-def audit_of_this_run(context: AssetCheckExecutionContext, table: str) -> dict[str, Any] | None:
-    """What the audit of ``table``'s materialization in this run found (io/audits.py AUDIT_METADATA), by check name;
-    None when this run did not write the table, or wrote it without recording its audit."""
-    event = context.instance.get_latest_materialization_event(AssetKey(table))
-    if event is None or event.run_id != context.run.run_id or event.asset_materialization is None:
-        return None
-    recorded = event.asset_materialization.metadata.get(AUDIT_METADATA)
-    return dict(recorded.value) if recorded is not None else None
+UPDATED_IN_RUN = (
+    "this run's incremental update (the rows it wrote audited before its commit; the counts of the rows it kept "
+    "carried over from the earlier builds)"
+)
+AUDITED_IN_WRITE = "this run's write (audited before its commit)"
 
 
 def run_declared_test(warehouse, test: DeclaredTest, sample_size: int = 5) -> AssetCheckResult:
@@ -62,95 +58,36 @@ def run_declared_test(warehouse, test: DeclaredTest, sample_size: int = 5) -> As
     return AssetCheckResult(asset_key=test.model, check_name=test.name, passed=failures == 0, metadata=metadata)
 
 
-def audited_result(test: DeclaredTest) -> AssetCheckResult:
+def audited_result(test: DeclaredTest, evaluated_on: str = AUDITED_IN_RUN) -> AssetCheckResult:
     """A test the rebuild's audit ran on the table it swapped in and found no failing row in."""
     metadata: dict[str, Any] = {
         "failing_rows": 0,
         "sql": MetadataValue.md(f"```sql\n{test.failing_rows_sql()}\n```"),
-        "evaluated_on": MetadataValue.text(AUDITED_IN_RUN),
+        "evaluated_on": MetadataValue.text(evaluated_on),
     }
     return AssetCheckResult(asset_key=test.model, check_name=test.name, passed=True, metadata=metadata)
-
-
-def build_declared_test_checks(model: SqlModel | Seed, ancestors: frozenset[str] = frozenset()) -> AssetChecksDefinition:
-    specs = [
-        AssetCheckSpec(
-            name=test.name,
-            asset=model.name,
-            description=test.description,
-            blocking=test.blocking,
-            additional_deps=sorted(test.referenced_tables() - {model.name}),
-        )
-        for test in model.tests
-    ]
-    tests = {test.name: test for test in model.tests}
-    # a test that reads only the model and its ancestors gives after the swap what it gave in the audit
-    reusable = {test.name for test in model.tests if test.referenced_tables() - {model.name} <= ancestors}
-
-    @multi_asset_check(name=f"{model.name}_declared_tests", specs=specs, can_subset=True, pool=WAREHOUSE_POOL)
-    def declared_tests(context: AssetCheckExecutionContext, warehouse: WarehouseResource):
-        audited = audit_of_this_run(context, model.name) or {}
-        to_query = []
-        for check_key in context.selected_asset_check_keys:
-            if check_key.name in reusable and audited.get(check_key.name) == 0:
-                yield audited_result(tests[check_key.name])
-            else:  # not audited in this run, or failing: the query gives the count and a sample
-                to_query.append(tests[check_key.name])
-        if to_query:
-            with warehouse.warehouse().session() as wh:  # one connection for all of the table's tests
-                for test in to_query:
-                    yield run_declared_test(wh, test)
-
-    return declared_tests
-
-
-def ancestors_of(project: SqlProject, name: str) -> frozenset[str]:
-    """Every table ``name`` is computed from, directly or not."""
-    found: set[str] = set()
-    pending = list(project.models[name].upstream_tables) if name in project.models else []
-    while pending:
-        table = pending.pop()
-        if table not in found:
-            found.add(table)
-            pending.extend(project.models[table].upstream_tables if table in project.models else ())
-    return frozenset(found)
-
-
-def build_declared_checks(project: SqlProject | None = None) -> list[AssetChecksDefinition]:
-    project = project or load_project()
-    tables: list[SqlModel | Seed] = [*project.seeds.values(), *(project.models[name] for name in project.order())]
-    return [build_declared_test_checks(table, ancestors_of(project, table.name)) for table in tables if table.tests]
 
 
 # -- domain checks -------------------------------------------------------------------
 
 
-@asset_check(
-    asset="appointments",
-    blocking=True,
-    pool=WAREHOUSE_POOL,
-    description="Every rescheduled_from_id points to an existing appointment of the same lead.",
-)
-def reschedule_links_stay_within_lead(
-    context: AssetCheckExecutionContext, warehouse: WarehouseResource
-) -> AssetCheckResult:
-    if (audit_of_this_run(context, "appointments") or {}).get("reschedule_links_stay_within_lead") == 0:
-        return AssetCheckResult(passed=True, metadata={"bad_links": 0, "evaluated_on": AUDITED_IN_RUN})
-    bad = links_leaving_their_lead(warehouse.warehouse())
+def reschedule_links_within_lead_result(wh: Warehouse, *, asset_key: AssetKey) -> AssetCheckResult:
+    bad = links_leaving_their_lead(wh)
     sample = pd.DataFrame(bad[:5], columns=["id", "lead_id", "rescheduled_from_id", "predecessor_lead_id"])
     return AssetCheckResult(
+        asset_key=asset_key,
+        check_name="reschedule_links_stay_within_lead",
         passed=not bad,
         metadata={"bad_links": len(bad), "sample": MetadataValue.md(frame_markdown(sample))},
     )
 
 
-@asset_check(asset="appointments", blocking=True, pool=WAREHOUSE_POOL, description="Reschedule links never form a cycle.")
-def reschedule_links_acyclic(context: AssetCheckExecutionContext, warehouse: WarehouseResource) -> AssetCheckResult:
-    if (audit_of_this_run(context, "appointments") or {}).get("reschedule_links_acyclic") == 0:
-        return AssetCheckResult(passed=True, metadata={"appointments_on_cycles": 0, "evaluated_on": AUDITED_IN_RUN})
-    links = reschedule_links(warehouse.warehouse())
+def reschedule_links_acyclic_result(wh: Warehouse, *, asset_key: AssetKey) -> AssetCheckResult:
+    links = reschedule_links(wh)
     cycles = find_cycles(links)
     return AssetCheckResult(
+        asset_key=asset_key,
+        check_name="reschedule_links_acyclic",
         passed=not cycles,
         metadata={"links": len(links), "appointments_on_cycles": len(cycles), "sample": sorted(cycles)[:5]},
     )
@@ -159,24 +96,15 @@ def reschedule_links_acyclic(context: AssetCheckExecutionContext, warehouse: War
 ROLLUP_SAMPLE_SIZE = 2000
 
 
-@asset_check(
-    asset="lead_appointment_rollups",
-    additional_deps=["appointments"],
-    pool=WAREHOUSE_POOL,
-    description=(
-        "The SQL rollup agrees with appointment_pipeline.domain.rollup.select_primary_appointment, recomputed in Python for a "
-        f"deterministic sample of up to {ROLLUP_SAMPLE_SIZE} leads."
-    ),
-)
-def rollup_matches_python_rule(warehouse: WarehouseResource) -> AssetCheckResult:
-    with warehouse.warehouse().session() as wh:  # both reads on one connection
-        return _rollup_matches_python_rule(wh)
-
-
-def _rollup_matches_python_rule(wh: Warehouse) -> AssetCheckResult:
+def rollup_matches_python_rule_result(
+    wh: Warehouse, *, asset_key: AssetKey, leads_from: str | None = None
+) -> AssetCheckResult:
+    """``leads_from``: a table of the lead ids to sample (the leads an incremental build rewrote: the others kept
+    rows this check saw before); None: every lead with appointments."""
     # sample leads that have appointments, so that a lead missing from the rollup is caught too
+    within = f"where lead_id in (select lead_id from {leads_from})" if leads_from else ""
     sample = (
-        "select lead_id from (select distinct lead_id from appointments) as leads "
+        f"select lead_id from (select distinct lead_id from appointments {within}) as leads "
         f"order by md5(lead_id), lead_id limit {ROLLUP_SAMPLE_SIZE}"
     )
     rollups = {
@@ -200,70 +128,88 @@ def _rollup_matches_python_rule(wh: Warehouse) -> AssetCheckResult:
         if primary_id is None or expected is None or expected.id != primary_id:
             mismatches.append({"lead_id": lead_id, "sql": primary_id, "python": expected and expected.id})
     return AssetCheckResult(
+        asset_key=asset_key,
+        check_name="rollup_matches_python_rule",
         passed=not mismatches and len(reference_times) <= 1,
         metadata={
             "leads_compared": len(by_lead),
             "mismatches": len(mismatches),
             "reference_times": len(reference_times),
+            "sampled_from": MetadataValue.text(
+                "the leads this run's incremental build rewrote" if leads_from else "every lead with appointments"
+            ),
             "sample": mismatches[:5],
         },
     )
 
 
-def pii_scope(context: AssetCheckExecutionContext, table: str) -> tuple[str, dict[str, int] | None, str | None, list]:
-    """What the PII check of ``table`` looks at in this run: (scope, counts already found, where, params).
+# -- the PII scan ------------------------------------------------------------------------------------------------
 
-    - the table was rebuilt in this run: its blocking audit scanned the candidate table before the swap, so the
-      check reports that scan (counts, no warehouse read);
-    - a snapshot table in a run for a range of days: only those days' rows;
-    - otherwise (the check alone, e.g. from the UI; raw_leads, which every load rewrites whole): the whole table.
-    """
-    recorded = (audit_of_this_run(context, table) or {}).get(PII_AUDIT)
-    if recorded is not None:
-        return AUDITED_IN_RUN, dict(recorded), None, []
+
+def pii_scan_result(
+    asset_key: AssetKey, scope: str, found: Mapping[str, int] | None, *, wh: Warehouse | None = None,
+    where: str | None = None, params: list | None = None,
+) -> AssetCheckResult:
+    """The PII scan's verdict: from counts found already (an audit), else from a scan of ``wh`` (``where``
+    narrows it)."""
+    if found is None:
+        assert wh is not None
+        with wh.session() as session:  # the column list and the scan on one connection
+            found = scan_for_pii(session, asset_key.to_user_string(), where=where, params=params or [])
+    offenders = {column: count for column, count in found.items() if count}
+    return AssetCheckResult(
+        asset_key=asset_key,
+        check_name=PII_AUDIT,
+        passed=not offenders,
+        metadata={
+            "scope": MetadataValue.text(scope),
+            "text_columns_scanned": len(found),
+            "columns_with_pii": MetadataValue.json(offenders),
+        },
+    )
+
+
+def audit_of_this_run(context: AssetCheckExecutionContext, table: str) -> dict[str, Any] | None:
+    """What the blocking audit of ``table``'s write in this run found (AUDIT_METADATA of its materialization);
+    None when this run did not write the table."""
+    event = context.instance.get_latest_materialization_event(AssetKey(table))
+    if event is None or event.run_id != context.run.run_id or event.asset_materialization is None:
+        return None
+    recorded = event.asset_materialization.metadata.get(AUDIT_METADATA)
+    return dict(recorded.value) if recorded is not None else None
+
+
+def raw_pii_scope(context: AssetCheckExecutionContext, table: str) -> tuple[str, str | None, list]:
+    """What the PII check of a raw table scans when this run did not write it: (scope, where, params). A snapshot
+    table in a run for a range of days: only those days' rows; otherwise (the check alone, e.g. from the UI): the
+    whole table."""
     window = window_from_tags(context.run.tags)
     if table in SNAPSHOT_TABLES and window is not None:
-        return f"snapshot days {window[0]} .. {window[1]}", None, "snapshot_date between %s and %s", list(window)
-    return "whole table", None, None, []
+        return f"snapshot days {window[0]} .. {window[1]}", "snapshot_date between %s and %s", list(window)
+    return "whole table", None, []
 
 
-def build_pii_check(table: str) -> AssetChecksDefinition:
+def build_raw_pii_check(table: str) -> AssetChecksDefinition:
     @asset_check(
-        name="no_pii_in_text_columns",
+        name=PII_AUDIT,
         asset=table,
         blocking=True,
         pool=WAREHOUSE_POOL,
         description=(
             "No text column holds an email-like or phone-like string (PII never enters the warehouse). In a run "
-            "that rebuilt the table it reports the blocking audit's scan; in a run for a range of snapshot days it "
-            "scans those days; run alone it scans the whole table."
+            "that wrote the table it reports the blocking audit of what the run wrote (before its commit); in a "
+            "run for a range of snapshot days that did not, it scans those days; run alone, the whole table."
         ),
     )
     def no_pii(context: AssetCheckExecutionContext, warehouse: WarehouseResource) -> AssetCheckResult:
-        scope, found, where, params = pii_scope(context, table)
-        if found is None:
-            with warehouse.warehouse().session() as wh:  # the column list and the scan on one connection
-                found = scan_for_pii(wh, table, where=where, params=params)
-        offenders = {column: count for column, count in found.items() if count}
-        return AssetCheckResult(
-            passed=not offenders,
-            metadata={
-                "scope": MetadataValue.text(scope),
-                "text_columns_scanned": len(found),
-                "columns_with_pii": MetadataValue.json(offenders),
-            },
-        )
+        audited = audit_of_this_run(context, table) or {}
+        if isinstance(audited.get(PII_AUDIT), dict):
+            scope = f"{AUDITED_IN_WRITE}: {audited.get('scope', '')}"
+            return pii_scan_result(AssetKey(table), scope, audited[PII_AUDIT])
+        scope, where, params = raw_pii_scope(context, table)
+        return pii_scan_result(AssetKey(table), scope, None, wh=warehouse.warehouse(), where=where, params=params)
 
     return no_pii
-
-
-def build_domain_checks(tables: list[str]) -> list[AssetChecksDefinition]:
-    return [
-        reschedule_links_stay_within_lead,
-        reschedule_links_acyclic,
-        rollup_matches_python_rule,
-        *(build_pii_check(table) for table in tables),
-    ]
 
 
 # -- freshness of the snapshot partitions -----------------------------------
@@ -355,7 +301,5 @@ def build_freshness_checks() -> list[AssetChecksDefinition]:
     return [build_snapshot_freshness_check(table) for table in SNAPSHOT_TABLES]
 
 
-DECLARED_CHECKS = build_declared_checks()
-WAREHOUSE_TABLES = sorted(EXTERNAL_TABLES | set(load_project().models))
-DOMAIN_CHECKS = build_domain_checks(WAREHOUSE_TABLES)
+RAW_PII_CHECKS = [build_raw_pii_check(table) for table in sorted(EXTERNAL_TABLES)]
 FRESHNESS_CHECKS = build_freshness_checks()

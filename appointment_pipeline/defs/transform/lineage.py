@@ -155,45 +155,52 @@ def model_definition_metadata(model: SqlModel, lineage: ProjectLineage) -> dict:
     }
 
 
-def build_pii_lineage_checks(lineage: ProjectLineage | None = None) -> list[AssetChecksDefinition]:
-    """One blocking check per warehouse table: no column may take its value from a personal source field, except
-    an email through the keyed hash. Computed from the code (SQL and source declarations), never from data.
+PII_LINEAGE_DESCRIPTION = (
+    "Walks the column lineage (SQL models and the source declarations) back from every source field classified as "
+    "personal: fails if a column of this table takes its value from one, other than an email through the keyed "
+    "hash. Fields that only decide rows are listed, not failed. Reads no data."
+)
+
+
+def pii_lineage_result(lineage: ProjectLineage, table: str, asset_key: AssetKey | None = None) -> AssetCheckResult:
+    """The PII lineage proof's verdict on one table (computed from the code, never from data)."""
+    personal = sum(1 for f in lineage.catalog.fields.values() if f.pii is not Pii.NONE)
+    found = lineage.pii_proof().for_table(table)
+    return AssetCheckResult(
+        asset_key=asset_key,
+        check_name=PII_CHECK_NAME if asset_key is not None else None,
+        passed=found.passed,
+        metadata={
+            "columns_checked": len(lineage.columns[table]),
+            "personal_fields_classified": personal,
+            "columns_derived_from_personal_fields": len({(f.table, f.column) for f in found.violations}),
+            "columns_decided_by_personal_fields": len({(f.table, f.column) for f in found.indirect}),
+            "findings": MetadataValue.md(proof_markdown(found)),
+            "regenerate_export": MetadataValue.text(EXPORT_COMMAND),
+        },
+    )
+
+
+def build_pii_lineage_checks(
+    lineage: ProjectLineage | None = None, tables: Sequence[str] | None = None
+) -> list[AssetChecksDefinition]:
+    """One blocking check per table (default: every warehouse table): no column may take its value from a personal
+    source field, except an email through the keyed hash. The SQL models carry the same check in their own step
+    (defs/quality/table_checks.py); the raw tables get these.
 
     One check per table rather than one multi-asset check: a check runs after its asset only, so it can still stop
     the downstream models of the same run."""
     lineage = lineage or project_lineage()
-    return [_pii_lineage_check(lineage, table) for table in lineage.tables()]
+    return [_pii_lineage_check(lineage, table) for table in (lineage.tables() if tables is None else tables)]
 
 
 def _pii_lineage_check(lineage: ProjectLineage, table: str) -> AssetChecksDefinition:
-    personal = sum(1 for f in lineage.catalog.fields.values() if f.pii is not Pii.NONE)
-
-    @asset_check(
-        name=PII_CHECK_NAME,
-        asset=table,
-        blocking=True,
-        description=(
-            "Walks the column lineage (SQL models and the source declarations) back from every source field "
-            "classified as personal: fails if a column of this table takes its value from one, other than an "
-            "email through the keyed hash. Fields that only decide rows are listed, not failed. Reads no data."
-        ),
-    )
+    @asset_check(name=PII_CHECK_NAME, asset=table, blocking=True, description=PII_LINEAGE_DESCRIPTION)
     def no_pii_by_lineage() -> AssetCheckResult:
-        found = lineage.pii_proof().for_table(table)
-        return AssetCheckResult(
-            passed=found.passed,
-            metadata={
-                "columns_checked": len(lineage.columns[table]),
-                "personal_fields_classified": personal,
-                "columns_derived_from_personal_fields": len({(f.table, f.column) for f in found.violations}),
-                "columns_decided_by_personal_fields": len({(f.table, f.column) for f in found.indirect}),
-                "findings": MetadataValue.md(proof_markdown(found)),
-                "regenerate_export": MetadataValue.text(EXPORT_COMMAND),
-            },
-        )
+        return pii_lineage_result(lineage, table)
 
     return no_pii_by_lineage
 
 
 SOURCE_SPECS = build_source_specs(OWNERS)
-PII_LINEAGE_CHECKS = build_pii_lineage_checks()
+PII_LINEAGE_CHECKS = build_pii_lineage_checks(tables=sorted(project_lineage().catalog.raw_columns))

@@ -109,10 +109,6 @@ def sqlite_text(value: datetime | None) -> str | None:
     return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
 
 
-def identity(value: Any) -> Any:
-    return value
-
-
 def derived_app_id(warehouse_id: str) -> str:
     """The application id of an appointment the application does not have yet: its warehouse id (the md5 of
     provider and key, 32 hex digits) written as a uuid. ``derived_app_id_sql`` is the same in SQL."""
