@@ -9,7 +9,8 @@ chains, microsecond timestamps) and an application database with one ``"Lead"`` 
 shipped ``"Appointment"`` DDL. Then, in one process:
 
 1. publishes everything (apply, first time) and times it;
-2. publishes the same state again (apply; must write nothing) and times it;
+2. publishes the same state again comparing every row (apply, ``full_compare``; must write nothing) and times it,
+   then once more as the reconcile does, comparing only what changed since that apply (nothing);
 3. migrates a sample of the same rows the row-by-row way (per row: find by provider key, insert if missing, each
    statement committed, as an ORM loop would) into a second, empty application database, and times it.
 
@@ -165,8 +166,12 @@ def main() -> int:
         first = publish_appointments(wh, app, apply=True, batch_size=args.batch_size)
         first_s = time.perf_counter() - t0
         t0 = time.perf_counter()
-        again = publish_appointments(wh, app, apply=True, batch_size=args.batch_size)
+        # every row compared, as without a recorded publish state
+        again = publish_appointments(wh, app, apply=True, batch_size=args.batch_size, full_compare="benchmark")
         again_s = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        delta = publish_appointments(wh, app, apply=True, batch_size=args.batch_size)  # only what changed: nothing
+        delta_s = time.perf_counter() - t0
         count = app.scalar('select count(*) from "Appointment"')
         links = app.scalar('select count(*) from "Appointment" where "rescheduledFromId" is not null')
         sample_rows, sample_s = row_by_row(wh, baseline_url, args.sample)
@@ -176,15 +181,18 @@ def main() -> int:
               f"({first.batches} batches; plan {first.actions})")
         print(f"publish unchanged: {again.written:>9,} rows written in {again_s:7.1f} s = {again_rate:>9,.0f} rows/s "
               f"checked (plan {again.actions})")
+        print(f"publish delta:     {delta.written:>9,} rows written in {delta_s:7.1f} s "
+              f"({delta.scope.describe() if delta.scope else ''})")
         print(f"row by row:        {sample_rows:>9,} rows in {sample_s:7.1f} s = {slow_rate:>9,.0f} rows/s "
               "(find by key, then insert; autocommit)")
-        for name, result in (("first publish", first), ("publish unchanged", again)):
+        for name, result in (("first publish", first), ("publish unchanged", again), ("publish delta", delta)):
             phases = ", ".join(f"{phase} {seconds:.1f}" for phase, seconds in result.seconds.items())
             print(f"  {name} phases (s): {phases}")
         print(f'"Appointment" rows: {count:,}, with rescheduledFromId: {links:,}')
         print(f"ratio first publish / row by row: {first_rate / slow_rate:.0f}x; "
               f"unchanged publish / row by row: {again_rate / slow_rate:.0f}x")
         ok = first.written == args.rows == count and again.written == 0 and first.still_to_write == 0
+        ok = ok and delta.written == 0 and delta.scope is not None and delta.scope.rows_compared == 0
         if not ok:
             print("UNEXPECTED: the first publish did not write every row or the second one wrote something")
         return 0 if ok else 1

@@ -164,10 +164,17 @@ class Warehouse:
 
     # -- reads ---------------------------------------------------------------------------------------------------
     # Every statement's errors leave without row values (db_errors): names from the statement's own text stay.
-    def query(self, sql: str, params: Sequence[Any] | None = None) -> list[tuple]:
+    def query(self, sql: str, params: Sequence[Any] | None = None, *, jit: bool = True) -> list[tuple]:
+        """All rows. ``jit=False``: PostgreSQL plans it without JIT compilation, which costs seconds for a wide
+        expression over many rows (a row hash) and gains nothing on a single pass."""
         with self.connect() as con, scrubbing("reading the warehouse", identifiers_in(sql)):
+            self._without_jit(con, jit)
             cur = con.execute(self._params(sql), params or ())
             return cur.fetchall()
+
+    def _without_jit(self, con: Any, jit: bool) -> None:
+        if not jit and self.dialect == "postgres":
+            con.execute("set local jit = off")  # for this transaction only: a shared connection keeps its settings
 
     def query_df(self, sql: str, params: Sequence[Any] | None = None) -> pd.DataFrame:
         with self.connect() as con, scrubbing("reading the warehouse", identifiers_in(sql)):
@@ -175,11 +182,15 @@ class Warehouse:
             names = [d[0] for d in cur.description]
             return pd.DataFrame(cur.fetchall(), columns=names, dtype=object)
 
-    def stream(self, sql: str, params: Sequence[Any] | None = None, batch_size: int = 50_000) -> Iterator[list[tuple]]:
-        """The result in lists of at most ``batch_size`` rows (a server-side cursor on PostgreSQL): bounded memory."""
+    def stream(
+        self, sql: str, params: Sequence[Any] | None = None, batch_size: int = 50_000, *, jit: bool = True
+    ) -> Iterator[list[tuple]]:
+        """The result in lists of at most ``batch_size`` rows (a server-side cursor on PostgreSQL): bounded memory.
+        ``jit`` as for ``query``."""
         with self.connect() as con:
             if self.dialect == "postgres":
                 with con.transaction(), con.cursor(name="warehouse_stream") as cur:
+                    self._without_jit(con, jit)
                     cur.execute(sql, params or ())
                     while rows := cur.fetchmany(batch_size):
                         yield rows
@@ -188,8 +199,8 @@ class Warehouse:
                 while rows := cur.fetchmany(batch_size):
                     yield rows
 
-    def scalar(self, sql: str, params: Sequence[Any] | None = None) -> Any:
-        rows = self.query(sql, params)
+    def scalar(self, sql: str, params: Sequence[Any] | None = None, *, jit: bool = True) -> Any:
+        rows = self.query(sql, params, jit=jit)
         return rows[0][0] if rows else None
 
     def table_exists(self, table: str) -> bool:

@@ -65,7 +65,7 @@ def warehouse_copy(duckdb_built, tmp_path) -> Warehouse:
 
 
 def run_publish(wh: Warehouse, app: AppDatabase, *, mode: str | None = None, env_mode: str | None = None,
-                batch_size: int | None = None, raise_on_error: bool = True, instance=None):
+                batch_size: int | None = None, raise_on_error: bool = True, instance=None, tags=None):
     """A real Dagster run of the two publish assets (and their checks) with run config ``mode``."""
     config = {}
     if mode or batch_size:
@@ -80,6 +80,7 @@ def run_publish(wh: Warehouse, app: AppDatabase, *, mode: str | None = None, env
             "source_db": SourceDatabaseResource(url=app.url, publish_mode=env_mode),
         },
         run_config=run_config,
+        tags=tags,
         instance=instance or DagsterInstance.ephemeral(),
         raise_on_error=raise_on_error,
     )
@@ -210,7 +211,11 @@ def test_apply_then_apply_again_writes_nothing(engine, app_copy, duckdb_built):
         meta = materialization(second, asset)
         assert meta["mode"] == "apply"
         assert (meta["rows_written"], meta["rows_to_insert"], meta["rows_to_update"]) == (0, 0, 0)
-    assert materialization(second, "app_appointments")["rows_unchanged"] == wh_count
+    # nothing changed in the warehouse since the first apply settled every row: nothing is compared again
+    again = materialization(second, "app_appointments")
+    assert again["compare_scope"] == f"changed since last apply (0 of {wh_count} rows)"
+    assert (again["rows_compared"], again["rows_unchanged"]) == (0, 0)
+    assert again["rows_unchanged_since_last_apply"] == again["rows_recorded_as_settled"] == wh_count
     assert app_state(app) == state
 
 
@@ -445,7 +450,7 @@ def test_legacy_partial_data_publishes_and_republishes_without_duplicates(engine
         assert ghl is None and cal is None and app_source == source
     assert by_id[derived_app_id(keyless[0][0])][0] is None
 
-    again = publish_appointments(wh, app, apply=True)
+    again = publish_appointments(wh, app, apply=True, full_compare="every row, for the test")
     assert again.written == 0 and again.actions == {"unchanged": len(by_id)}
     assert app.scalar('select count(*) from "Appointment"') == len(by_id) == wh.scalar("select count(*) from appointments")
 

@@ -4,6 +4,10 @@ A dry run by default. The mode comes from the run config (``mode: dry_run | appl
 ``APPOINTMENT_PUBLISH_MODE`` (the ``source_db`` resource's ``publish_mode``), else ``dry_run``. Every publish
 records its mode in the run's tags (``appointment/publish_mode``; ``apply`` as soon as one asset of the run applies),
 so applied runs can be found on the Runs page. The rules live in appointment_pipeline.io.app_database.
+
+Each publish compares only the rows changed since the last apply (the warehouse's ``publish_state_*`` tables), or
+every row when that state cannot be trusted or the run is tagged ``appointment/full_refresh=true``; the metadata's
+``compare_scope`` says which.
 """
 
 from collections.abc import Callable
@@ -33,7 +37,12 @@ from appointment_pipeline.io.app_database import (
     resolve_publish_mode,
 )
 from appointment_pipeline.defs.constants import APP_KIND, OWNERS, WAREHOUSE_POOL
-from appointment_pipeline.defs.resources.resources import SourceDatabaseResource, WarehouseResource
+from appointment_pipeline.defs.resources.resources import (
+    SourceDatabaseResource,
+    WarehouseResource,
+    one_warehouse_connection,
+)
+from appointment_pipeline.defs.transform.assets import FULL_REFRESH_TAG
 
 PUBLISH_MODE_TAG = "appointment/publish_mode"
 
@@ -59,6 +68,13 @@ def _mode(context: AssetExecutionContext, config: PublishConfig, source_db: Sour
     return mode
 
 
+def _full_compare(context: AssetExecutionContext) -> str | None:
+    """The reason to compare every row that the run gives, if any: the full-refresh tag."""
+    if context.run.tags.get(FULL_REFRESH_TAG, "").lower() == "true":
+        return f"run tag {FULL_REFRESH_TAG}=true"
+    return None
+
+
 def _sample_markdown(result: PublishResult) -> str:
     if not result.sample:
         return "(nothing to write)"
@@ -76,16 +92,23 @@ def publish_metadata(result: PublishResult, mode: str, app: AppDatabase) -> dict
         "target": f"{app.display_name} {result.target}",
         "rows_to_insert": actions.get("insert", 0),
         "rows_to_update": actions.get("update", 0),
-        "rows_unchanged": actions.get("unchanged", 0),
+        "rows_unchanged": actions.get("unchanged", 0),  # compared and found equal
         "rows_skipped": result.skipped,
         "skipped_by_reason": MetadataValue.json({k: v for k, v in actions.items() if k.startswith("skip")}),
         "changed_fields": MetadataValue.json(result.changed_fields),
         "sample_changes": MetadataValue.md(_sample_markdown(result)),
         "batches": result.batches,
     }
+    if result.scope is not None:
+        metadata["compare_scope"] = result.scope.describe()
+        metadata["rows_compared"] = result.scope.rows_compared
+        # not compared: unchanged in the warehouse since an apply found them settled (equal, or newer in the app)
+        metadata["rows_unchanged_since_last_apply"] = result.scope.rows_unchanged_since_last_apply
     if result.applied:
         metadata["rows_written"] = result.written
         metadata["skipped_at_write"] = result.skipped_at_write
+        if result.rows_recorded is not None:
+            metadata["rows_recorded_as_settled"] = result.rows_recorded
     metadata["rows_still_to_write"] = result.rows_still_to_write
     return metadata
 
@@ -102,9 +125,12 @@ def publish_metadata(result: PublishResult, mode: str, app: AppDatabase) -> dict
         "(APPOINTMENT_SOURCE_DB_URL). Dry run unless run config `mode: apply` or APPOINTMENT_PUBLISH_MODE=apply. "
         "Rows match by `ghlAppointmentId` / `calendlyInviteeUri`, keyless legacy rows by an id derived from the "
         "warehouse id; a row the application updated later than the pipeline's observation is skipped. "
+        "Compares only the rows changed since the last apply (`compare_scope`), all of them without a trusted state "
+        "or with run tag appointment/full_refresh=true. "
         "Metadata: rows to insert, update, leave unchanged and skip, changed fields, a sample of ids."
     ),
 )
+@one_warehouse_connection  # the scope, the load and the state update share one warehouse connection
 def app_appointments(
     context: AssetExecutionContext,
     config: PublishConfig,
@@ -113,7 +139,10 @@ def app_appointments(
 ) -> MaterializeResult:
     mode = _mode(context, config, source_db)
     app = AppDatabase(source_db.url)
-    result = publish_appointments(warehouse.warehouse(), app, apply=mode == "apply", batch_size=config.batch_size)
+    result = publish_appointments(
+        warehouse.warehouse(), app, apply=mode == "apply", batch_size=config.batch_size,
+        full_compare=_full_compare(context),
+    )
     metadata = publish_metadata(result, mode, app)
     metadata["app_row_count"] = int(app.scalar('select count(*) from "Appointment"'))
     return MaterializeResult(metadata=metadata)
@@ -129,9 +158,12 @@ def app_appointments(
     description=(
         'Writes the new rollup into the `"Lead"` columns that `lead_rollup_drift` reports as different, '
         "compare-and-set: a lead is changed only while its rollup columns still hold the values `raw_leads` read "
-        "(else skipped and counted). Dry run unless run config `mode: apply` or APPOINTMENT_PUBLISH_MODE=apply."
+        "(else skipped and counted). Dry run unless run config `mode: apply` or APPOINTMENT_PUBLISH_MODE=apply. "
+        "Compares only the leads changed since the last apply (`compare_scope`), all of them without a trusted state "
+        "or with run tag appointment/full_refresh=true."
     ),
 )
+@one_warehouse_connection  # the scope, the load and the state update share one warehouse connection
 def app_lead_rollups(
     context: AssetExecutionContext,
     config: PublishConfig,
@@ -140,7 +172,10 @@ def app_lead_rollups(
 ) -> MaterializeResult:
     mode = _mode(context, config, source_db)
     app = AppDatabase(source_db.url)
-    result = publish_lead_rollups(warehouse.warehouse(), app, apply=mode == "apply", batch_size=config.batch_size)
+    result = publish_lead_rollups(
+        warehouse.warehouse(), app, apply=mode == "apply", batch_size=config.batch_size,
+        full_compare=_full_compare(context),
+    )
     return MaterializeResult(metadata=publish_metadata(result, mode, app))
 
 
@@ -165,10 +200,12 @@ def _up_to_date(
         plan = {action: metadata[name] for action, name in counts.items() if metadata.get(name)}
         plan.update(metadata.get("skipped_by_reason") or {})
         changed = metadata.get("changed_fields") or {}
+        scope = metadata.get("compare_scope")
     else:
         result = plan_again()
         remaining, source = result.planned_writes, "a new dry-run plan"
         plan, changed = result.actions, result.changed_fields
+        scope = result.scope.describe() if result.scope else None
     return AssetCheckResult(
         passed=remaining == 0 or not applied,
         severity=AssetCheckSeverity.WARN,
@@ -181,8 +218,16 @@ def _up_to_date(
             "run_applied": applied,
             "plan": MetadataValue.json(plan),
             "changed_fields": MetadataValue.json(changed),
+            **({"compare_scope": scope} if scope else {}),
         },
     )
+
+
+def _plan_again(
+    publish: Callable[..., PublishResult], warehouse: WarehouseResource, source_db: SourceDatabaseResource
+) -> PublishResult:
+    with warehouse.warehouse().session() as wh:  # one warehouse connection for the scope and the load
+        return publish(wh, AppDatabase(source_db.url), apply=False)
 
 
 _UP_TO_DATE = (
@@ -200,7 +245,7 @@ def app_appointments_up_to_date(
     return _up_to_date(
         context,
         AssetKey("app_appointments"),
-        lambda: publish_appointments(warehouse.warehouse(), AppDatabase(source_db.url), apply=False),
+        lambda: _plan_again(publish_appointments, warehouse, source_db),
     )
 
 
@@ -211,7 +256,7 @@ def app_lead_rollups_up_to_date(
     return _up_to_date(
         context,
         AssetKey("app_lead_rollups"),
-        lambda: publish_lead_rollups(warehouse.warehouse(), AppDatabase(source_db.url), apply=False),
+        lambda: _plan_again(publish_lead_rollups, warehouse, source_db),
     )
 
 

@@ -7,7 +7,8 @@ The application (Prisma) owns ``"Appointment"`` and ``"Lead"``. Modules:
 * ``schema``: the shipped DDL (demo and tests) and ``verify_app_schema``, which stops a publish before it writes
   anything, naming every difference between the live tables and what the publish writes;
 * ``appointments`` / ``leads``: set-based plan (temporary tables, a few statements) and batched apply;
-* ``result``: ``PublishResult`` and the batch loop (one transaction per batch: restartable, all-or-nothing).
+* ``result``: ``PublishResult`` and the batch loop (one transaction per batch: restartable, all-or-nothing);
+* ``state``: the warehouse's record of what the last apply settled, so a publish compares only what changed since.
 
 Timestamps: a Prisma ``DateTime`` holds UTC with millisecond precision (``timestamp(3)`` on PostgreSQL, ISO-8601
 text on the SQLite demo). Every instant is rounded to the millisecond before it is written or compared, the same

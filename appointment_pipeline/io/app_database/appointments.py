@@ -2,7 +2,10 @@
 
 A publish is set-based from end to end, one connection, no statement per row:
 
-1. load: every warehouse row into one session temporary table (binary COPY between PostgreSQL databases);
+0. scope: from the warehouse's publish state (``state``), whether every row is compared or only those changed since
+   the last apply (with the reschedule chains they belong to), decided in the warehouse in one query;
+1. load: those warehouse rows, with their hash, into one session temporary table (binary COPY between PostgreSQL
+   databases);
 2. plan: one pass matches each incoming row to its application row (provider key, else derived id) and its lead,
    and sorts it into insert / update / unchanged / skip_* with a flag per changed column; the reschedule links are
    resolved after it (they depend on the predecessor's match); the counts come from one aggregate;
@@ -10,7 +13,8 @@ A publish is set-based from end to end, one connection, no statement per row:
    batches (reschedule predecessors first), so an unchanged publish stops after step 3 having written nothing;
 4. apply: per batch one ``INSERT ... SELECT ... ON CONFLICT ("id") DO UPDATE ... WHERE`` in its own transaction;
    the ``WHERE`` repeats the guards at write time (a row the application updated later stays as it is);
-5. re-compare the written rows, so the up-to-date check reads the outcome instead of planning again.
+5. re-compare the written rows, so the up-to-date check reads the outcome instead of planning again;
+6. after an apply that completed: record the compared rows that are settled in the warehouse's publish state.
 
 Steps 1 to 3 run in a read-only transaction on PostgreSQL: a dry run cannot write even by mistake.
 """
@@ -38,6 +42,17 @@ from appointment_pipeline.io.app_database.result import (
     sample_writes,
 )
 from appointment_pipeline.io.app_database.schema import verify_app_schema
+from appointment_pipeline.io.app_database.state import (
+    CompareScope,
+    StateSpec,
+    changed_keys_sql,
+    full_compare_reason,
+    gone_keys,
+    gone_keys_sql,
+    record_applied,
+    row_hash_sql,
+    state_spec,
+)
 from appointment_pipeline.io.warehouse import Warehouse
 
 _IN = "_publish_appointments_in"
@@ -51,23 +66,72 @@ _WAREHOUSE_EXPRESSIONS = {
     "created_at": "coalesce(created_at, updated_at, status_changed_at)",
     "status_changed_at": "coalesce(status_changed_at, updated_at, created_at)",
 }
-_IN_COLUMNS = ("whId", "whFromId", *INCOMING_COLUMNS)
+_IN_COLUMNS = ("whId", "whFromId", *INCOMING_COLUMNS, "whHash")
 
 
 def _is_instant(column: str) -> bool:
     return column in COLUMN_BY_NAME and COLUMN_BY_NAME[column].kind == "timestamp"
 
 
-def _incoming_appointments_sql(typed: bool) -> str:
-    """The warehouse rows as the incoming table holds them; ``typed`` casts each column to that table's type, as a
-    binary COPY needs (a naive warehouse instant is UTC: the warehouse session runs in UTC)."""
-    select = ["id", "rescheduled_from_id"]
-    sources = [COLUMN_BY_NAME[c].warehouse for c in INCOMING_COLUMNS]
-    select += [_WAREHOUSE_EXPRESSIONS.get(w, w) for w in sources if w is not None]
-    assert len(select) == 2 + len(INCOMING_COLUMNS), "every incoming column is written from a warehouse column"
+def _incoming_expressions() -> list[tuple[str, str]]:
+    """(warehouse expression, text or timestamp) of the incoming columns after the key: the link, then the values."""
+    expressions = [("rescheduled_from_id", "text")]
+    for name in INCOMING_COLUMNS:
+        column = COLUMN_BY_NAME[name]
+        assert column.warehouse is not None, "every incoming column is written from a warehouse column"
+        kind = "timestamp" if column.kind == "timestamp" else "text"
+        expressions.append((_WAREHOUSE_EXPRESSIONS.get(column.warehouse, column.warehouse), kind))
+    return expressions
+
+
+def _row_hash(wh_dialect: str) -> str:
+    return row_hash_sql(wh_dialect, _incoming_expressions())
+
+
+def _incoming_appointments_sql(typed: bool, row_hash: str, scope: str | None = None) -> str:
+    """The warehouse rows as the incoming table holds them, with their hash; ``typed`` casts each column to that
+    table's type, as a binary COPY needs (a naive warehouse instant is UTC: the warehouse session runs in UTC).
+    ``scope`` (``with recursive ... scope (id, from_id) as ...``) restricts them to its ids."""
+    select = ["id", *(expression for expression, _ in _incoming_expressions()), row_hash]
+    assert len(select) == len(_IN_COLUMNS)
     if typed:
         select = [f"({e})::{'timestamptz' if _is_instant(c) else 'text'}" for e, c in zip(select, _IN_COLUMNS)]
-    return f"select {', '.join(select)} from appointments"
+    if scope is None:
+        return f"select {', '.join(select)} from appointments"
+    return f"{scope}\nselect {', '.join(select)} from appointments where id in (select id from scope)"
+
+
+def _changed_scope_sql(spec: StateSpec, row_hash: str) -> str:
+    """The appointments to compare when the state can be trusted: those whose hash is not the recorded one, the
+    successors of those and of the recorded ones gone from the warehouse (their link changes), and every predecessor
+    up each of their reschedule chains (a row's link is resolved, or cleared, from its predecessor's plan)."""
+    changed = changed_keys_sql(spec, f"select id as key, {row_hash} as row_hash from appointments")
+    return f"""with recursive
+changed (id) as ({changed}),
+gone (id) as ({gone_keys_sql(spec, "select id from appointments")}),
+seeds (id) as (
+    select id from changed
+    union
+    select a.id from appointments as a
+    where a.rescheduled_from_id in (select id from changed union all select id from gone)
+),
+scope (id, from_id) as (
+    select a.id, a.rescheduled_from_id from appointments as a where a.id in (select id from seeds)
+    union
+    select a.id, a.rescheduled_from_id from appointments as a inner join scope as s on a.id = s.from_id
+)"""
+
+
+def appointments_state_spec(app: AppDatabase, wh_dialect: str) -> StateSpec:
+    """The bookkeeping of this publish: its version covers every statement that decides what is written."""
+    return state_spec(
+        "appointments",
+        _incoming_appointments_sql(False, _row_hash(wh_dialect)),
+        *_appointment_plan_sql(app),
+        *_appointment_write_sql(app, 1),
+        _appointment_upsert_sql(app),
+        _settled_sql(app),
+    )
 
 
 def publish_appointments(
@@ -77,26 +141,40 @@ def publish_appointments(
     apply: bool,
     batch_size: int = DEFAULT_BATCH_SIZE,
     after_batch: AfterBatch | None = None,
+    full_compare: str | None = None,
 ) -> PublishResult:
-    """Upsert the warehouse ``appointments`` into ``"Appointment"`` (``apply``) or only report the plan."""
+    """Upsert the warehouse ``appointments`` into ``"Appointment"`` (``apply``) or only report the plan.
+
+    Only the rows changed since the last apply are compared (``state``), unless the recorded state cannot be trusted
+    or ``full_compare`` gives a reason to compare every row. An apply that completed records what it left settled.
+    """
     result = PublishResult(target='"Appointment"', applied=apply)
     check_batch_size(batch_size)
     postgres = app.dialect == "postgres"
+    binary = postgres and wh.dialect == "postgres"
+    spec = appointments_state_spec(app, wh.dialect)
+    row_hash = _row_hash(wh.dialect)
     with app.connect() as con:
         with result.timed("check_shape"):
             verify_app_schema(app, con)
+            target = app.target_identity(con, "Appointment")
             _create_appointment_temp_tables(app, con)
+        with result.timed("scope"):
+            scope = result.scope = CompareScope(full_compare_reason(wh, spec, target, full_compare))
+            scope.rows_total = int(wh.scalar("select count(*) from appointments", jit=False))
+            if not scope.full:
+                scope.gone = gone_keys(wh, spec, "select id from appointments")
         with app.transaction(con, read_only=True):
             with result.timed("load"):
-                binary = postgres and wh.dialect == "postgres"
                 timestamps = [i for i, c in enumerate(_IN_COLUMNS) if _is_instant(c)]
-                app.load_from_warehouse(
-                    con, wh, _incoming_appointments_sql(binary), _IN, _IN_COLUMNS, timestamps, binary=binary
-                )
+                changed = None if scope.full else _changed_scope_sql(spec, row_hash)
+                select = _incoming_appointments_sql(binary, row_hash, changed)
+                app.load_from_warehouse(con, wh, select, _IN, _IN_COLUMNS, timestamps, binary=binary)
             with result.timed("plan"):
                 for statement in _appointment_plan_sql(app):
                     app.execute(con, statement)
                 count_actions(app, con, _PLAN, COMPARED_COLUMNS, result)
+                scope.rows_compared = sum(result.actions.values())
             writes = result.planned_writes
             if writes:
                 with result.timed("write_table"):
@@ -108,6 +186,11 @@ def publish_appointments(
                 run_batches(app, con, result, _appointment_upsert_sql(app), after_batch)
             with result.timed("recheck"):
                 result.still_to_write = int(app.execute(con, _still_to_write_sql(app)).fetchone()[0])
+        if apply:
+            # only once every batch committed: a failed apply leaves the state as it was
+            with result.timed("record_state"):
+                settled = app.execute(con, _settled_sql(app)).fetchall()
+                result.rows_recorded = record_applied(wh, spec, target, scope, settled)
     return result
 
 
@@ -122,7 +205,7 @@ def _create_appointment_temp_tables(app: AppDatabase, con: Any) -> None:
             app.execute(con, f"drop table if exists {table}")
         # no keys on the loaded and intermediate tables: every join over them is a hash join of the whole set, and
         # maintaining an index during the load costs as much again as the load
-        app.execute(con, f'create temp table {_IN} ("whId" text not null, "whFromId" text, {incoming})')
+        app.execute(con, f'create temp table {_IN} ("whId" text not null, "whFromId" text, {incoming}, "whHash" text)')
         app.execute(
             con,
             f'create temp table {_PLAN} ("whId" text not null, "whFromId" text, "existingId" text, "appId" text, '
@@ -246,7 +329,8 @@ insert into "Appointment" ({", ".join(f'"{c}"' for c in columns)})
 select {", ".join(select)}
 from {_WRITE} as w
 where w.batch = %s
-order by w."id"  -- new rows arrive in primary-key order: each index page is touched once per batch
+order by w.depth, w."id"  -- a predecessor first (SQLite checks a link at once: scanning for it otherwise); then
+-- in primary-key order, so each index page is touched once per batch
 on conflict ("id") do update set {updates}
 where "Appointment"."updatedAt" <= excluded."updatedAt" and ({_differs_from_excluded(app, '"Appointment"', "excluded")})
 """
@@ -261,4 +345,25 @@ def _still_to_write_sql(app: AppDatabase) -> str:
 select count(*) from {_WRITE} as w
 left join "Appointment" as a on a.id = w."id"
 where a.id is null or (a."updatedAt" <= w."updatedAt" and ({differs}))
+"""
+
+
+def _settled_sql(app: AppDatabase) -> str:
+    """(warehouse id, hash, settled) of every compared row. Settled: the application holds what the publish writes
+    (unchanged, or written and still there) or a newer row of its own (``skip_newer_in_app``, or overtaken at write
+    time), which no publish of the same warehouse row overwrites. A row skipped for a missing lead or time, or written
+    but missing or different now, is not settled: the next publish compares it again."""
+    differs = " or ".join(
+        app.distinct(app.as_text(f'a."{c}"', COLUMN_BY_NAME[c].kind), f'w."{c}"') for c in COMPARED_COLUMNS
+    )
+    return f"""
+select i."whId", i."whHash", case
+    when p.action in ('unchanged', 'skip_newer_in_app') then 1
+    when a.id is not null and (a."updatedAt" > w."updatedAt" or not ({differs})) then 1
+    else 0
+end
+from {_IN} as i
+inner join {_PLAN} as p on p."whId" = i."whId"
+left join {_WRITE} as w on w."whId" = i."whId"
+left join "Appointment" as a on a.id = w."id"
 """

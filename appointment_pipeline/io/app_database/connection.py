@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -80,6 +81,21 @@ class AppDatabase:
             sql = sql.replace("%s", "?")
         return con.execute(sql, params) if params else con.execute(sql)
 
+    def target_identity(self, con: Any, table: str) -> str:
+        """Which table of which database a publish writes (no password): a re-created or truncated table is another
+        target (PostgreSQL oid and file node; SQLite file and schema version, which moves with every DDL)."""
+        if self.dialect == "postgres":
+            row = self.execute(
+                con, "select oid, pg_relation_filenode(oid) from pg_class where oid = to_regclass(%s)", [f'"{table}"']
+            ).fetchone()
+            found = f"{row[0]}:{row[1]}" if row else "missing"
+        else:
+            version = self.execute(con, "pragma main.schema_version").fetchone()[0]
+            path = make_url(self.url).database or ":memory:"
+            # an in-memory database is a new one every connection: never the recorded target
+            found = f"{os.stat(path).st_ino}:{version}" if os.path.exists(path) else f"memory:{os.urandom(8).hex()}"
+        return f"{self.display_name} {table} {found}"
+
     def scalar(self, sql: str, params: Sequence[Any] = ()) -> Any:
         with self.connect() as con:
             row = self.execute(con, sql, params).fetchone()
@@ -142,6 +158,7 @@ class AppDatabase:
             names = ", ".join(f'"{c}"' for c in columns)
             form = " (format binary)" if binary else ""
             with wh.connect() as source, source.cursor() as out_cur, con.cursor() as in_cur:
+                source.execute("set local jit = off")  # (see Warehouse.query) for this read's transaction only
                 with out_cur.copy(f"copy ({select_sql}) to stdout{form}") as out, in_cur.copy(
                     f"copy {table} ({names}) from stdin{form}"
                 ) as incoming:
@@ -154,7 +171,7 @@ class AppDatabase:
             select_sql = instants_as_sqlite_text(select_sql, len(columns), timestamps, wh.dialect)
 
         def rows() -> Iterator[tuple]:
-            for chunk in wh.stream(select_sql):
+            for chunk in wh.stream(select_sql, jit=False):
                 yield from chunk
 
         self.bulk_load(con, table, columns, rows())

@@ -10,6 +10,7 @@ from typing import Any
 
 from appointment_pipeline.io.app_database.connection import AppDatabase
 from appointment_pipeline.io.app_database.model import SAMPLE_SIZE
+from appointment_pipeline.io.app_database.state import CompareScope
 
 WRITE_ACTIONS = "('insert', 'update')"
 
@@ -30,6 +31,8 @@ class PublishResult:
     # planned writes that, re-compared after the apply, the target still lacks (not overtaken by the application)
     still_to_write: int | None = None
     seconds: dict[str, float] = field(default_factory=dict)  # wall time per phase (load, plan, ..., apply)
+    scope: CompareScope | None = None  # which rows were compared: all, or those changed since the last apply
+    rows_recorded: int | None = None  # after an apply: rows the publish state now lists as settled
 
     @property
     def planned_writes(self) -> int:
@@ -43,7 +46,6 @@ class PublishResult:
     @property
     def skipped(self) -> int:
         return sum(n for action, n in self.actions.items() if action.startswith("skip"))
-
 
     @contextmanager
     def timed(self, phase: str) -> Iterator[None]:
