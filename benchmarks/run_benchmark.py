@@ -143,7 +143,10 @@ def engine_figures(engine: str, spec: dict, workdir: Path) -> dict:
     try:
         for label in labels:
             urls[label] = new_warehouse(engine, workdir, label)
-        figures = run_child("engine_run", {**spec, "engine": engine, "warehouses": urls}, workdir, engine)
+        scratch = workdir / f"apps_{engine}"  # the application copies this engine's runs publish into
+        figures = run_child("engine_run", {**spec, "engine": engine, "warehouses": urls, "app_copies": str(scratch)},
+                            workdir, engine)
+        shutil.rmtree(scratch, ignore_errors=True)
     finally:
         for url in urls.values():
             drop_warehouse(url)

@@ -155,6 +155,8 @@ def engine_rows(result: dict) -> list[list[str]]:
     add("full rebuild wall (s)", lambda f: f"{f['rebuild']['wall_s']:.2f}")
     add("full rebuild, sum of steps (s)", lambda f: f"{f['rebuild']['steps_s']:.2f}")
     add("landing lines/s", lambda f: f"{f['rebuild']['landing_lines'] / f['rebuild']['wall_s']:,.0f}")
+    add("first publish applied after the rebuild, untimed (s)",
+        lambda f: f"{f['rebuild'].get('first_publish_apply_s', 0):.2f}")
     add("reconcile of one day wall (s)", lambda f: f"{f['reconcile']['wall_s']:.2f}")
     add("reconcile, sum of steps (s)", lambda f: f"{f['reconcile']['steps_s']:.2f}")
     add("fixed cost run, sum of steps (s)", lambda f: f"{f['fixed']['steps_s']:.2f}")
@@ -162,6 +164,8 @@ def engine_rows(result: dict) -> list[list[str]]:
     add("peak RSS of the process (MB)", lambda f: f"{f['peak_rss_mb']:,.0f}")
     add("slowest steps of the full rebuild (s)",
         lambda f: ", ".join(f"{k} {s:.1f}" for k, s in f["rebuild"]["slowest_steps"][:3]))
+    add("slowest steps of the reconcile (s)",
+        lambda f: ", ".join(f"{k} {s:.1f}" for k, s in f["reconcile"]["slowest_steps"][:3]))
     tables = next(iter(engines.values()))["rebuild"]["rows"]
     for table in tables:
         add(f"rows: {table}", lambda f, t=table: f"{f['rebuild']['rows'].get(t, 0):,}")
