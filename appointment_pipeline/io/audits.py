@@ -7,6 +7,7 @@ functions on the published tables, so what is audited and what is reported canno
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 from appointment_pipeline.domain.redaction import PII_REGEX
@@ -14,6 +15,7 @@ from appointment_pipeline.io.sql_project import Seed, SqlModel, transpile
 from appointment_pipeline.io.warehouse import Audit, Warehouse, ident
 
 PII_AUDIT = "no_pii_in_text_columns"
+PII_CARRIED = "no_pii_carried_over"  # an audit record's columns the scan skipped (see model_audit)
 # Materialization metadata of a rebuild: what its audit found on the table it swapped in, by check name (a declared
 # test or domain rule -> failing rows; the PII scan -> count per text column). The run's checks report it.
 AUDIT_METADATA = "audit"
@@ -27,11 +29,13 @@ def pii_condition(dialect: str, column: str) -> str:
 
 
 def scan_for_pii(
-    wh: Warehouse, table: str, *, con: Any = None, where: str | None = None, params: list | tuple = ()
+    wh: Warehouse, table: str, *, con: Any = None, where: str | None = None, params: list | tuple = (),
+    skip: Collection[str] = (),
 ) -> dict[str, int]:
     """Text column -> number of values that look like an email address or a phone number (``where`` narrows the
-    rows, e.g. to the days a run wrote)."""
-    text_columns = [name for name, data_type in wh.table_columns(table, con=con) if data_type == "text"]
+    rows, e.g. to the days a run wrote; ``skip``: columns not scanned)."""
+    text_columns = [name for name, data_type in wh.table_columns(table, con=con)
+                    if data_type == "text" and name not in skip]
     if not text_columns:
         return {}
     counts = ", ".join(
@@ -100,12 +104,15 @@ def reschedule_links(wh: Warehouse, table: str = "appointments", con: Any = None
 
 
 def model_audit(
-    wh: Warehouse, model: SqlModel | Seed, *, with_pii: bool = True, record: dict[str, Any] | None = None
+    wh: Warehouse, model: SqlModel | Seed, *, with_pii: bool = True, record: dict[str, Any] | None = None,
+    pii_carried: Collection[str] = (),
 ) -> Audit:
     """The model's blocking declared tests, its blocking domain rules and the PII scan, on a candidate table. With
     ``record``, its non-blocking tests that read the table alone (no relationships: their other side is the
     published table) run too, on the same connection instead of in a check step of their own, and every count is
-    copied there; only blocking ones can fail the audit."""
+    copied there; only blocking ones can fail the audit. ``pii_carried``: columns the scan skips, because the
+    column lineage shows each of their values is a value of an upstream column that was scanned (or a literal of
+    the SQL): io/lineage.py PRESERVING."""
     tests = [t for t in model.tests if t.blocking or (record is not None and t.kind != "relationships")]
     advisory = {test.name for test in model.tests if not test.blocking}
 
@@ -117,11 +124,13 @@ def model_audit(
         if model.name == "appointments":
             counts["reschedule_links_stay_within_lead"] = len(links_leaving_their_lead(wh, table, con))
             counts["reschedule_links_acyclic"] = len(find_cycles(reschedule_links(wh, table, con)))
-        found = scan_for_pii(wh, table, con=con) if with_pii else None
+        found = scan_for_pii(wh, table, con=con, skip=pii_carried) if with_pii else None
         if record is not None:
             record.update(counts)
             if found is not None:
                 record[PII_AUDIT] = found
+                text = {name for name, data_type in wh.table_columns(table, con=con) if data_type == "text"}
+                record[PII_CARRIED] = sorted(text & set(pii_carried))
         failures = {name: count for name, count in counts.items() if name not in advisory}
         failures.update({f"{PII_AUDIT}.{column}": count for column, count in (found or {}).items()})
         return failures

@@ -50,10 +50,13 @@ class LineageError(ValueError):
 
 @dataclass
 class Deps:
-    """The upstream columns of one column: direct ones, and indirect ones with the clauses that made them so."""
+    """The upstream columns of one column: direct ones, and indirect ones with the clauses that made them so.
+    ``preserving``: every value of the column is a value of a direct upstream column or a literal of the SQL (only
+    column references, literals and value-preserving functions, see PRESERVING, compute it)."""
 
     direct: set[Ref] = field(default_factory=set)
     indirect: dict[Ref, set[str]] = field(default_factory=dict)
+    preserving: bool = False
 
     def add(self, other: Deps) -> None:
         self.direct |= other.direct
@@ -67,7 +70,17 @@ class Deps:
             self.indirect.setdefault(ref, set()).update(kinds | {kind})
 
     def copy(self) -> Deps:
-        return Deps(set(self.direct), {r: set(k) for r, k in self.indirect.items()})
+        return Deps(set(self.direct), {r: set(k) for r, k in self.indirect.items()}, self.preserving)
+
+
+# Expressions whose value is one of their inputs' values (or a literal), or that value only re-cased or trimmed of
+# whitespace: text built this way looks like an email or a phone number only if an input already did. (A cast is
+# not one: a number written as text can look like a phone number.)
+PRESERVING = (exp.Column, exp.Literal, exp.Null, exp.Boolean, exp.Case, exp.If, exp.Coalesce, exp.Nullif, exp.Paren,
+              exp.Alias, exp.Lower, exp.Upper, exp.Trim,
+              # functions that return one of the values they read
+              exp.FirstValue, exp.LastValue, exp.Lag, exp.Lead, exp.Max, exp.Min, exp.AnyValue, exp.ArgMax,
+              exp.ArgMin, exp.IgnoreNulls, exp.RespectNulls)
 
 
 # -- one model ---------------------------------------------------------------------------------------------------
@@ -111,11 +124,15 @@ class _ScopeResolver:
         self._active.add(key)
         deps = Deps()
         if isinstance(scope.expression, exp.SetOperation):
-            for branch in scope.set_operation_scopes:
-                deps.add(self.output_at(branch, index))
+            branches = [self.output_at(branch, index) for branch in scope.set_operation_scopes]
+            for branch_deps in branches:
+                deps.add(branch_deps)
+            deps.preserving = all(b.preserving for b in branches)
         else:
-            deps.add(self.expression_deps(scope, _query(scope).selects[index]))
+            selected = _query(scope).selects[index]
+            deps.add(self.expression_deps(scope, selected))
             deps.add(self.row_deps(scope))
+            deps.preserving = self.preserves(scope, selected)
         self._active.discard(key)
         self._outputs[key] = deps
         return deps
@@ -183,6 +200,38 @@ class _ScopeResolver:
         for part in node.iter_expressions():
             self._visit(scope, part, deps)
 
+    def preserves(self, scope: Scope, node: exp.Expr) -> bool:
+        """Whether the expression's value is a value of the columns it reads, or a literal (PRESERVING)."""
+        if isinstance(node, exp.Case):  # its conditions decide which value, they are not the value
+            values = [branch.args.get("true") for branch in node.args.get("ifs") or []] + [node.args.get("default")]
+            return all(self.preserves(scope, v) for v in values if v is not None)
+        if isinstance(node, exp.If):
+            values = [node.args.get("true"), node.args.get("false")]
+            return all(self.preserves(scope, v) for v in values if v is not None)
+        if isinstance(node, exp.Cast) and isinstance(node.this, exp.Null):  # a typed null
+            return True
+        if isinstance(node, (exp.Nullif, exp.Alias, exp.Window, exp.Filter)):  # a window or filter picks rows
+            return self.preserves(scope, node.this)
+        if isinstance(node, exp.Trim):
+            return node.args.get("expression") is None and self.preserves(scope, node.this)  # whitespace only
+        if not isinstance(node, PRESERVING):
+            return False
+        if isinstance(node, exp.Column):
+            return self.column_preserves(scope, node)
+        return all(self.preserves(scope, part) for part in node.iter_expressions())
+
+    def column_preserves(self, scope: Scope, column: exp.Column) -> bool:
+        current: Scope | None = scope
+        while current is not None:
+            source = current.sources.get(column.table)
+            if isinstance(source, exp.Table):
+                return True
+            if isinstance(source, Scope):
+                names = _query(source).named_selects
+                return column.name in names and self.output_at(source, names.index(column.name)).preserving
+            current = current.parent
+        return False
+
     @staticmethod
     def _window_spec(scope: Scope, window: exp.Window) -> list[exp.Expr]:
         parts = [*(window.args.get("partition_by") or []), window.args.get("order"), window.args.get("spec")]
@@ -247,7 +296,8 @@ def _read_cache(name: str) -> tuple[tuple[str, ...], dict[str, Deps]] | None:
     try:
         data = json.loads(read_entry(name) or "")
         return tuple(data["outputs"]), {
-            column: Deps({tuple(r) for r in d["direct"]}, {(t, c): set(k) for t, c, k in d["indirect"]})
+            column: Deps({tuple(r) for r in d["direct"]}, {(t, c): set(k) for t, c, k in d["indirect"]},
+                         bool(d["preserving"]))
             for column, d in data["columns"].items()
         }
     except (ValueError, KeyError, TypeError):
@@ -261,6 +311,7 @@ def _write_cache(name: str, outputs: tuple[str, ...], lineage: dict[str, Deps]) 
             column: {
                 "direct": sorted(d.direct),
                 "indirect": [[t, c, sorted(k)] for (t, c), k in sorted(d.indirect.items())],
+                "preserving": d.preserving,
             }
             for column, d in lineage.items()
         },

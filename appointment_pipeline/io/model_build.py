@@ -7,6 +7,7 @@ without Dagster (the tests compare incremental and full builds with it).
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -59,14 +60,16 @@ def model_parameters(model: SqlModel, reference_time: datetime | None) -> dict[s
 
 
 def build_model(
-    wh: Warehouse, model: SqlModel, project: SqlProject, plan: BuildPlan, record: dict[str, Any] | None = None
+    wh: Warehouse, model: SqlModel, project: SqlProject, plan: BuildPlan, record: dict[str, Any] | None = None,
+    pii_carried: Collection[str] = (),
 ) -> ModelBuild:
     """Rebuild ``model`` (plan full, or a model without a scope) or update its rows in scope; either way audited,
     all or nothing, and recorded as built by ``plan`` in the same transaction. ``record`` receives the audit's
-    counts that hold for the whole table after the build (model_audit), for the run's checks to report."""
+    counts that hold for the whole table after the build (model_audit), for the run's checks to report;
+    ``pii_carried``: the columns its PII scan skips (model_audit)."""
     parameters = model_parameters(model, plan.reference_time)
     version = code_version(model)
-    audit = model_audit(wh, model, record=record)
+    audit = model_audit(wh, model, record=record, pii_carried=pii_carried)
     if plan.incremental and model.scope:
         latest = wh.scalar(f"select build_id from {RUNS_TABLE} order by planned_at desc limit 1")
         if latest != plan.build_id:  # the scope tables are shared: another run planned after this one

@@ -561,3 +561,38 @@ def test_the_disk_cache_gives_the_same_lineage(tmp_path, monkeypatch):
     files[0].write_text("{not json")  # a damaged entry is recomputed, not trusted
     monkeypatch.setattr(lineage_module, "_MODEL_CACHE", {})
     assert export_json(build_lineage()) == computed  # read back
+
+
+def test_value_preserving_columns_are_told_apart_from_computed_ones():
+    """A column whose every value is an upstream column's value (or a literal) needs no PII scan of its own; a
+    computed one does: concatenation, a cast, a replacement, an aggregate that joins values."""
+    schema = {"t": {"a": "text", "b": "text", "c": "text", "n": "text"}}
+    lineage = sql_lineage(
+        "with u as (select a, b, c, n, upper(trim(b)) as ub from t) "
+        "select a, lower(a) as la, coalesce(a, 'none') as ca, case when c = 'x' then ub else 'lit' end as cs, "
+        "nullif(a, '') as na, a || b as ab, cast(n as text) as nt, min(a) over (partition by b) as wa, "
+        "replace(a, 'x', '@') as ra, trim(a, 'x') as ta, last_value(ub) over (order by c) as lv, "
+        "string_agg(a, ',') over () as sa, cast(null as text) as nn from u",
+        schema,
+    )
+    assert {column for column, deps in lineage.items() if deps.preserving} == {"a", "la", "ca", "cs", "na", "wa", "lv", "nn"}
+
+
+def test_the_models_audit_skips_only_columns_carried_over_from_scanned_ones(tmp_path):
+    from appointment_pipeline.io.audits import PII_AUDIT, PII_CARRIED, model_audit
+
+    lineage = project_lineage()
+    model = lineage.project.models["stg_legacy_observations"]
+    carried = {c for c, d in lineage.models[model.name].items() if d.preserving}
+    assert "lead_id" in carried and "appointment_key" not in carried  # appointment_key is computed
+    wh = Warehouse(f"duckdb:///{tmp_path / 'wh.duckdb'}")
+    columns = list(model.output_columns)
+    with wh.transaction() as con:
+        con.execute(f"create table candidate ({', '.join(f'{c} text' for c in columns)})")
+        con.execute(f"insert into candidate ({', '.join(columns)}) values ({', '.join('%s' for _ in columns)})".replace(
+            "%s", "?"), ["pat@example.com" if c in ("lead_id", "appointment_key") else None for c in columns])
+        record: dict = {}
+        failures = model_audit(wh, model, record=record, pii_carried=carried)(con, "candidate")
+    # the computed column is scanned and fails; the carried one is not scanned (its source's audit covers it)
+    assert failures.get(f"{PII_AUDIT}.appointment_key") == 1 and f"{PII_AUDIT}.lead_id" not in failures
+    assert "lead_id" in record[PII_CARRIED] and "appointment_key" in record[PII_AUDIT]

@@ -148,10 +148,11 @@ def rollup_matches_python_rule_result(
 
 def pii_scan_result(
     asset_key: AssetKey, scope: str, found: Mapping[str, int] | None, *, wh: Warehouse | None = None,
-    where: str | None = None, params: list | None = None,
+    where: str | None = None, params: list | None = None, carried: list[str] | None = None,
 ) -> AssetCheckResult:
     """The PII scan's verdict: from counts found already (an audit), else from a scan of ``wh`` (``where``
-    narrows it)."""
+    narrows it). ``carried``: the columns the audit did not scan because their values are an upstream scanned
+    column's (io/audits.py model_audit)."""
     if found is None:
         assert wh is not None
         with wh.session() as session:  # the column list and the scan on one connection
@@ -164,6 +165,7 @@ def pii_scan_result(
         metadata={
             "scope": MetadataValue.text(scope),
             "text_columns_scanned": len(found),
+            "columns_carried_over_by_lineage": MetadataValue.json(carried or []),
             "columns_with_pii": MetadataValue.json(offenders),
         },
     )

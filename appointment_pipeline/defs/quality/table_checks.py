@@ -27,7 +27,7 @@ from appointment_pipeline.defs.quality.checks import (
     run_declared_test,
 )
 from appointment_pipeline.defs.transform.lineage import PII_CHECK_NAME, PII_LINEAGE_DESCRIPTION, pii_lineage_result
-from appointment_pipeline.io.audits import PII_AUDIT
+from appointment_pipeline.io.audits import PII_AUDIT, PII_CARRIED
 from appointment_pipeline.io.lineage import ProjectLineage
 from appointment_pipeline.io.sql_project import Seed, SqlModel, SqlProject
 from appointment_pipeline.io.warehouse import Warehouse
@@ -115,7 +115,8 @@ class TableChecks:
             if name in tests and name in reusable and audited.get(name) == 0:
                 results.append(audited_result(tests[name], evaluated_on))
             elif name == PII_AUDIT and isinstance(audited.get(PII_AUDIT), Mapping):
-                results.append(pii_scan_result(self.key, evaluated_on, audited[PII_AUDIT]))
+                results.append(pii_scan_result(self.key, evaluated_on, audited[PII_AUDIT],
+                                               carried=list(audited.get(PII_CARRIED) or [])))
             elif name == PII_CHECK_NAME:
                 result = self.lineage_result()
                 assert result is not None

@@ -97,7 +97,8 @@ def materialize_model(
     AuditFailed, the previous table unchanged, when the candidate fails a blocking audit."""
     context.log.info(f"{model.name}: {plan.mode} build ({plan.reason})")
     audited: dict[str, Any] = {}
-    build = build_model(wh, model, project, plan, record=audited)
+    carried = [column for column, deps in hop.items() if deps.preserving]  # values of scanned columns: not rescanned
+    build = build_model(wh, model, project, plan, record=audited, pii_carried=carried)
     direct = {column: sorted(deps.direct) for column, deps in hop.items()}
     metadata = table_metadata(wh, model.name, build.row_count, descriptions=model.columns, lineage=direct)
     metadata["column_lineage"] = MetadataValue.md(hop_markdown(hop))  # direct and indirect
