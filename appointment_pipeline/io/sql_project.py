@@ -190,15 +190,10 @@ class SqlModel:
                 return literal(parameters[node.name])
             return node
 
-        if expression is None and not self.parameters:  # the model as written: generated once, not copied per run
-            return transpile(self.source_sql, dialect)
+        if expression is None and not self.parameters:  # the model as written: generated once per code version
+            return _rendered_as_written(self.sql, self.expression, dialect)
         bound = (expression or self.expression).copy().transform(bind)
         return transpile(bound.sql(dialect=SOURCE_DIALECT), dialect)
-
-    @functools.cached_property
-    def source_sql(self) -> str:
-        """The parsed query written back in the source dialect (what a render without parameters transpiles)."""
-        return self.expression.sql(dialect=SOURCE_DIALECT)
 
     def column_lineage(self, schemas: Mapping[str, Mapping[str, str]]) -> dict[str, list[tuple[str, str]]]:
         """Output column -> the (table, column) pairs of upstream tables it is computed from."""
@@ -227,6 +222,22 @@ def literal(value: Any) -> exp.Expression:
     if isinstance(value, (int, float)):
         return exp.Literal.number(value)
     return exp.Literal.string(str(value))
+
+
+_RENDERED: dict[tuple[str, str], str] = {}
+
+
+def _rendered_as_written(sql: str, expression: exp.Query, dialect: str) -> str:
+    """A parameterless model's query (``sql`` parsed as ``expression``) for ``dialect``, kept in memory and on disk
+    by its text: a run's process then neither generates nor transpiles it again."""
+    if (sql, dialect) not in _RENDERED:
+        name = hashlib.sha256(f"{sqlglot.__version__}\0render\0{dialect}\0{sql}".encode()).hexdigest()
+        text = read_entry(f"sql-{name}.sql")
+        if text is None:
+            text = transpile(expression.sql(dialect=SOURCE_DIALECT), dialect)
+            write_entry(f"sql-{name}.sql", text)
+        _RENDERED[(sql, dialect)] = text
+    return _RENDERED[(sql, dialect)]
 
 
 def transpile(sql: str, dialect: str) -> str:
