@@ -1,13 +1,13 @@
 """Which build a run does (full or incremental) and, for an incremental one, its scope (no Dagster imports).
 
-A build is planned once per run, before any model is written: the plan decides the mode, snapshots the inputs the
-next run will diff against ("Lead" row hashes, the loaded snapshot days) and fills the scope tables. Each model then
+A build is planned once per run, before any model is written: the plan decides the mode, records the inputs the
+next run will compare with (the raw_leads read it sees, the loaded snapshot days) and fills the scope tables. Each model then
 records, in the transaction that writes it, that it was built by this plan (``model_build_state``). The next run
 trusts the previous build only when every model was built by the same plan with today's code: a failed or partial
 run, a changed model or seed, makes the next one full.
 
-The scope starts from what changed since that build (the snapshot day loaded or re-delivered, the "Lead" rows that
-differ, the leads whose primary appointment can change because the reference time moved) and is closed over every
+The scope starts from what changed since that build (the snapshot day loaded or re-delivered, the leads the raw_leads
+reads since then changed, as their change log records them: io/lead_store.py), the leads whose primary appointment can change because the reference time moved) and is closed over every
 relation the models compute across rows: the keys of each scoped lead and the leads of each scoped key (before the
 change, from the previous tables, and after it, from every lead that could match the key by any method), every
 invitee of a scoped Calendly event and the event of every scoped invitee, and reschedule partners.
@@ -15,12 +15,14 @@ invitee of a scoped Calendly event and the event of every scoped invitee, and re
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
+from appointment_pipeline.io import lead_store
 from appointment_pipeline.io.incremental import SCOPE_DAYS, SCOPE_EVENTS, SCOPE_KEYS, SCOPE_LEADS
 from appointment_pipeline.io.warehouse import Warehouse, ident
 
@@ -28,17 +30,17 @@ logger = logging.getLogger(__name__)
 
 RUNS_TABLE = "model_build_runs"
 STATE_TABLE = "model_build_state"
-LEAD_ROWS_TABLE = "model_build_lead_rows"
+OLD_LEAD_ROWS_TABLE = "model_build_lead_rows"  # "Lead" row hashes of an older release, dropped
 DAY_LOADS_TABLE = "model_build_day_loads"
 PARTITION_LOADS_TABLE = "snapshot_partition_loads"  # written by the snapshot assets
 FULL, INCREMENTAL = "full", "incremental"
 
 BOOKKEEPING = {
     RUNS_TABLE: [("build_id", "text"), ("mode", "text"), ("reason", "text"), ("project_digest", "text"),
-                 ("reference_time", "timestamptz"), ("last_snapshot_date", "date"), ("planned_at", "timestamptz")],
+                 ("reference_time", "timestamptz"), ("last_snapshot_date", "date"), ("planned_at", "timestamptz"),
+                 ("leads_read_id", "text")],  # the raw_leads read the build saw (lead_store's watermark)
     STATE_TABLE: [("model", "text"), ("build_id", "text"), ("mode", "text"), ("code_version", "text"),
                   ("rows_deleted", "bigint"), ("rows_inserted", "bigint")],
-    LEAD_ROWS_TABLE: [("build_id", "text"), ("lead_id", "text"), ("row_hash", "text")],
     DAY_LOADS_TABLE: [("build_id", "text"), ("provider", "text"), ("snapshot_date", "date"), ("ingest_source", "text"),
                       ("content_digest", "text"), ("record_count", "bigint")],
     SCOPE_LEADS: [("lead_id", "text")],
@@ -81,7 +83,7 @@ def existing_plan(wh: Warehouse, build_id: str) -> BuildPlan | None:
 
 
 def plan_build(wh: Warehouse, request: BuildRequest) -> BuildPlan:
-    """The run's plan: read back when a model of the run planned it already, else decided, snapshotted and scoped
+    """The run's plan: read back when a model of the run planned it already, else decided, recorded and scoped
     now, in one transaction."""
     plan = existing_plan(wh, request.build_id)
     if plan is not None:
@@ -90,32 +92,36 @@ def plan_build(wh: Warehouse, request: BuildRequest) -> BuildPlan:
     with wh.transaction() as con:
         for table, columns in BOOKKEEPING.items():
             wh.create_table_if_missing(con, table, columns)
-        _snapshot_inputs(wh, con, request.build_id)
+        wh.add_missing_columns(con, RUNS_TABLE, BOOKKEEPING[RUNS_TABLE])
+        con.execute(f"drop table if exists {OLD_LEAD_ROWS_TABLE}")  # an older release's "Lead" row hashes
+        read_id = _snapshot_inputs(wh, con, request.build_id)
         changed_days = _changed_days(wh, con, request, baseline)
         if baseline is not None and reason is None:
             reason = _day_reason(wh, con, baseline, changed_days)
-        if reason is None and wh.execute(
-            con, f"select count(*) from {LEAD_ROWS_TABLE} where build_id = %s and lead_id is null", [request.build_id]
-        ).fetchone()[0]:
+        if reason is None and _has_leads_without_id(wh, con):
             reason = "raw_leads has rows without a lead_id (only a full build audits them)"
+        lead_reads: list[str] = []
+        if baseline is not None and reason is None:
+            lead_reads, reason = _lead_reads_since(wh, con, baseline, read_id)
         mode = FULL if reason else INCREMENTAL
         for table in (SCOPE_LEADS, SCOPE_KEYS, SCOPE_EVENTS, SCOPE_DAYS):
             con.execute(f"delete from {table}")
         if mode == INCREMENTAL:
             assert baseline is not None
-            reason = _fill_scope(wh, con, request, baseline, changed_days)
+            reason = _fill_scope(wh, con, request, baseline, changed_days, lead_reads)
         last_day = wh.execute(
             con, f"select max(snapshot_date) from {DAY_LOADS_TABLE} where build_id = %s", [request.build_id]
         ).fetchone()[0]
+        names = ", ".join(name for name, _ in BOOKKEEPING[RUNS_TABLE])
         wh.execute(
             con,
-            f"insert into {RUNS_TABLE} values (%s, %s, %s, %s, %s, %s, current_timestamp)",
-            [request.build_id, mode, reason, request.project_digest, request.reference_time, last_day],
+            f"insert into {RUNS_TABLE} ({names}) values (%s, %s, %s, %s, %s, %s, current_timestamp, %s)",
+            [request.build_id, mode, reason, request.project_digest, request.reference_time, last_day, read_id],
         )
         # only the trusted build's snapshot and this one are ever read again
-        for table in (LEAD_ROWS_TABLE, DAY_LOADS_TABLE):
-            wh.execute(con, f"delete from {table} where build_id not in (%s, %s)",
-                       [request.build_id, baseline or request.build_id])
+        wh.execute(con, f"delete from {DAY_LOADS_TABLE} where build_id not in (%s, %s)",
+                   [request.build_id, baseline or request.build_id])
+        _prune_lead_log(wh, con, lead_reads if mode == INCREMENTAL else [])
     plan = BuildPlan(request.build_id, mode, reason or "", request.reference_time)
     logger.info("model build %s: %s (%s)", request.build_id, mode, plan.reason)
     return plan
@@ -137,7 +143,7 @@ def _baseline(wh: Warehouse, request: BuildRequest) -> tuple[str | None, str | N
         return None, request.full_refresh
     if not request.selects_every_model:
         return None, "the run does not build every SQL model"
-    if not all(wh.table_exists(t) for t in (RUNS_TABLE, STATE_TABLE, LEAD_ROWS_TABLE, DAY_LOADS_TABLE)):
+    if not all(wh.table_exists(t) for t in (RUNS_TABLE, STATE_TABLE, DAY_LOADS_TABLE)):
         return None, "no previous build state"
     state = {m: (b, v) for m, b, v in wh.query(f"select model, build_id, code_version from {STATE_TABLE}")}
     missing = sorted(set(request.code_versions) - set(state))
@@ -185,15 +191,10 @@ def _day_reason(wh: Warehouse, con: Any, baseline: str, days: list[date]) -> str
     return None
 
 
-def _snapshot_inputs(wh: Warehouse, con: Any, build_id: str) -> None:
-    """What the next run diffs against: a hash of every "Lead" row and the loaded snapshot days."""
-    wh.execute(con, f"delete from {LEAD_ROWS_TABLE} where build_id = %s", [build_id])
+def _snapshot_inputs(wh: Warehouse, con: Any, build_id: str) -> str | None:
+    """What the next run compares with: the loaded snapshot days; returns the raw_leads read this build sees (the
+    id the watermark holds; None when none is recorded)."""
     wh.execute(con, f"delete from {DAY_LOADS_TABLE} where build_id = %s", [build_id])
-    columns = [name for name, _ in wh.table_columns("raw_leads", con=con)]
-    if columns:
-        row_text = " || '|' || ".join(f"coalesce(cast({ident(c)} as text), '~')" for c in columns)
-        wh.execute(con, f"insert into {LEAD_ROWS_TABLE} select %s, lead_id, md5({row_text}) from raw_leads",
-                   [build_id])
     if wh.table_columns(PARTITION_LOADS_TABLE, con=con):
         wh.execute(
             con,
@@ -201,6 +202,58 @@ def _snapshot_inputs(wh: Warehouse, con: Any, build_id: str) -> None:
             f"record_count from {PARTITION_LOADS_TABLE}",
             [build_id],
         )
+    watermark = {name for name, _ in wh.table_columns(lead_store.WATERMARK_TABLE, con=con)}
+    if "read_id" not in watermark:
+        return None
+    rows = wh.execute(con, f"select read_id from {lead_store.WATERMARK_TABLE}").fetchall()
+    return rows[0][0] if len(rows) == 1 else None
+
+
+def _has_leads_without_id(wh: Warehouse, con: Any) -> bool:
+    if not wh.table_columns(lead_store.TABLE, con=con):
+        return False
+    _index(wh, con, lead_store.TABLE, "lead_id")  # PostgreSQL: the probe below and the scope's lookups by lead
+    return bool(wh.execute(con, f"select exists (select 1 from {lead_store.TABLE} where lead_id is null)").fetchone()[0])
+
+
+def _lead_reads_since(wh: Warehouse, con: Any, baseline: str, read_id: str | None) -> tuple[list[str], str | None]:
+    """(the raw_leads reads since the baseline build's, whose logged changes are the leads that changed; why a full
+    build is needed instead). The reads are followed back, each to the one before it, from the read this build sees
+    to the baseline's: a read missing on the way (pruned, or written by another release) or one that could not diff
+    its changes (every lead listed) breaks the chain."""
+    row = wh.execute(con, f"select leads_read_id from {RUNS_TABLE} where build_id = %s", [baseline]).fetchone()
+    since = row[0] if row else None
+    if since is None:
+        return [], "the previous build recorded no raw_leads read to compare with"
+    if read_id is None:
+        return [], "raw_leads has no recorded read (its watermark holds none)"
+    if not wh.table_columns(lead_store.READS_TABLE, con=con):
+        return [], "no raw_leads change log"
+    reads = {r: (previous, diffed) for r, previous, diffed in wh.execute(
+        con, f"select read_id, previous_read_id, diffed from {lead_store.READS_TABLE}").fetchall()}
+    path: list[str] = []
+    current: str | None = read_id
+    while current != since:
+        if current is None or current not in reads or len(path) > len(reads):
+            return [], "the raw_leads change log does not reach back to the previous build's read"
+        if not reads[current][1]:
+            return [], "a raw_leads read since the previous build could not list the leads it changed"
+        path.append(current)
+        current = reads[current][0]
+    return path, None
+
+
+def _prune_lead_log(wh: Warehouse, con: Any, keep: list[str]) -> None:
+    """Drop the reads (and their logged changes) no later plan needs: a later build's baseline is this build or,
+    if this one fails, the baseline, so only the reads since the baseline's are kept. Only the reads known here are
+    dropped: one committed meanwhile stays."""
+    if not wh.table_columns(lead_store.READS_TABLE, con=con):
+        return
+    stale = [r for (r,) in wh.execute(con, f"select read_id from {lead_store.READS_TABLE}").fetchall() if r not in keep]
+    if stale:
+        marks = ", ".join(["%s"] * len(stale))
+        for table in (lead_store.READS_TABLE, lead_store.CHANGE_LOG_TABLE):
+            wh.execute(con, f"delete from {table} where read_id in ({marks})", stale)
 
 
 # -- the scope ---------------------------------------------------------------------------------------------------
@@ -266,6 +319,38 @@ _KEYS_OF_LEADS = [
 ]
 
 
+# PostgreSQL: what the closure looks rows up by, so each round reads the rows it needs rather than whole tables
+# (a full rebuild re-creates the model tables without them; the next incremental plan creates them again)
+_PROBED = {
+    "raw_leads": ["lead_id", "btrim(ghl_appointment_id)", "btrim(calendly_invitee_uri)", "btrim(ghl_contact_id)",
+                  "email_hash"],
+    "raw_calendly_invitees": ["snapshot_date", "invitee_uri", "scheduled_event_uri", "old_invitee_uri",
+                              "new_invitee_uri", "email_hash"],
+    "raw_ghl_appointments": ["snapshot_date", "ghl_appointment_id", "contact_id"],
+    "stg_calendly_invitees": ["snapshot_date"],
+    "stg_ghl_appointments": ["snapshot_date"],
+    "stg_calendly_scheduled_events": ["snapshot_date"],
+    "int_appointments_merged": ["lead_id", "appointment_key"],
+    "int_legacy_observations": ["lead_id", "appointment_key"],
+    "appointments": ["start_at"],
+}
+
+
+def _index(wh: Warehouse, con: Any, table: str, expression: str) -> None:
+    """An index on ``table`` (``expression``) on PostgreSQL, unless it has one; DuckDB scans instead."""
+    if wh.dialect != "postgres":
+        return
+    name = f"{table}__{hashlib.md5(expression.encode()).hexdigest()[:8]}"
+    column = expression if expression.isidentifier() else f"({expression})"
+    con.execute(f"create index if not exists {ident(name)} on {ident(table)} ({column})")
+
+
+def _index_probed(wh: Warehouse, con: Any) -> None:
+    for table, expressions in _PROBED.items():
+        for expression in expressions:
+            _index(wh, con, table, expression)
+
+
 def _add_leads(wh: Warehouse, con: Any, selects: list[str], params: Sequence[Any] = ()) -> int:
     rows = " union ".join(selects)
     return _rowcount(con.execute(wh._params(
@@ -295,18 +380,18 @@ def _rowcount(cursor: Any) -> int:
     return int(count)
 
 
-def _fill_scope(wh: Warehouse, con: Any, request: BuildRequest, baseline: str, days: list[date]) -> str:
+def _fill_scope(
+    wh: Warehouse, con: Any, request: BuildRequest, baseline: str, days: list[date], lead_reads: list[str]
+) -> str:
     for day in days:
         wh.execute(con, f"insert into {SCOPE_DAYS} values (%s)", [day])
+    _index_probed(wh, con)
     _add_keys(con, _SEED_KEYS)
     _add_events(con, _SEED_EVENTS)
-    # "Lead" rows added, removed or changed since the previous build
-    # (a lead's rows are counted: a duplicated row is a change too)
-    rows = f"select lead_id, row_hash, count(*) as copies from {LEAD_ROWS_TABLE} where build_id = %s group by 1, 2"
-    _add_leads(wh, con, [
-        f"select coalesce(n.lead_id, o.lead_id) from ({rows}) as n full outer join ({rows}) as o "
-        "on o.lead_id = n.lead_id and o.row_hash = n.row_hash where n.copies is distinct from o.copies"
-    ], [request.build_id, baseline])
+    if lead_reads:  # the leads the raw_leads reads since the previous build inserted, changed or deleted
+        marks = ", ".join(["%s"] * len(lead_reads))
+        _add_leads(wh, con, [f"select lead_id from {lead_store.CHANGE_LOG_TABLE} where read_id in ({marks})"],
+                   lead_reads)
     changed_leads = wh.execute(con, f"select count(*) from {SCOPE_LEADS}").fetchone()[0]
     previous = wh.execute(con, f"select reference_time from {RUNS_TABLE} where build_id = %s", [baseline]).fetchone()
     previous_time = previous[0] if previous else None
