@@ -43,9 +43,11 @@ BOOKKEEPING = {
                   ("rows_deleted", "bigint"), ("rows_inserted", "bigint")],
     DAY_LOADS_TABLE: [("build_id", "text"), ("provider", "text"), ("snapshot_date", "date"), ("ingest_source", "text"),
                       ("content_digest", "text"), ("record_count", "bigint")],
-    SCOPE_LEADS: [("lead_id", "text")],
-    SCOPE_KEYS: [("provider", "text"), ("appointment_key", "text"), ("appointment_id", "text")],
-    SCOPE_EVENTS: [("scheduled_event_uri", "text")],
+    # scope_round: the closure round that added the member (0: what changed)
+    SCOPE_LEADS: [("lead_id", "text"), ("scope_round", "integer")],
+    SCOPE_KEYS: [("provider", "text"), ("appointment_key", "text"), ("appointment_id", "text"),
+                 ("scope_round", "integer")],
+    SCOPE_EVENTS: [("scheduled_event_uri", "text"), ("scope_round", "integer")],
     SCOPE_DAYS: [("snapshot_date", "date")],
 }
 
@@ -92,7 +94,8 @@ def plan_build(wh: Warehouse, request: BuildRequest) -> BuildPlan:
     with wh.transaction() as con:
         for table, columns in BOOKKEEPING.items():
             wh.create_table_if_missing(con, table, columns)
-        wh.add_missing_columns(con, RUNS_TABLE, BOOKKEEPING[RUNS_TABLE])
+        for table in (RUNS_TABLE, SCOPE_LEADS, SCOPE_KEYS, SCOPE_EVENTS):
+            wh.add_missing_columns(con, table, BOOKKEEPING[table])
         con.execute(f"drop table if exists {OLD_LEAD_ROWS_TABLE}")  # an older release's "Lead" row hashes
         read_id = _snapshot_inputs(wh, con, request.build_id)
         changed_days = _changed_days(wh, con, request, baseline)
@@ -268,11 +271,17 @@ _GHL_ROWS = (
     "(select ghl_appointment_id, contact_id from raw_ghl_appointments where reject_reason is null "
     f"union all select ghl_appointment_id, contact_id from stg_ghl_appointments where {_IN_DAYS}) as g"
 )
-_K_GHL = f"(select appointment_key from {SCOPE_KEYS} where provider = 'GHL')"
-_K_CAL = f"(select appointment_key from {SCOPE_KEYS} where provider = 'CALENDLY')"
+# The closure looks up only from the members added since the round before (a member added in round r is looked up
+# from in rounds r and r + 1, so by every lookup): each lookup is a semi-join on one scope set, so the members looked
+# up before add nothing new. _SINCE is replaced by that round's number.
+_SINCE = "__since_round__"
+_NEW = f"scope_round >= {_SINCE}"
+_K_GHL = f"(select appointment_key from {SCOPE_KEYS} where provider = 'GHL' and {_NEW})"
+_K_CAL = f"(select appointment_key from {SCOPE_KEYS} where provider = 'CALENDLY' and {_NEW})"
 _IN_K = f"exists (select 1 from {SCOPE_KEYS} as k where k.provider = {{q}}.provider and k.appointment_key = {{q}}.{{key}})"
-_L = f"(select lead_id from {SCOPE_LEADS})"
-_E = f"(select scheduled_event_uri from {SCOPE_EVENTS})"
+_IN_NEW_K = _IN_K[:-1] + f" and k.{_NEW})"
+_L = f"(select lead_id from {SCOPE_LEADS} where {_NEW})"
+_E = f"(select scheduled_event_uri from {SCOPE_EVENTS} where {_NEW})"
 
 _SEED_KEYS = [
     f"select 'GHL', ghl_appointment_id from raw_ghl_appointments where {_IN_DAYS}",
@@ -295,8 +304,8 @@ _KEYS_OF_KEYS = [  # the invitees of scoped events, and reschedule partners
 ]
 _LEADS_OF_KEYS = [
     # before: the lead each key resolved to or was claimed by
-    f"select m.lead_id from int_appointments_merged as m where {_IN_K.format(q='m', key='appointment_key')}",
-    f"select o.lead_id from int_legacy_observations as o where {_IN_K.format(q='o', key='appointment_key')}",
+    f"select m.lead_id from int_appointments_merged as m where {_IN_NEW_K.format(q='m', key='appointment_key')}",
+    f"select o.lead_id from int_legacy_observations as o where {_IN_NEW_K.format(q='o', key='appointment_key')}",
     # after: every lead that can match the key by any method (legacy key, GHL contact, email hash)
     f"select lead_id from raw_leads where trim(ghl_appointment_id) in {_K_GHL}",
     f"select lead_id from raw_leads where trim(calendly_invitee_uri) in {_K_CAL}",
@@ -310,8 +319,8 @@ _KEYS_OF_LEADS = [
     f"select provider, appointment_key from int_legacy_observations where lead_id in {_L}",
     f"select 'GHL', trim(ghl_appointment_id) from raw_leads where lead_id in {_L}",
     f"select 'CALENDLY', trim(calendly_invitee_uri) from raw_leads where lead_id in {_L}",
-    f"select 'GHL', 'legacy:' || lead_id from {SCOPE_LEADS}",
-    f"select 'CALENDLY', 'legacy:' || lead_id from {SCOPE_LEADS}",
+    f"select 'GHL', 'legacy:' || lead_id from {SCOPE_LEADS} where {_NEW}",
+    f"select 'CALENDLY', 'legacy:' || lead_id from {SCOPE_LEADS} where {_NEW}",
     f"select 'GHL', g.ghl_appointment_id from {_GHL_ROWS} "
     f"where g.contact_id in (select trim(ghl_contact_id) from raw_leads where lead_id in {_L})",
     f"select 'CALENDLY', c.invitee_uri from {_CALENDLY_ROWS} "
@@ -351,25 +360,31 @@ def _index_probed(wh: Warehouse, con: Any) -> None:
             _index(wh, con, table, expression)
 
 
-def _add_leads(wh: Warehouse, con: Any, selects: list[str], params: Sequence[Any] = ()) -> int:
-    rows = " union ".join(selects)
+def _union(selects: list[str], scope_round: int) -> str:
+    return " union ".join(selects).replace(_SINCE, str(max(scope_round - 1, 0)))
+
+
+def _add_leads(wh: Warehouse, con: Any, selects: list[str], scope_round: int, params: Sequence[Any] = ()) -> int:
+    """Add the leads ``selects`` find (looking up from the members of the round before and this one) as members
+    of ``scope_round``; returns how many were new."""
     return _rowcount(con.execute(wh._params(
-        f"insert into {SCOPE_LEADS} select distinct x.lead_id from ({rows}) as x(lead_id) where x.lead_id is not null "
+        f"insert into {SCOPE_LEADS} (lead_id, scope_round) select distinct x.lead_id, {scope_round} "
+        f"from ({_union(selects, scope_round)}) as x(lead_id) where x.lead_id is not null "
         f"and x.lead_id not in (select lead_id from {SCOPE_LEADS})"), params))
 
 
-def _add_keys(con: Any, selects: list[str]) -> int:
-    rows = " union ".join(selects)
+def _add_keys(con: Any, selects: list[str], scope_round: int) -> int:
     return _rowcount(con.execute(
-        f"insert into {SCOPE_KEYS} select x.provider, x.appointment_key, md5(x.provider || ':' || x.appointment_key) "
-        f"from (select distinct * from ({rows}) as u(provider, appointment_key)) as x "
+        f"insert into {SCOPE_KEYS} (provider, appointment_key, appointment_id, scope_round) "
+        f"select x.provider, x.appointment_key, md5(x.provider || ':' || x.appointment_key), {scope_round} "
+        f"from (select distinct * from ({_union(selects, scope_round)}) as u(provider, appointment_key)) as x "
         f"where x.appointment_key is not null and not {_IN_K.format(q='x', key='appointment_key')}"))
 
 
-def _add_events(con: Any, selects: list[str]) -> int:
-    rows = " union ".join(selects)
+def _add_events(con: Any, selects: list[str], scope_round: int) -> int:
     return _rowcount(con.execute(
-        f"insert into {SCOPE_EVENTS} select distinct x.uri from ({rows}) as x(uri) where x.uri is not null "
+        f"insert into {SCOPE_EVENTS} (scheduled_event_uri, scope_round) select distinct x.uri, {scope_round} "
+        f"from ({_union(selects, scope_round)}) as x(uri) where x.uri is not null "
         f"and x.uri not in (select scheduled_event_uri from {SCOPE_EVENTS})"))
 
 
@@ -386,11 +401,11 @@ def _fill_scope(
     for day in days:
         wh.execute(con, f"insert into {SCOPE_DAYS} values (%s)", [day])
     _index_probed(wh, con)
-    _add_keys(con, _SEED_KEYS)
-    _add_events(con, _SEED_EVENTS)
+    _add_keys(con, _SEED_KEYS, 0)
+    _add_events(con, _SEED_EVENTS, 0)
     if lead_reads:  # the leads the raw_leads reads since the previous build inserted, changed or deleted
         marks = ", ".join(["%s"] * len(lead_reads))
-        _add_leads(wh, con, [f"select lead_id from {lead_store.CHANGE_LOG_TABLE} where read_id in ({marks})"],
+        _add_leads(wh, con, [f"select lead_id from {lead_store.CHANGE_LOG_TABLE} where read_id in ({marks})"], 0,
                    lead_reads)
     changed_leads = wh.execute(con, f"select count(*) from {SCOPE_LEADS}").fetchone()[0]
     previous = wh.execute(con, f"select reference_time from {RUNS_TABLE} where build_id = %s", [baseline]).fetchone()
@@ -401,16 +416,16 @@ def _fill_scope(
         _add_leads(wh, con, [
             "select a.lead_id from appointments as a inner join appointment_statuses as s on s.status = a.status "
             "where s.upcoming_first and a.start_at > %s and a.start_at <= %s"
-        ], [low, high])
+        ], 0, [low, high])
     rounds = 0
     while True:
         rounds += 1
         for table in (SCOPE_LEADS, SCOPE_KEYS, SCOPE_EVENTS):
             wh.analyze(con, table)  # PostgreSQL: plan each round on the sets' current sizes
-        added = _add_events(con, _EVENTS_OF_KEYS)
-        added += _add_keys(con, _KEYS_OF_KEYS)
-        added += _add_leads(wh, con, _LEADS_OF_KEYS)
-        added += _add_keys(con, _KEYS_OF_LEADS)
+        added = _add_events(con, _EVENTS_OF_KEYS, rounds)
+        added += _add_keys(con, _KEYS_OF_KEYS, rounds)
+        added += _add_leads(wh, con, _LEADS_OF_KEYS, rounds)
+        added += _add_keys(con, _KEYS_OF_LEADS, rounds)
         if not added:
             break
     for table in (SCOPE_DAYS, SCOPE_LEADS, SCOPE_KEYS, SCOPE_EVENTS):
