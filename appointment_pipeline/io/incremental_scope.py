@@ -261,16 +261,24 @@ def _prune_lead_log(wh: Warehouse, con: Any, keep: list[str]) -> None:
 
 # -- the scope ---------------------------------------------------------------------------------------------------
 _IN_DAYS = f"snapshot_date in (select snapshot_date from {SCOPE_DAYS})"
-_CALENDLY_ROWS = (  # invitee relations after the change (every raw row) and before it (the replaced days' rows)
-    "(select invitee_uri, scheduled_event_uri, old_invitee_uri, new_invitee_uri, email_hash "
-    "from raw_calendly_invitees where reject_reason is null "
-    "union all select invitee_uri, scheduled_event_uri, old_invitee_uri, new_invitee_uri, email_hash "
-    f"from stg_calendly_invitees where {_IN_DAYS}) as c"
-)
-_GHL_ROWS = (
-    "(select ghl_appointment_id, contact_id from raw_ghl_appointments where reject_reason is null "
-    f"union all select ghl_appointment_id, contact_id from stg_ghl_appointments where {_IN_DAYS}) as g"
-)
+# The provider relations the closure follows, after the change (every raw row) and before it (the replaced days'
+# rows): read once per plan into temporary tables, each relation once (a snapshot table repeats it every day).
+_RELATIONS = {
+    "scope_calendly_relations": (
+        "select distinct invitee_uri, scheduled_event_uri, old_invitee_uri, new_invitee_uri, email_hash from ("
+        "select invitee_uri, scheduled_event_uri, old_invitee_uri, new_invitee_uri, email_hash "
+        "from raw_calendly_invitees where reject_reason is null "
+        "union all select invitee_uri, scheduled_event_uri, old_invitee_uri, new_invitee_uri, email_hash "
+        f"from stg_calendly_invitees where {_IN_DAYS}) as c"
+    ),
+    "scope_ghl_relations": (
+        "select distinct ghl_appointment_id, contact_id from ("
+        "select ghl_appointment_id, contact_id from raw_ghl_appointments where reject_reason is null "
+        f"union all select ghl_appointment_id, contact_id from stg_ghl_appointments where {_IN_DAYS}) as g"
+    ),
+}
+_CALENDLY_ROWS = "scope_calendly_relations as c"
+_GHL_ROWS = "scope_ghl_relations as g"
 # The closure looks up only from the members added since the round before (a member added in round r is looked up
 # from in rounds r and r + 1, so by every lookup): each lookup is a semi-join on one scope set, so the members looked
 # up before add nothing new. _SINCE is replaced by that round's number.
@@ -333,9 +341,8 @@ _KEYS_OF_LEADS = [
 _PROBED = {
     "raw_leads": ["lead_id", "btrim(ghl_appointment_id)", "btrim(calendly_invitee_uri)", "btrim(ghl_contact_id)",
                   "email_hash"],
-    "raw_calendly_invitees": ["snapshot_date", "invitee_uri", "scheduled_event_uri", "old_invitee_uri",
-                              "new_invitee_uri", "email_hash"],
-    "raw_ghl_appointments": ["snapshot_date", "ghl_appointment_id", "contact_id"],
+    "raw_calendly_invitees": ["snapshot_date"],
+    "raw_ghl_appointments": ["snapshot_date"],
     "stg_calendly_invitees": ["snapshot_date"],
     "stg_ghl_appointments": ["snapshot_date"],
     "stg_calendly_scheduled_events": ["snapshot_date"],
@@ -401,6 +408,9 @@ def _fill_scope(
     for day in days:
         wh.execute(con, f"insert into {SCOPE_DAYS} values (%s)", [day])
     _index_probed(wh, con)
+    for table, select in _RELATIONS.items():
+        con.execute(f"drop table if exists {table}")
+        con.execute(f"create temporary table {table} as {select}")
     _add_keys(con, _SEED_KEYS, 0)
     _add_events(con, _SEED_EVENTS, 0)
     if lead_reads:  # the leads the raw_leads reads since the previous build inserted, changed or deleted
@@ -420,7 +430,7 @@ def _fill_scope(
     rounds = 0
     while True:
         rounds += 1
-        for table in (SCOPE_LEADS, SCOPE_KEYS, SCOPE_EVENTS):
+        for table in (SCOPE_LEADS, SCOPE_KEYS, SCOPE_EVENTS, *(_RELATIONS if rounds == 1 else ())):
             wh.analyze(con, table)  # PostgreSQL: plan each round on the sets' current sizes
         added = _add_events(con, _EVENTS_OF_KEYS, rounds)
         added += _add_keys(con, _KEYS_OF_KEYS, rounds)
@@ -428,6 +438,8 @@ def _fill_scope(
         added += _add_keys(con, _KEYS_OF_LEADS, rounds)
         if not added:
             break
+    for table in _RELATIONS:
+        con.execute(f"drop table {table}")
     for table in (SCOPE_DAYS, SCOPE_LEADS, SCOPE_KEYS, SCOPE_EVENTS):
         wh.analyze(con, table)  # PostgreSQL plans the models' semi-joins on these sizes
     sizes = {t: wh.execute(con, f"select count(*) from {t}").fetchone()[0]
