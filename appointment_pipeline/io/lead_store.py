@@ -194,12 +194,13 @@ def _swap_in(wh: Warehouse, con: Any, rows: pa.Table, audit: Audit) -> bool:
             f"insert into {CHANGES_TABLE} (lead_id, change) select lead_id, '{DELETED}' from "
             f"(select lead_id from {TABLE} except select lead_id from {_SCRATCH}) as gone",
         )
-        # the comparison is of distinct rows: a row read twice is a change too
+        # the comparison is of distinct rows: a lead with several rows, read or replaced, is a change too
         wh.execute(
             con,
-            f"insert into {CHANGES_TABLE} (lead_id, change) select lead_id, '{UPSERTED}' from {_SCRATCH} "
-            f"group by lead_id having count(*) > 1 and lead_id not in (select lead_id from {CHANGES_TABLE} "
-            "where lead_id is not null)",
+            f"insert into {CHANGES_TABLE} (lead_id, change) select lead_id, '{UPSERTED}' from "
+            f"(select lead_id from {_SCRATCH} group by lead_id having count(*) > 1 union "
+            f"select lead_id from {TABLE} group by lead_id having count(*) > 1) as repeated "
+            f"where lead_id not in (select lead_id from {CHANGES_TABLE} where lead_id is not null)",
         )
         diffed = True
     else:
