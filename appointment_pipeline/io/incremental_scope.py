@@ -1,16 +1,17 @@
 """Which build a run does (full or incremental) and, for an incremental one, its scope (no Dagster imports).
 
 A build is planned once per run, before any model is written: the plan decides the mode, records the inputs the
-next run will compare with (the raw_leads read it sees, the loaded snapshot days) and fills the scope tables. Each model then
-records, in the transaction that writes it, that it was built by this plan (``model_build_state``). The next run
-trusts the previous build only when every model was built by the same plan with today's code: a failed or partial
-run, a changed model or seed, makes the next one full.
+next run will compare with (the raw_leads read it sees, the loaded snapshot days) and fills the scope tables. Each
+model then records, in the transaction that writes it, that it was built by this plan (``model_build_state``). The
+next run trusts the previous build only when every model was built by the same plan with today's code: a failed or
+partial run, a changed model or seed, makes the next one full.
 
 The scope starts from what changed since that build (the snapshot day loaded or re-delivered, the leads the raw_leads
-reads since then changed, as their change log records them: io/lead_store.py), the leads whose primary appointment can change because the reference time moved) and is closed over every
-relation the models compute across rows: the keys of each scoped lead and the leads of each scoped key (before the
-change, from the previous tables, and after it, from every lead that could match the key by any method), every
-invitee of a scoped Calendly event and the event of every scoped invitee, and reschedule partners.
+reads since then inserted, changed or deleted, as their change log records them: io/lead_store.py, the leads whose
+primary appointment can change because the reference time moved) and is closed over every relation the models
+compute across rows: the keys of each scoped lead and the leads of each scoped key (before the change, from the
+previous tables, and after it, from every lead that could match the key by any method), every invitee of a scoped
+Calendly event and the event of every scoped invitee, and reschedule partners.
 """
 
 from __future__ import annotations
@@ -216,7 +217,8 @@ def _has_leads_without_id(wh: Warehouse, con: Any) -> bool:
     if not wh.table_columns(lead_store.TABLE, con=con):
         return False
     _index(wh, con, lead_store.TABLE, "lead_id")  # PostgreSQL: the probe below and the scope's lookups by lead
-    return bool(wh.execute(con, f"select exists (select 1 from {lead_store.TABLE} where lead_id is null)").fetchone()[0])
+    found = wh.execute(con, f"select exists (select 1 from {lead_store.TABLE} where lead_id is null)").fetchone()
+    return bool(found[0])
 
 
 def _lead_reads_since(wh: Warehouse, con: Any, baseline: str, read_id: str | None) -> tuple[list[str], str | None]:

@@ -4,9 +4,9 @@ The data are the scenario suite's (tests/scenarios), extracted once per engine; 
 sequence of steps on copies of its raw rows: snapshot days arriving in any order, the latest day re-delivered with
 fewer lines, "Lead" rows changing (emails, contact ids and legacy keys moving between leads, leads deleted and
 restored), each change read into raw_leads the way its asset writes it (a delta or a full read, so several reads
-may come between two builds) and the reference time moving. After each step the models are built through the path the assets use
-(io/model_build.py) and each table is compared with its full query; at the end the tables are compared with a full
-rebuild of the same inputs.
+may come between two builds) and the reference time moving. After each step the models are built through the path
+the assets use (io/model_build.py) and each table is compared with its full query; at the end the tables are
+compared with a full rebuild of the same inputs.
 """
 
 from __future__ import annotations
@@ -82,7 +82,8 @@ def read_leads_into_warehouse(wh: Warehouse, kind: str, touched: tuple[str, ...]
     """raw_leads written as its asset writes it from the application's rows: every lead (``full``), or a delta of
     the ``touched`` leads and the deletions."""
     names = RAW_LEADS_SCHEMA.names
-    where = "" if kind == "full" else f"where lead_id in ({', '.join(['%s'] * len(touched))})" if touched else "where false"
+    marks = ", ".join(["%s"] * len(touched))
+    where = "" if kind == "full" else f"where lead_id in ({marks})" if touched else "where false"
     rows = wh.query(f"select {', '.join(names)} from {APP} {where}", list(touched) if kind != "full" else None)
     table = pa.Table.from_pylist([dict(zip(names, row)) for row in rows], schema=RAW_LEADS_SCHEMA)
     gone = None
