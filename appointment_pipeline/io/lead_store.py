@@ -8,11 +8,17 @@ without bumping ``"updatedAt"``, a full read also comes around every ``full_read
 
 The publish writes "Lead" rollup columns without bumping ``"updatedAt"``: it marks the leads it wrote in
 ``raw_leads_reread``, and the next delta reads them again as if it did not know them.
+
+Every write also appends its changes to a log the model builds read (``raw_leads_change_log``), under an id of the
+read that is chained to the read before it (``raw_leads_reads``; the watermark holds the latest read's id): the leads
+changed between any two reads are the log of the reads in between, however many there were. The log is pruned by
+the model build plan, which knows which reads are still needed.
 """
 
 from __future__ import annotations
 
 import hashlib
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -37,12 +43,23 @@ WATERMARK_COLUMNS = [
     ("read_from", "timestamptz"),  # a delta's lower bound on "updatedAt" (null for a full read)
     ("last_full_read_at", "timestamptz"),
     ("leads_read", "bigint"),
+    ("read_id", "text"),  # this read's row in raw_leads_reads
 ]
 CHANGES_TABLE = "raw_leads_changes"
 CHANGES_COLUMNS = [("lead_id", "text"), ("change", "text"), ("read_started_at", "timestamptz")]
 UPSERTED, DELETED = "upserted", "deleted"
 REREAD_TABLE = "raw_leads_reread"
 REREAD_COLUMNS = [("lead_id", "text"), ("marked_at", "timestamptz")]
+READS_TABLE = "raw_leads_reads"
+READS_COLUMNS = [
+    ("read_id", "text"),
+    ("previous_read_id", "text"),  # the read whose table this one changed (null: none recorded)
+    ("read_started_at", "timestamptz"),
+    ("read_kind", "text"),
+    ("diffed", "boolean"),  # the changes were diffed against the table before (else: every lead counts as changed)
+]
+CHANGE_LOG_TABLE = "raw_leads_change_log"
+CHANGE_LOG_COLUMNS = [("read_id", "text"), ("lead_id", "text")]
 _INCOMING = "raw_leads__incoming"
 _IDS = "raw_leads__source_ids"
 _SCRATCH = "raw_leads__scratch"
@@ -128,23 +145,28 @@ def write_raw_leads(
     The re-read marks made up to ``rereads_until`` (before the read began) are settled by this read."""
     with wh.transaction() as con:
         for table, columns in (
-            (CHANGES_TABLE, CHANGES_COLUMNS), (WATERMARK_TABLE, WATERMARK_COLUMNS), (REREAD_TABLE, REREAD_COLUMNS)
+            (CHANGES_TABLE, CHANGES_COLUMNS), (WATERMARK_TABLE, WATERMARK_COLUMNS), (REREAD_TABLE, REREAD_COLUMNS),
+            (READS_TABLE, READS_COLUMNS), (CHANGE_LOG_TABLE, CHANGE_LOG_COLUMNS),
         ):
             wh.create_table_if_missing(con, table, columns)
             wh.add_missing_columns(con, table, columns)
         if rereads_until is not None:
             wh.execute(con, f"delete from {REREAD_TABLE} where marked_at <= %s", [rereads_until])
+        previous = wh.execute(con, f"select read_id from {WATERMARK_TABLE}").fetchall()
+        previous_read_id = previous[0][0] if len(previous) == 1 else None
         wh.execute(con, f"delete from {CHANGES_TABLE}")
-        if read.full:
-            _swap_in(wh, con, read.rows, audit)
-        else:
-            _upsert(wh, con, read, audit)
+        diffed = _swap_in(wh, con, read.rows, audit) if read.full else _upsert(wh, con, read, audit)
         upserted, deleted = _count_changes(wh, con)
         wh.execute(con, f"update {CHANGES_TABLE} set read_started_at = %s", [read.started_at])
+        read_id = uuid.uuid4().hex
+        kind = "full" if read.full else "delta"
+        wh.execute(con, f"insert into {READS_TABLE} values (%s, %s, %s, %s, %s)",
+                   [read_id, previous_read_id, read.started_at, kind, diffed])
+        wh.execute(con, f"insert into {CHANGE_LOG_TABLE} select distinct %s, lead_id from {CHANGES_TABLE}", [read_id])
         wh.execute(con, f"delete from {WATERMARK_TABLE}")
         full_at = read.started_at if read.full else plan.last_full_read_at
-        values = [source, read.table_identity, fingerprint, "full" if read.full else "delta", plan.full_read_reason or read.full_read_reason,
-                  read.started_at, None if read.full else plan.since, full_at, read.rows.num_rows]
+        values = [source, read.table_identity, fingerprint, kind, plan.full_read_reason or read.full_read_reason,
+                  read.started_at, None if read.full else plan.since, full_at, read.rows.num_rows, read_id]
         names = ", ".join(name for name, _ in WATERMARK_COLUMNS)
         wh.execute(con, f"insert into {WATERMARK_TABLE} ({names}) values ({', '.join(['%s'] * len(values))})", values)
         if also is not None:
@@ -152,8 +174,9 @@ def write_raw_leads(
     return WriteOutcome(upserted, deleted)
 
 
-def _swap_in(wh: Warehouse, con: Any, rows: pa.Table, audit: Audit) -> None:
-    """Full read: a scratch table, audited, compared with the table it replaces, then swapped in."""
+def _swap_in(wh: Warehouse, con: Any, rows: pa.Table, audit: Audit) -> bool:
+    """Full read: a scratch table, audited, compared with the table it replaces, then swapped in. False when there
+    was no table of these columns to compare with (every lead is then listed as changed)."""
     wh.execute(con, f"drop table if exists {_SCRATCH}")
     wh.create_table_if_missing(con, _SCRATCH, RAW_LEADS_TABLE_COLUMNS)
     wh.bulk_insert(con, _SCRATCH, rows)
@@ -171,14 +194,25 @@ def _swap_in(wh: Warehouse, con: Any, rows: pa.Table, audit: Audit) -> None:
             f"insert into {CHANGES_TABLE} (lead_id, change) select lead_id, '{DELETED}' from "
             f"(select lead_id from {TABLE} except select lead_id from {_SCRATCH}) as gone",
         )
+        # the comparison is of distinct rows: a lead with several rows, read or replaced, is a change too
+        wh.execute(
+            con,
+            f"insert into {CHANGES_TABLE} (lead_id, change) select lead_id, '{UPSERTED}' from "
+            f"(select lead_id from {_SCRATCH} group by lead_id having count(*) > 1 union "
+            f"select lead_id from {TABLE} group by lead_id having count(*) > 1) as repeated "
+            f"where lead_id not in (select lead_id from {CHANGES_TABLE} where lead_id is not null)",
+        )
+        diffed = True
     else:
         wh.execute(con, f"insert into {CHANGES_TABLE} (lead_id, change) select lead_id, '{UPSERTED}' from {_SCRATCH}")
+        diffed = False
     wh.execute(con, f"drop table if exists {TABLE}")
     wh.execute(con, f"alter table {_SCRATCH} rename to {TABLE}")
     wh.analyze(con, TABLE)
+    return diffed
 
 
-def _upsert(wh: Warehouse, con: Any, read: LeadRead, audit: Audit) -> None:
+def _upsert(wh: Warehouse, con: Any, read: LeadRead, audit: Audit) -> bool:
     """Delta read: the rows read replace their leads where they differ; leads whose id is gone are deleted."""
     assert read.deleted_ids is not None
     names = ", ".join(name for name, _ in RAW_LEADS_TABLE_COLUMNS)
@@ -208,6 +242,7 @@ def _upsert(wh: Warehouse, con: Any, read: LeadRead, audit: Audit) -> None:
     for table in (_INCOMING, _IDS):
         wh.execute(con, f"drop table {table}")
     wh.analyze(con, TABLE)
+    return True
 
 
 def mark_for_reread(wh: Warehouse, lead_ids: list[str]) -> None:

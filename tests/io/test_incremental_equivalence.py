@@ -3,9 +3,10 @@
 The data are the scenario suite's (tests/scenarios), extracted once per engine; each example replays a random
 sequence of steps on copies of its raw rows: snapshot days arriving in any order, the latest day re-delivered with
 fewer lines, "Lead" rows changing (emails, contact ids and legacy keys moving between leads, leads deleted and
-restored) and the reference time moving. After each step the models are built through the path the assets use
-(io/model_build.py) and each table is compared with its full query; at the end the tables are compared with a full
-rebuild of the same inputs.
+restored), each change read into raw_leads the way its asset writes it (a delta or a full read, so several reads
+may come between two builds) and the reference time moving. After each step the models are built through the path
+the assets use (io/model_build.py) and each table is compared with its full query; at the end the tables are
+compared with a full rebuild of the same inputs.
 """
 
 from __future__ import annotations
@@ -17,7 +18,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import pyarrow as pa
+
+from appointment_pipeline.io import lead_store
 from appointment_pipeline.io.incremental_scope import BOOKKEEPING
+from appointment_pipeline.io.lead_source import RAW_LEADS_SCHEMA, LeadRead
 from appointment_pipeline.io.model_build import build_models, model_parameters
 from appointment_pipeline.io.sql_project import load_project
 from appointment_pipeline.io.warehouse import AuditFailed, Warehouse
@@ -31,6 +36,9 @@ TEMPLATES = ["raw_calendly_invitees", "raw_ghl_appointments", "raw_leads", "snap
 BASE_TIME = datetime(2025, 1, 1, tzinfo=timezone.utc)
 LEAD_CHANGES = ["copy_email", "drop_contact", "copy_contact", "copy_ghl_key", "copy_calendly_key", "delete",
                 "restore", "touch_created"]
+LEAD_TABLES = [lead_store.WATERMARK_TABLE, lead_store.CHANGES_TABLE, lead_store.READS_TABLE,
+               lead_store.CHANGE_LOG_TABLE, lead_store.REREAD_TABLE]
+APP = "app_leads"  # the "Lead" table as the application left it, in raw_leads columns
 
 
 @pytest.fixture(scope="module")
@@ -58,14 +66,33 @@ def postgres_template(scenario_data, pg_database) -> Warehouse:
 
 
 def reset(wh: Warehouse) -> list[str]:
-    """No model, no build state, no snapshot day loaded, the original "Lead" rows; returns the lead ids."""
+    """No model, no build state, no snapshot day loaded, the original "Lead" rows read in full; returns the lead
+    ids."""
     with wh.transaction() as con:
-        for table in [*MODELS, *BOOKKEEPING]:
+        for table in [*MODELS, *BOOKKEEPING, *LEAD_TABLES, APP]:
             con.execute(f"drop table if exists {table}")
         for table in TEMPLATES:
             con.execute(f"delete from {table}")
-        con.execute("insert into raw_leads select * from tpl_raw_leads")
+        con.execute(f"create table {APP} as select * from tpl_raw_leads")
+    read_leads_into_warehouse(wh, "full")
     return [row[0] for row in wh.query("select lead_id from raw_leads order by lead_id")]
+
+
+def read_leads_into_warehouse(wh: Warehouse, kind: str, touched: tuple[str, ...] = ()) -> None:
+    """raw_leads written as its asset writes it from the application's rows: every lead (``full``), or a delta of
+    the ``touched`` leads and the deletions."""
+    names = RAW_LEADS_SCHEMA.names
+    marks = ", ".join(["%s"] * len(touched))
+    where = "" if kind == "full" else f"where lead_id in ({marks})" if touched else "where false"
+    rows = wh.query(f"select {', '.join(names)} from {APP} {where}", list(touched) if kind != "full" else None)
+    table = pa.Table.from_pylist([dict(zip(names, row)) for row in rows], schema=RAW_LEADS_SCHEMA)
+    gone = None
+    if kind != "full":
+        gone = pa.array([r for r, in wh.query(f"select lead_id from raw_leads except select lead_id from {APP}")],
+                        type=pa.string())
+    read = LeadRead(table, datetime.now(timezone.utc), gone)
+    lead_store.write_raw_leads(wh, read, lead_store.ReadPlan(None, None, None), source="test", fingerprint=None,
+                               audit=lambda con, table: {}, rereads_until=datetime.now(timezone.utc))
 
 
 def load_day(wh: Warehouse, day, drop_every: int, token: str) -> None:
@@ -84,26 +111,29 @@ def load_day(wh: Warehouse, day, drop_every: int, token: str) -> None:
         )
 
 
-def change_lead(wh: Warehouse, change: str, lead: str, other: str) -> None:
-    copy = "update raw_leads set {column} = (select {column} from raw_leads where lead_id = %s) where lead_id = %s"
+def change_lead(wh: Warehouse, change: str, lead: str, other: str, read: str = "delta") -> None:
+    """The application changes ``lead``; raw_leads then reads it (a delta also re-reads ``other``, as its overlap
+    re-reads unchanged leads)."""
+    copy = f"update {APP} set {{column}} = (select {{column}} from {APP} where lead_id = %s) where lead_id = %s"
     statements = {
         "copy_email": (copy.format(column="email_hash"), [other, lead]),
-        "drop_contact": ("update raw_leads set ghl_contact_id = null where lead_id = %s", [lead]),
+        "drop_contact": (f"update {APP} set ghl_contact_id = null where lead_id = %s", [lead]),
         "copy_contact": (copy.format(column="ghl_contact_id"), [other, lead]),
         "copy_ghl_key": (copy.format(column="ghl_appointment_id"), [other, lead]),
         "copy_calendly_key": (copy.format(column="calendly_invitee_uri"), [other, lead]),
-        "delete": ("delete from raw_leads where lead_id = %s", [lead]),
+        "delete": (f"delete from {APP} where lead_id = %s", [lead]),
         "touch_created": (
-            "update raw_leads set created_at = (select max(created_at) from raw_leads) where lead_id = %s", [lead]
+            f"update {APP} set created_at = (select max(created_at) from {APP}) where lead_id = %s", [lead]
         ),
     }
     with wh.transaction() as con:
         if change == "restore":
-            wh.execute(con, "delete from raw_leads where lead_id = %s", [lead])
-            wh.execute(con, "insert into raw_leads select * from tpl_raw_leads where lead_id = %s", [lead])
+            wh.execute(con, f"delete from {APP} where lead_id = %s", [lead])
+            wh.execute(con, f"insert into {APP} select * from tpl_raw_leads where lead_id = %s", [lead])
         else:
             sql, params = statements[change]
             wh.execute(con, sql, params)
+    read_leads_into_warehouse(wh, read, (lead, other))
 
 
 steps = st.lists(
@@ -111,7 +141,9 @@ steps = st.lists(
         "day": st.one_of(st.none(), st.sampled_from(DAYS), st.just("latest")),
         "drop_every": st.sampled_from([0, 0, 2, 3]),
         "lead_changes": st.lists(
-            st.tuples(st.sampled_from(LEAD_CHANGES), st.integers(0, 10_000), st.integers(0, 10_000)), max_size=3
+            st.tuples(st.sampled_from(LEAD_CHANGES), st.integers(0, 10_000), st.integers(0, 10_000),
+                      st.sampled_from(["delta", "delta", "full"])),
+            max_size=3,
         ),
         "hours": st.integers(-48, 24 * 20),
     }),
@@ -146,8 +178,8 @@ def replay(wh: Warehouse, first_days: int, sequence: list[dict]) -> list[str]:
         if day is not None:
             load_day(wh, day, step["drop_every"], f"step{number}")
             loaded.append(day)
-        for change, a, b in step["lead_changes"]:
-            change_lead(wh, change, leads[a % len(leads)], leads[b % len(leads)])
+        for change, a, b, read in step["lead_changes"]:
+            change_lead(wh, change, leads[a % len(leads)], leads[b % len(leads)], read)
         reference += timedelta(hours=step["hours"])
         run_days = (day,) if day is not None else ()
         modes.append(build_models(wh, PROJECT, uuid.uuid4().hex, reference_time=reference, run_days=run_days)[0].mode)
@@ -201,9 +233,9 @@ def test_a_daily_sequence_is_incremental(duckdb_template):
     """The daily path: each next day, the latest day re-delivered, a "Lead" change, time moving: never full."""
     sequence = [
         {"day": DAYS[2], "drop_every": 0, "lead_changes": [], "hours": 24},
-        {"day": "latest", "drop_every": 3, "lead_changes": [("copy_email", 1, 2)], "hours": 6},
-        {"day": DAYS[3], "drop_every": 0, "lead_changes": [("delete", 3, 0)], "hours": 24},
-        {"day": None, "drop_every": 0, "lead_changes": [("restore", 3, 0)], "hours": 24 * 5},
+        {"day": "latest", "drop_every": 3, "lead_changes": [("copy_email", 1, 2, "delta")], "hours": 6},
+        {"day": DAYS[3], "drop_every": 0, "lead_changes": [("delete", 3, 0, "delta")], "hours": 24},
+        {"day": None, "drop_every": 0, "lead_changes": [("restore", 3, 0, "delta")], "hours": 24 * 5},
     ]
     assert replay(duckdb_template, 2, sequence) == ["full"] + ["incremental"] * 4
 
@@ -215,8 +247,9 @@ def test_a_failed_incremental_update_leaves_every_table_as_it_was(duckdb_templat
     before = table_snapshot(wh, MODELS)
     state = wh.query("select model, build_id from model_build_state order by model")
     lead = wh.query("select min(lead_id) from raw_leads")[0][0]
-    with wh.transaction() as con:
-        wh.execute(con, "insert into raw_leads select * from tpl_raw_leads where lead_id = %s", [lead])
+    with wh.transaction() as con:  # a "Lead" row read twice by a full read
+        wh.execute(con, f"insert into {APP} select * from tpl_raw_leads where lead_id = %s", [lead])
+    read_leads_into_warehouse(wh, "full")
     with pytest.raises(AuditFailed, match="unique_lead_id"):
         build_models(wh, PROJECT, uuid.uuid4().hex, reference_time=BASE_TIME + timedelta(days=3))
     assert wh.query("select mode from model_build_runs order by planned_at desc limit 1") == [("incremental",)]
