@@ -62,6 +62,7 @@ class WarehouseLocked(RuntimeError):
 class Warehouse:
     url: str
     lock_timeout: float = 120.0  # DuckDB allows one writer process per file: wait this long for the lock
+    memory_limit: str | None = None  # DuckDB: memory_limit of each connection (beyond it, it spills to disk)
     # set only on the copy that ``session()`` hands out: every statement of that copy runs on this connection
     shared_connection: Any = field(default=None, compare=False, repr=False)
 
@@ -140,6 +141,8 @@ class Warehouse:
                     time.sleep(delay + random.uniform(0, delay))
                     delay = min(delay * 2, 0.5)  # short polls: the lock is usually held for one statement
             con.execute("SET TimeZone = 'UTC'")
+            if self.memory_limit:
+                con.execute(f"SET memory_limit = '{self.memory_limit.replace(chr(39), '')}'")
             return con
         import psycopg
 

@@ -36,6 +36,7 @@ from appointment_pipeline.defs.resources.resources import (
 from appointment_pipeline.io.sql_project import load_project
 from appointment_pipeline.io.warehouse import Warehouse
 from appointment_pipeline.runner import materialize_range
+from appointment_pipeline.settings import get_settings
 from pipeline_bench.machine import peak_rss_mb
 from pipeline_bench.warehouses import engine_version
 
@@ -50,7 +51,7 @@ def resources_for(warehouse_url: str, demo: dict, hash_key: str, publish_mode: s
     root = Path(demo["dir"])
     app = Path(demo.get("app", root / "app.sqlite"))
     return {
-        "warehouse": WarehouseResource(url=warehouse_url),
+        "warehouse": WarehouseResource(url=warehouse_url, duckdb_memory_limit=get_settings().duckdb_memory_limit),
         "source_db": SourceDatabaseResource(url=f"sqlite:///{app}", publish_mode=publish_mode),
         "landing_zone": LandingZoneResource(root=str(root / "landing")),
         "pipeline_settings": PipelineSettingsResource(hash_key=hash_key, reference_time=demo["reference_time"]),

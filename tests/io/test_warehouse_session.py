@@ -50,3 +50,15 @@ def test_a_postgres_session_holds_no_transaction_between_statements(pg_database)
             shared.scalar("select * from no_such_table")
         assert shared.shared_connection.info.transaction_status == idle
         assert shared.scalar("select 2") == 2  # a failed statement does not poison the session
+
+
+def test_a_duckdb_warehouse_connection_takes_the_memory_limit(tmp_path):
+    from appointment_pipeline.defs.resources.resources import default_resources
+
+    limited = Warehouse(f"duckdb:///{tmp_path / 'wh.duckdb'}", memory_limit="300MB")
+    assert limited.scalar("select current_setting('memory_limit')") in ("286.1 MiB", "300.0 MB")
+    unlimited = Warehouse(f"duckdb:///{tmp_path / 'wh.duckdb'}")
+    assert unlimited.scalar("select current_setting('memory_limit')") != limited.scalar(
+        "select current_setting('memory_limit')")
+    resource = default_resources()["warehouse"]
+    assert resource.duckdb_memory_limit == "1GB"  # the documented default reaches the warehouse's connections

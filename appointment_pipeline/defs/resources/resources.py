@@ -27,9 +27,10 @@ class WarehouseResource(ConfigurableResource):
     """The warehouse that holds every table: a DuckDB file (embedded default) or PostgreSQL."""
 
     url: str
+    duckdb_memory_limit: str = ""  # a DuckDB warehouse's memory limit per connection ("" = DuckDB's default)
 
     def warehouse(self) -> Warehouse:
-        return Warehouse(self.url)
+        return Warehouse(self.url, memory_limit=self.duckdb_memory_limit or None)
 
 
 class _SessionWarehouse:
@@ -168,7 +169,10 @@ def default_resources(settings: Settings | None = None) -> dict[str, Configurabl
         return EnvVar(name) if settings.is_set(name) else default
 
     return {
-        "warehouse": WarehouseResource(url=_env_or("APPOINTMENT_WAREHOUSE_URL", settings.warehouse_url)),
+        "warehouse": WarehouseResource(
+            url=_env_or("APPOINTMENT_WAREHOUSE_URL", settings.warehouse_url),
+            duckdb_memory_limit=_env_or("APPOINTMENT_DUCKDB_MEMORY_LIMIT", settings.duckdb_memory_limit),
+        ),
         "source_db": SourceDatabaseResource(
             url=_env_or("APPOINTMENT_SOURCE_DB_URL", settings.source_db_url),
             publish_mode=_env_or("APPOINTMENT_PUBLISH_MODE", None),
