@@ -26,14 +26,13 @@ def counted_tests(model: SqlModel) -> list[DeclaredTest]:
 
 
 def failing_rows(wh: Warehouse, con: Any, tests: Sequence[DeclaredTest], relation: str) -> dict[str, int]:
-    """Test name -> rows of ``relation`` (a table or a parenthesized query with an alias) the test fails on."""
-    counts = {}
-    for test in tests:
-        sql = transpile(test.failing_rows_sql(relation), wh.dialect)
-        # accepted_values returns one row per bad value with its occurrences; not_null the rows themselves
-        total = "coalesce(sum(occurrences), 0)" if test.kind == "accepted_values" else "count(*)"
-        counts[test.name] = int(con.execute(f"select {total} from ({sql}) as failing").fetchone()[0])
-    return counts
+    """Test name -> rows of ``relation`` (a table or a parenthesized query with an alias) the test fails on, all
+    counted in one scan."""
+    if not tests:
+        return {}
+    counts = ", ".join(f"count(*) filter (where {test.failing_row_condition()})" for test in tests)
+    row = con.execute(transpile(f"select {counts} from {relation}", wh.dialect)).fetchone()
+    return {test.name: int(count) for test, count in zip(tests, row)}
 
 
 def stored(wh: Warehouse, model: str) -> dict[str, int]:

@@ -11,6 +11,7 @@ from collections.abc import Collection
 from typing import Any
 
 from appointment_pipeline.domain.redaction import PII_REGEX
+from appointment_pipeline.io.advisory_counts import ROW_LOCAL, failing_rows
 from appointment_pipeline.io.sql_project import Seed, SqlModel, transpile
 from appointment_pipeline.io.warehouse import Audit, Warehouse, ident
 
@@ -116,9 +117,13 @@ def model_audit(
     tests = [t for t in model.tests if t.blocking or (record is not None and t.kind != "relationships")]
     advisory = {test.name for test in model.tests if not test.blocking}
 
+    row_local = [t for t in tests if t.kind in ROW_LOCAL]  # counted together, in one scan (in rows)
+
     def audit(con: Any, table: str) -> dict[str, int]:
-        counts: dict[str, int] = {}
+        counts: dict[str, int] = failing_rows(wh, con, row_local, table)
         for test in tests:
+            if test.kind in ROW_LOCAL:
+                continue
             sql = transpile(test.failing_rows_sql(table), wh.dialect)
             counts[test.name] = int(_fetch(wh, con, f"select count(*) from ({sql}) as failing", [])[0][0])
         if model.name == "appointments":

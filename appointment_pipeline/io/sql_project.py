@@ -81,6 +81,17 @@ class DeclaredTest:
             return f"every {self.column} exists in {self.args['to']}.{self.args['field']}"
         return f"{self.column} is {self.kind.replace('_', ' ')}"
 
+    def failing_row_condition(self) -> str:
+        """For a test that judges each row alone (``not_null``, ``accepted_values``): the condition a failing row
+        meets (what ``failing_rows_sql`` selects by), over the model's columns."""
+        where = f" and ({self.args['where']})" if self.args.get("where") else ""
+        if self.kind == "not_null":
+            return f"{self.column} is null{where}"
+        if self.kind == "accepted_values":
+            values = ", ".join("'" + str(v).replace("'", "''") + "'" for v in self.args["values"])
+            return f"{self.column} not in ({values}){where}"
+        raise ModelError(f"{self.model}: {self.kind} does not judge each row alone")
+
     def failing_rows_sql(self, table: str | None = None) -> str:
         """A query (PostgreSQL dialect) returning the violating rows; zero rows = pass. ``table`` audits another
         table of the model's shape (the scratch table of a rebuild) instead of the model itself."""
@@ -92,10 +103,10 @@ class DeclaredTest:
                 f"group by {column} having count(*) > 1"
             )
         if self.kind == "not_null":
-            return f"select * from {table} where {column} is null{where}"
+            return f"select * from {table} where {self.failing_row_condition()}"
         if self.kind == "accepted_values":
-            values = ", ".join("'" + str(v).replace("'", "''") + "'" for v in self.args["values"])
-            return f"select {column}, count(*) as occurrences from {table} where {column} not in ({values}){where} group by {column}"
+            return (f"select {column}, count(*) as occurrences from {table} where {self.failing_row_condition()} "
+                    f"group by {column}")
         if self.kind == "relationships":
             parent, parent_field = self.args["to"], self.args["field"]
             return (
