@@ -38,16 +38,13 @@ from appointment_pipeline.io.app_database.result import (
     PublishResult,
     check_batch_size,
     count_actions,
+    open_compare,
     run_batches,
     sample_writes,
 )
-from appointment_pipeline.io.app_database.schema import verify_app_schema
 from appointment_pipeline.io.app_database.state import (
-    CompareScope,
     StateSpec,
     changed_keys_sql,
-    full_compare_reason,
-    gone_keys,
     gone_keys_sql,
     record_applied,
     row_hash_sql,
@@ -155,15 +152,8 @@ def publish_appointments(
     spec = appointments_state_spec(app, wh.dialect)
     row_hash = _row_hash(wh.dialect)
     with app.connect() as con:
-        with result.timed("check_shape"):
-            verify_app_schema(app, con)
-            target = app.target_identity(con, "Appointment")
-            _create_appointment_temp_tables(app, con)
-        with result.timed("scope"):
-            scope = result.scope = CompareScope(full_compare_reason(wh, spec, target, full_compare))
-            scope.rows_total = int(wh.scalar("select count(*) from appointments", jit=False))
-            if not scope.full:
-                scope.gone = gone_keys(wh, spec, "select id from appointments")
+        scope, target = open_compare(app, con, wh, result, spec, "Appointment", _create_appointment_temp_tables,
+                             "select id from appointments", full_compare)
         with app.transaction(con, read_only=True):
             with result.timed("load"):
                 timestamps = [i for i, c in enumerate(_IN_COLUMNS) if _is_instant(c)]

@@ -18,15 +18,12 @@ from appointment_pipeline.io.app_database.result import (
     batch_number,
     check_batch_size,
     count_actions,
+    open_compare,
     run_batches,
     sample_writes,
 )
-from appointment_pipeline.io.app_database.schema import verify_app_schema
 from appointment_pipeline.io.app_database.state import (
-    CompareScope,
     StateSpec,
-    full_compare_reason,
-    gone_keys,
     record_applied,
     row_hash_sql,
     state_spec,
@@ -109,16 +106,9 @@ def publish_lead_rollups(
     names = [f.column for f in LEAD_ROLLUP_FIELDS]
     spec = lead_rollups_state_spec(app, wh.dialect)
     with app.connect() as con:
-        with result.timed("check_shape"):
-            verify_app_schema(app, con)
-            target = app.target_identity(con, "Lead")
-            _create_lead_temp_tables(app, con)
-        with result.timed("scope"):
-            scope = result.scope = CompareScope(full_compare_reason(wh, spec, target, full_compare))
-            candidates = f"select lead_id from ({_lead_candidates_sql()}) as c"
-            scope.rows_total = int(wh.scalar(f"select count(*) from ({candidates}) as n", jit=False))
-            if not scope.full:
-                scope.gone = gone_keys(wh, spec, candidates)
+        candidates = f"select lead_id from ({_lead_candidates_sql()}) as c"
+        scope, target = open_compare(app, con, wh, result, spec, "Lead", _create_lead_temp_tables, candidates,
+                                     full_compare)
         with app.transaction(con, read_only=True):
             with result.timed("load"):
                 columns = ["leadId", *(f"read_{c}" for c in names), *(f"new_{c}" for c in names),

@@ -10,7 +10,9 @@ from typing import Any
 
 from appointment_pipeline.io.app_database.connection import AppDatabase
 from appointment_pipeline.io.app_database.model import SAMPLE_SIZE
-from appointment_pipeline.io.app_database.state import CompareScope
+from appointment_pipeline.io.app_database.schema import verify_app_schema
+from appointment_pipeline.io.app_database.state import CompareScope, StateSpec, full_compare_reason, gone_keys
+from appointment_pipeline.io.warehouse import Warehouse
 
 WRITE_ACTIONS = "('insert', 'update')"
 
@@ -111,3 +113,22 @@ def batch_number(order: str, batch_size: int) -> str:
         f"case when {writes} then (row_number() over (partition by {writes} order by {order}) - 1) "
         f"/ {int(batch_size)} end"
     )
+
+
+def open_compare(
+    app: AppDatabase, con: Any, wh: Warehouse, result: PublishResult, spec: StateSpec, table: str,
+    create_temp_tables: Callable[[AppDatabase, Any], None], current_keys: str, full_compare: str | None,
+) -> tuple[CompareScope, str]:
+    """(what to compare, the target's identity): a publish's opening on its connection: the application's shape checked, the target ``table`` identified, the
+    temporary tables created, and what to compare decided from the publish state (``current_keys``: the query of
+    the warehouse keys the publish writes from)."""
+    with result.timed("check_shape"):
+        verify_app_schema(app, con)
+        target = app.target_identity(con, table)
+        create_temp_tables(app, con)
+    with result.timed("scope"):
+        scope = result.scope = CompareScope(full_compare_reason(wh, spec, target, full_compare))
+        scope.rows_total = int(wh.scalar(f"select count(*) from ({current_keys}) as n", jit=False))
+        if not scope.full:
+            scope.gone = gone_keys(wh, spec, current_keys)
+    return scope, target
