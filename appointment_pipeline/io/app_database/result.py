@@ -119,9 +119,9 @@ def open_compare(
     app: AppDatabase, con: Any, wh: Warehouse, result: PublishResult, spec: StateSpec, table: str,
     create_temp_tables: Callable[[AppDatabase, Any], None], current_keys: str, full_compare: str | None,
 ) -> tuple[CompareScope, str]:
-    """(what to compare, the target's identity): a publish's opening on its connection: the application's shape checked, the target ``table`` identified, the
-    temporary tables created, and what to compare decided from the publish state (``current_keys``: the query of
-    the warehouse keys the publish writes from)."""
+    """A publish's opening on its connection: the application's shape checked, the target ``table`` identified,
+    the temporary tables created, and what to compare decided from the publish state (``current_keys``: the query
+    of the warehouse keys the publish writes from). Returns (what to compare, the target's identity)."""
     with result.timed("check_shape"):
         verify_app_schema(app, con)
         target = app.target_identity(con, table)
