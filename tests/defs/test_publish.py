@@ -242,6 +242,36 @@ def test_run_config_dry_run_beats_the_deployment_default(engine, app_copy, duckd
 # -- never clobber newer application data ---------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("engine", ENGINES)
+def test_dry_run_samples_the_first_writes_of_the_apply(engine, app_copy, warehouse_copy):
+    """A dry run reads its sample and batch count from the plan; the apply numbers every write in a write table.
+    Both name the same first rows, batches and fields: with many writes (a first publish, reschedule chains
+    included), and with a few writes most of which follow a predecessor written in the same publish."""
+    app = app_copy(engine)
+    chained = warehouse_copy.scalar("select count(*) from appointments where rescheduled_from_id is not null")
+    assert chained > 0
+    plan = publish_appointments(warehouse_copy, app, apply=False, batch_size=7)
+    applied = publish_appointments(warehouse_copy, app, apply=True, batch_size=7)
+    assert "write_table" not in plan.seconds and "write_table" in applied.seconds
+    assert plan.actions == applied.actions and plan.actions["insert"] > 10
+    assert (plan.sample, plan.batches) == (applied.sample, applied.batches)
+
+    # a chain's predecessor and its successors change: the successors come after it (depth > 0)
+    pairs = warehouse_copy.query(
+        "select id, rescheduled_from_id from appointments where rescheduled_from_id is not null order by id limit 2")
+    chain = sorted({i for pair in pairs for i in pair})
+    with warehouse_copy.transaction() as con:
+        placeholders = ", ".join("%s" for _ in chain)
+        warehouse_copy.execute(con, f"update appointments set timezone = 'Asia/Tokyo', updated_at = updated_at + "
+                                    f"interval 1 hour where id in ({placeholders})", chain)
+    plan = publish_appointments(warehouse_copy, app, apply=False, batch_size=2)
+    applied = publish_appointments(warehouse_copy, app, apply=True, batch_size=2)
+    assert plan.actions.get("update") == applied.actions.get("update") == len(chain)
+    assert "write_table" in plan.seconds  # too few writes without a predecessor: the write table orders them
+    assert (plan.sample, plan.batches) == (applied.sample, applied.batches)
+    assert {change["id"] for change in plan.sample} == set(app_ids_by_warehouse_id(warehouse_copy, app)[c] for c in chain)
+
+
 def _newer_observation(wh: Warehouse, count: int) -> list[str]:
     """The pipeline observes a new state of ``count`` appointments: status CANCELED, one hour later."""
     ids = [r[0] for r in wh.query(f"select id from appointments where status <> 'CANCELED' order by id limit {count}")]

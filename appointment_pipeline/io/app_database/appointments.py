@@ -9,8 +9,9 @@ A publish is set-based from end to end, one connection, no statement per row:
 2. plan: one pass matches each incoming row to its application row (provider key, else derived id) and its lead,
    and sorts it into insert / update / unchanged / skip_* with a flag per changed column; the reschedule links are
    resolved after it (they depend on the predecessor's match); the counts come from one aggregate;
-3. only when something is to be written: the rows to write, with their final values, into a write table numbered in
-   batches (reschedule predecessors first), so an unchanged publish stops after step 3 having written nothing;
+3. only when an apply has something to write: the rows to write, with their final values, into a write table numbered
+   in batches (reschedule predecessors first), so an unchanged publish stops after step 3 having written nothing; a
+   dry run reads its sample of the first writes from the plan;
 4. apply: per batch one ``INSERT ... SELECT ... ON CONFLICT ("id") DO UPDATE ... WHERE`` in its own transaction;
    the ``WHERE`` repeats the guards at write time (a row the application updated later stays as it is);
 5. re-compare the written rows, so the up-to-date check reads the outcome instead of planning again;
@@ -30,6 +31,7 @@ from appointment_pipeline.io.app_database.model import (
     COMPARED_COLUMNS,
     DEFAULT_BATCH_SIZE,
     INCOMING_COLUMNS,
+    SAMPLE_SIZE,
     derived_app_id_sql,
 )
 from appointment_pipeline.io.app_database.result import (
@@ -166,7 +168,8 @@ def publish_appointments(
                 count_actions(app, con, _PLAN, COMPARED_COLUMNS, result)
                 scope.rows_compared = sum(result.actions.values())
             writes = result.planned_writes
-            if writes:
+            sampled = bool(writes) and not apply and _sample_first_writes(app, con, batch_size, result)
+            if writes and not sampled:
                 with result.timed("write_table"):
                     for statement in _appointment_write_sql(app, batch_size):
                         app.execute(con, statement)
@@ -304,6 +307,35 @@ from numbered as n
 inner join {_IN} as i on i."whId" = n."whId"
 """
     return [write, f"analyze {_WRITE}"] if app.dialect == "postgres" else [write]
+
+
+def _sample_first_writes(app: AppDatabase, con: Any, batch_size: int, result: PublishResult) -> bool:
+    """A dry run's batch count and sample without the write table (numbering every row to write costs as much as
+    the plan): the first rows in write order are the first, by id, of those whose predecessor is not written now
+    (depth 0), when there are enough of them. False when there are not: the write table decides then."""
+    flags = ", ".join(f'p."chg_{c}"' for c in COMPARED_COLUMNS)
+    with result.timed("sample"):
+        first = app.execute(
+            con,
+            f"""
+select p."appId", p.action, {flags}
+from {_PLAN} as p
+where p.action in {WRITE_ACTIONS} and (p."whFromId" is null or p."whFromId" not in (
+    -- uncorrelated: built once (a correlated lookup scans the unindexed plan once per row in SQLite)
+    select prev."whId" from {_PLAN} as prev where prev.action in {WRITE_ACTIONS}
+))
+order by {app.bytewise('p."whId"')}
+limit {SAMPLE_SIZE}""",
+        ).fetchall()
+    if len(first) < min(SAMPLE_SIZE, result.planned_writes):
+        return False
+    result.sample = [
+        {"id": row[0], "action": row[1], "batch": n // batch_size,
+         "fields": [f for f, v in zip(COMPARED_COLUMNS, row[2:]) if v and row[1] == "update"]}
+        for n, row in enumerate(first)
+    ]
+    result.batches = -(-result.planned_writes // batch_size)
+    return True
 
 
 def _differs_from_excluded(app: AppDatabase, target: str, new: str) -> str:
