@@ -61,4 +61,4 @@ def test_a_duckdb_warehouse_connection_takes_the_memory_limit(tmp_path):
     assert unlimited.scalar("select current_setting('memory_limit')") != limited.scalar(
         "select current_setting('memory_limit')")
     resource = default_resources()["warehouse"]
-    assert resource.duckdb_memory_limit == "1GB"  # the documented default reaches the warehouse's connections
+    assert resource.duckdb_memory_limit == "1.5GB"  # the documented default reaches the warehouse's connections
