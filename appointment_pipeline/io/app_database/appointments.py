@@ -311,22 +311,27 @@ inner join {_IN} as i on i."whId" = n."whId"
 
 def _sample_first_writes(app: AppDatabase, con: Any, batch_size: int, result: PublishResult) -> bool:
     """A dry run's batch count and sample without the write table (numbering every row to write costs as much as
-    the plan): the first rows in write order are the first, by id, of those whose predecessor is not written now
-    (depth 0), when there are enough of them. False when there are not: the write table decides then."""
-    flags = ", ".join(f'p."chg_{c}"' for c in COMPARED_COLUMNS)
+    the plan). The first rows in write order are the first, by id, of those whose predecessor is not written now
+    (depth 0): they are found among the first rows to write by id, when enough of those have depth 0. False when
+    not: the write table decides then."""
+    flags = ", ".join(f'"chg_{c}"' for c in COMPARED_COLUMNS)
+    order = app.bytewise('"whId"')
     with result.timed("sample"):
-        first = app.execute(
+        candidates = app.execute(
             con,
-            f"""
-select p."appId", p.action, {flags}
-from {_PLAN} as p
-where p.action in {WRITE_ACTIONS} and (p."whFromId" is null or p."whFromId" not in (
-    -- uncorrelated: built once (a correlated lookup scans the unindexed plan once per row in SQLite)
-    select prev."whId" from {_PLAN} as prev where prev.action in {WRITE_ACTIONS}
-))
-order by {app.bytewise('p."whId"')}
-limit {SAMPLE_SIZE}""",
+            f'select "whFromId", "appId", action, {flags} from {_PLAN} where action in {WRITE_ACTIONS} '
+            f"order by {order} limit {4 * SAMPLE_SIZE}",
         ).fetchall()
+        predecessors = sorted({row[0] for row in candidates if row[0] is not None})
+        written_before: set[str] = set()
+        if predecessors:
+            placeholders = ", ".join("%s" for _ in predecessors)
+            written_before = {row[0] for row in app.execute(
+                con,
+                f'select "whId" from {_PLAN} where action in {WRITE_ACTIONS} and "whId" in ({placeholders})',
+                predecessors,
+            ).fetchall()}
+    first = [row[1:] for row in candidates if row[0] not in written_before][:SAMPLE_SIZE]
     if len(first) < min(SAMPLE_SIZE, result.planned_writes):
         return False
     result.sample = [
