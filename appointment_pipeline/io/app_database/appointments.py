@@ -42,6 +42,7 @@ from appointment_pipeline.io.app_database.result import (
     count_actions,
     open_compare,
     run_batches,
+    sample_entry,
     sample_writes,
 )
 from appointment_pipeline.io.app_database.state import (
@@ -334,11 +335,8 @@ def _sample_first_writes(app: AppDatabase, con: Any, batch_size: int, result: Pu
     first = [row[1:] for row in candidates if row[0] not in written_before][:SAMPLE_SIZE]
     if len(first) < min(SAMPLE_SIZE, result.planned_writes):
         return False
-    result.sample = [
-        {"id": row[0], "action": row[1], "batch": n // batch_size,
-         "fields": [f for f, v in zip(COMPARED_COLUMNS, row[2:]) if v and row[1] == "update"]}
-        for n, row in enumerate(first)
-    ]
+    result.sample = [sample_entry(row[0], row[1], n // batch_size, COMPARED_COLUMNS, row[2:])
+                     for n, row in enumerate(first)]
     result.batches = -(-result.planned_writes // batch_size)
     return True
 

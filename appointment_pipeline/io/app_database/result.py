@@ -98,12 +98,14 @@ def sample_writes(
         f"order by batch, {order} limit {SAMPLE_SIZE}",
     ).fetchall()
     # in write order, so the first rows of the sample are the first rows an apply writes
-    result.sample = [
-        {"id": row[0], "action": row[1], "batch": row[2],
-         "fields": [f for f, v in zip(flags, row[3:]) if v and row[1] == "update"]}
-        for row in sample
-    ]
+    result.sample = [sample_entry(row[0], row[1], row[2], flags, row[3:]) for row in sample]
     result.batches = int(app.execute(con, f"select coalesce(max(batch) + 1, 0) from {writes}").fetchone()[0])
+
+
+def sample_entry(key: Any, action: str, batch: int, flags: Sequence[str], changed: Sequence[Any]) -> dict:
+    """One planned write of a sample: the fields it changes are listed for an update only."""
+    return {"id": key, "action": action, "batch": batch,
+            "fields": [f for f, v in zip(flags, changed) if v and action == "update"]}
 
 
 def batch_number(order: str, batch_size: int) -> str:
