@@ -339,10 +339,37 @@ class Warehouse:
         if self.dialect == "postgres":
             con.execute(f"analyze {ident(table)}")
 
+    def defer_vacuum(self, con: Any) -> None:
+        """DuckDB: the checkpoints of this database, until its last connection closes, leave deleted rows in place
+        (``compact_if_bloated`` reclaims them per table). DuckDB's own vacuum rewrites every row group that lost a
+        quarter of its rows: after an update in place that deletes a scattered share of a model's rows, that is most
+        of the table, at every checkpoint."""
+        if self.dialect == "duckdb":
+            con.execute("SET max_vacuum_tasks = 0")
+
+    def compact_if_bloated(self, con: Any, table: str) -> bool:
+        """DuckDB: rewrite ``table`` (in the caller's transaction) when the deleted rows its last commit left stored
+        exceed DEAD_ROW_SHARE of its live rows; True when it did. PostgreSQL's autovacuum does this itself."""
+        if self.dialect != "duckdb":
+            return False
+        stored = con.execute(
+            "select estimated_size from duckdb_tables() where schema_name = 'main' and table_name = ?", [ident(table)]
+        ).fetchone()
+        live = con.execute(f"select count(*) from {ident(table)}").fetchone()[0]
+        if stored is None or stored[0] - live <= DEAD_ROW_SHARE * live:
+            return False
+        scratch = f"{ident(table)}__compacted"
+        con.execute(f"drop table if exists {scratch}")
+        con.execute(f"create table {scratch} as select * from {ident(table)}")
+        self._swap(con, scratch, table)
+        return True
+
     def _swap(self, con: Any, scratch: str, table: str) -> None:
         con.execute(f"drop table if exists {ident(table)}")
         con.execute(f"alter table {scratch} rename to {ident(table)}")
 
+
+DEAD_ROW_SHARE = 0.5  # deleted rows a DuckDB table updated in place may keep, as a share of its live rows
 
 _TYPE_NAMES = {
     "character varying": "text",

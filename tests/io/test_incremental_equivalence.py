@@ -263,3 +263,29 @@ def test_a_failed_incremental_update_leaves_every_table_as_it_was(duckdb_templat
     assert wh.query("select mode, reason from model_build_runs order by planned_at desc limit 1") == [
         ("full", "the models were last built by different runs (a run failed or built only some of them)")
     ]
+
+
+def test_an_update_in_place_compacts_a_table_holding_many_deleted_rows(duckdb_template):
+    """Rows deleted earlier that DuckDB kept stored are reclaimed by the model's next update, even one that
+    changes no row."""
+    wh = duckdb_template
+    reset(wh)
+    load_day(wh, DAYS[0], 0, "initial")
+    build_models(wh, PROJECT, uuid.uuid4().hex, reference_time=BASE_TIME, run_days=(DAYS[0],))
+    live = wh.scalar("select count(*) from stg_leads")
+    with wh.session() as session:  # 8000 copies of its rows; one copy of each kept, at places spread over them all
+        with session.transaction() as con:
+            session.defer_vacuum(con)
+            con.execute("insert into stg_leads select s.* from range(8000) as r, stg_leads as s "
+                        "order by r.range, s.lead_id")
+        copy, lead = f"((rowid - {live}) // {live})", f"((rowid - {live}) % {live})"
+        with session.transaction() as con:
+            con.execute(f"delete from stg_leads where rowid < {live} or {copy} <> {lead} * 200")
+        with session.connect() as con:
+            con.execute("checkpoint")
+    assert wh.scalar("select count(*) from stg_leads") == live
+    assert wh.scalar("select estimated_size from duckdb_tables() where table_name = 'stg_leads'") > 100 * live
+    plan, builds = build_models(wh, PROJECT, uuid.uuid4().hex, reference_time=BASE_TIME)  # nothing changed
+    assert (plan.mode, builds["stg_leads"].rows_deleted) == ("incremental", 0)
+    assert wh.scalar("select estimated_size from duckdb_tables() where table_name = 'stg_leads'") == live
+    assert_each_model_is_its_full_query(wh, BASE_TIME, "compacted")
