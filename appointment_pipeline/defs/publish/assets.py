@@ -110,6 +110,7 @@ def publish_metadata(result: PublishResult, mode: str, app: AppDatabase) -> dict
         if result.rows_recorded is not None:
             metadata["rows_recorded_as_settled"] = result.rows_recorded
     metadata["rows_still_to_write"] = result.rows_still_to_write
+    metadata["phase_seconds"] = MetadataValue.json(result.seconds)  # where the publish spent its time
     return metadata
 
 
