@@ -59,9 +59,10 @@ class AppDatabase:
             con = sqlite3.connect(make_url(self.url).database or ":memory:", isolation_level=None)
             con.execute("pragma foreign_keys = on")
             # SQLite's default page cache is 2 MB: an upsert into a large "Appointment" re-reads its index pages
-            # row after row. The loaded rows, the plan and the rows to write live in temporary tables.
-            con.execute("pragma cache_size = -262144")  # KiB: 256 MB, taken only as pages are read
-            con.execute("pragma temp_store = memory")
+            # row after row, and the plan's temporary tables (the loaded rows, the plan, the rows to write) spill.
+            # 256 MB each (in KiB), taken only as pages are read; beyond it the temporary tables spill to a file.
+            con.execute("pragma main.cache_size = -262144")
+            con.execute("pragma temp.cache_size = -262144")
         try:
             yield con
         finally:
