@@ -30,9 +30,14 @@ def failing_rows(wh: Warehouse, con: Any, tests: Sequence[DeclaredTest], relatio
     counted in one scan."""
     if not tests:
         return {}
-    counts = ", ".join(f"count(*) filter (where {test.failing_row_condition()})" for test in tests)
+    return counted_rows(wh, con, tests, relation)[1]
+
+
+def counted_rows(wh: Warehouse, con: Any, tests: Sequence[DeclaredTest], relation: str) -> tuple[int, dict[str, int]]:
+    """(rows of ``relation``, test name -> the rows among them the test fails on), in one scan."""
+    counts = ", ".join(["count(*)", *(f"count(*) filter (where {test.failing_row_condition()})" for test in tests)])
     row = con.execute(transpile(f"select {counts} from {relation}", wh.dialect)).fetchone()
-    return {test.name: int(count) for test, count in zip(tests, row)}
+    return int(row[0]), {test.name: int(count) for test, count in zip(tests, row[1:])}
 
 
 def stored(wh: Warehouse, model: str) -> dict[str, int]:

@@ -18,7 +18,7 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.optimizer.scope import build_scope
 
-from appointment_pipeline.io.advisory_counts import failing_rows
+from appointment_pipeline.io.advisory_counts import counted_rows
 from appointment_pipeline.io.db_errors import identifiers_in, scrubbing
 from appointment_pipeline.io.sql_project import (
     SOURCE_DIALECT,
@@ -132,11 +132,10 @@ def update_table_in_scope(
         wh.compact_if_bloated(con, model.name)
         con.execute(f"drop table if exists {scratch}")
         con.execute(f"create table {scratch} as {select_sql}")
-        inserted = con.execute(f"select count(*) from {scratch}").fetchone()[0]
+        inserted, failing_inserted = counted_rows(wh, con, counted, scratch)
         _audit(wh, con, model, scratch, audit)
-        deleted = con.execute(f"select count(*) from {table} where {in_scope}").fetchone()[0]
-        failing_deleted = failing_rows(wh, con, counted, f"(select * from {table} where {in_scope}) as in_scope")
-        failing_inserted = failing_rows(wh, con, counted, scratch)
+        in_scope_rows = f"(select * from {table} where {in_scope}) as in_scope"
+        deleted, failing_deleted = counted_rows(wh, con, counted, in_scope_rows)
         con.execute(f"delete from {table} where {in_scope}")
         con.execute(f"insert into {table} select * from {scratch}")
         _audit_unique_against_table(wh, con, model, table, scratch)
