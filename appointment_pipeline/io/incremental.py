@@ -43,6 +43,7 @@ _MEMBERS = {  # scope set -> (scope table, its column, narrowing condition)
     "calendly_keys": (SCOPE_KEYS, "appointment_key", " where provider = 'CALENDLY'"),
     "events": (SCOPE_EVENTS, "scheduled_event_uri", ""),
     "days": (SCOPE_DAYS, "snapshot_date", ""),
+    "changed_leads": (SCOPE_LEADS, "lead_id", " where scope_round = 0"),  # inserted, changed, deleted, time-affected
 }
 
 
@@ -71,8 +72,9 @@ def scope_condition(rules: tuple[ScopeRule, ...], qualifier: str) -> str:
 
 
 def scoped_expression(model: SqlModel, scopes: Mapping[str, tuple[ScopeRule, ...]]) -> exp.Query:
-    """The model's query reading each upstream table through its scope filter, keeping the rows of its own scope
-    (SqlProject.validate makes sure every upstream table but the seeds has a scope)."""
+    """The model's query reading each upstream table through its scope filter, keeping the rows it rebuilds (its
+    scope, or of that the rows whose input changed: ``SqlModel.rebuilt``; SqlProject.validate makes sure every
+    upstream table but the seeds has a scope)."""
     if not model.scope:
         raise ModelError(f"{model.name}: no incremental scope in schema.yml")
     expression = model.expression.copy()
@@ -93,7 +95,7 @@ def scoped_expression(model: SqlModel, scopes: Mapping[str, tuple[ScopeRule, ...
         )
         table.replace(exp.Subquery(this=inner, alias=exp.TableAlias(this=exp.to_identifier(alias))))
     recomputed = exp.Subquery(this=expression, alias=exp.TableAlias(this=exp.to_identifier("recomputed")))
-    condition = sqlglot.parse_one(scope_condition(model.scope, "recomputed"), read=SOURCE_DIALECT)
+    condition = sqlglot.parse_one(scope_condition(model.rebuilt, "recomputed"), read=SOURCE_DIALECT)
     return exp.select("*").from_(recomputed).where(condition)
 
 
@@ -122,7 +124,7 @@ def update_table_in_scope(
     table = ident(model.name)
     scratch = f"{table}__increment"
     select_sql = model.render(wh.dialect, parameters, scoped_expression(model, scopes))
-    in_scope = transpile(scope_condition(model.scope, table), wh.dialect)
+    in_scope = transpile(scope_condition(model.rebuilt, table), wh.dialect)
     with wh.transaction() as con, scrubbing(f"updating {table}", identifiers_in(select_sql, scratch)):
         if wh.dialect == "postgres":
             # PostgreSQL guesses a handful of rows for the filtered CTEs and nests loops over thousands; the tables

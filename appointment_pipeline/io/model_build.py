@@ -47,7 +47,8 @@ def project_versions(project: SqlProject) -> tuple[dict[str, str], str]:
     versions = {name: code_version(model) for name, model in project.models.items()}
     digest = hashlib.sha256()
     for name in sorted(project.models):
-        digest.update(f"{name}:{versions[name]}:{project.models[name].scope!r}\n".encode())
+        model = project.models[name]
+        digest.update(f"{name}:{versions[name]}:{model.scope!r}:{model.changed!r}\n".encode())
     for name, rules in sorted(project.source_scopes.items()):
         digest.update(f"{name}:{rules!r}\n".encode())
     for name in sorted(project.seeds):

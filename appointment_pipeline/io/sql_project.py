@@ -120,7 +120,7 @@ class DeclaredTest:
         return {self.model} | ({self.args["to"]} if self.kind == "relationships" else set())
 
 
-SCOPE_SETS = ("leads", "keys", "appointments", "ghl_keys", "calendly_keys", "events", "days")
+SCOPE_SETS = ("leads", "keys", "appointments", "ghl_keys", "calendly_keys", "events", "days", "changed_leads")
 
 
 @dataclass(frozen=True)
@@ -144,6 +144,14 @@ class SqlModel:
     columns: Mapping[str, str]  # column -> description, in the model's output order
     tests: tuple[DeclaredTest, ...]
     scope: tuple[ScopeRule, ...] = ()  # which rows an incremental build replaces (schema.yml ``incremental``)
+    # of those, the rows whose input can have changed (``incremental.changed``, a row-local model only): the others
+    # are kept as they are
+    changed: tuple[ScopeRule, ...] = ()
+
+    @property
+    def rebuilt(self) -> tuple[ScopeRule, ...]:
+        """The rows an incremental build recomputes."""
+        return self.changed or self.scope
 
     @functools.cached_property
     def expression(self) -> exp.Query:
@@ -339,6 +347,14 @@ class SqlProject:
         unscoped = sorted(model.upstream_tables - self.scopes().keys() - self.seeds.keys())
         if unscoped:
             raise ModelError(f"{model.name}: reads tables without an incremental scope: {unscoped}")
+        if model.changed:
+            unknown = _unknown_scope_columns(model.changed, set(model.output_columns))
+            if unknown:
+                raise ModelError(f"{model.name}: incremental changed names columns it does not have: {unknown}")
+            why = _not_row_local(model, self.seeds.keys())
+            if why:
+                raise ModelError(f"{model.name}: incremental changed needs each row computed from one input row "
+                                 f"alone, but the query {why}")
 
     def validate(self, external_tables: Set[str]) -> None:
         known = external_tables | self.models.keys() | self.seeds.keys()
@@ -358,6 +374,19 @@ class SqlProject:
                     raise ModelError(f"{model.name}: relationships test points to unknown {test.args['to']}")
             self._validate_scope(model)
         self.order()  # raises graphlib.CycleError on a cycle
+
+
+def _not_row_local(model: SqlModel, seeds: Set[str]) -> str | None:
+    """Why a row of the model may depend on other input rows than its own (None when it cannot): it reads one
+    table besides the seeds, and neither aggregates, numbers, deduplicates nor windows rows."""
+    inputs = sorted(model.upstream_tables - seeds)
+    if len(inputs) != 1:
+        return f"reads {len(inputs)} tables besides the seeds: {inputs}"
+    for node_type, what in ((exp.Window, "a window function"), (exp.AggFunc, "an aggregate"),
+                            (exp.Group, "group by"), (exp.Distinct, "distinct"), (exp.SetOperation, "a set operation")):
+        if model.expression.find(node_type) is not None:
+            return f"uses {what}"
+    return None
 
 
 def _unknown_scope_columns(rules: tuple[ScopeRule, ...], columns: Set[str]) -> list[str]:
@@ -419,6 +448,7 @@ class _ScopeEntry(_Strict):
     calendly_keys: str | None = None
     events: str | None = None
     days: str | None = None
+    changed_leads: str | None = None
     where: str | None = None
 
     @pydantic.model_validator(mode="after")
@@ -438,6 +468,8 @@ class _Incremental(_Strict):
     """How an incremental build finds a table's rows in the run's scope (docs/operations.md#incremental-builds)."""
 
     scope: list[_ScopeEntry] = pydantic.Field(min_length=1)
+    # the rows of the scope whose input row can have changed: only they are recomputed (a row-local model)
+    changed: list[_ScopeEntry] = []
 
 
 class _ModelDoc(_Strict):
@@ -591,6 +623,7 @@ def load_project(root: Path | None = None) -> SqlProject:
                 columns={c.name: " ".join(c.description.split()) for c in entry.columns},
                 tests=tuple(t for c in entry.columns for t in _parse_tests(name, c, seeds)),
                 scope=tuple(rule.rule() for rule in entry.incremental.scope) if entry.incremental else (),
+                changed=tuple(rule.rule() for rule in entry.incremental.changed) if entry.incremental else (),
             )
         if documented:
             raise ModelError(f"{docs_path} documents models without a .sql file: {sorted(documented)}")

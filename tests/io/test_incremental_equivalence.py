@@ -289,3 +289,24 @@ def test_an_update_in_place_compacts_a_table_holding_many_deleted_rows(duckdb_te
     assert (plan.mode, builds["stg_leads"].rows_deleted) == ("incremental", 0)
     assert wh.scalar("select estimated_size from duckdb_tables() where table_name = 'stg_leads'") == live
     assert_each_model_is_its_full_query(wh, BASE_TIME, "compacted")
+
+
+def test_a_new_day_rebuilds_only_the_changed_rows_of_a_row_local_model(duckdb_template):
+    """A new snapshot day and no "Lead" change: the staging models over "Lead" rows keep every row, those over the
+    provider lines rebuild only the new day's, while a model over appointment keys rebuilds its whole scope."""
+    wh = duckdb_template
+    reset(wh)
+    for day in DAYS[:2]:
+        load_day(wh, day, 0, "initial")
+    build_models(wh, PROJECT, uuid.uuid4().hex, reference_time=BASE_TIME, run_days=tuple(DAYS[:2]))
+    load_day(wh, DAYS[2], 0, "next")
+    plan, builds = build_models(wh, PROJECT, uuid.uuid4().hex, reference_time=BASE_TIME, run_days=(DAYS[2],))
+    assert plan.mode == "incremental"
+    for model in ("stg_leads", "stg_legacy_rollups", "stg_legacy_observations"):
+        assert (builds[model].rows_deleted, builds[model].rows_inserted) == (0, 0), model
+    for model in ("stg_calendly_invitees", "stg_calendly_scheduled_events", "stg_ghl_appointments"):
+        new_day = wh.scalar(f"select count(*) from {model} where snapshot_date = %s", [DAYS[2]])
+        assert (builds[model].rows_deleted, builds[model].rows_inserted) == (0, new_day) and new_day > 0, model
+    older = wh.scalar("select count(*) from int_provider_observations where snapshot_date < %s", [DAYS[2]])
+    assert builds["int_provider_observations"].rows_deleted > 0 and older > 0
+    assert_each_model_is_its_full_query(wh, BASE_TIME, "next day")

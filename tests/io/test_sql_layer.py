@@ -95,6 +95,38 @@ def test_schema_yml_mistakes_stop_loading_with_a_clear_error(tmp_path, edit, mes
         load_project(root)
 
 
+@pytest.mark.parametrize(
+    ("model", "sql_edit", "message"),
+    [
+        ("stg_leads", None, None),  # the shipped declaration: one input row per row
+        ("stg_leads", lambda sql: sql.replace("from raw_leads", "from raw_leads where lead_id in "
+                                               "(select lead_id from raw_leads group by lead_id)", 1), "group by"),
+        ("stg_leads", lambda sql: sql.replace("    created_at\n", "    min(created_at) over (partition by email_hash) "
+                                               "as created_at\n", 1), "a window function"),
+        ("stg_leads", lambda sql: sql.replace("select\n", "select distinct\n", 1), "distinct"),
+        ("stg_ghl_appointments", lambda sql: sql.replace("from raw_ghl_appointments",
+                                                         "from raw_ghl_appointments, raw_leads", 1), "2 tables"),
+    ],
+    ids=["row-local", "aggregating", "windowed", "deduplicating", "two-inputs"],
+)
+def test_only_a_row_local_model_may_rebuild_just_its_changed_rows(tmp_path, model, sql_edit, message):
+    """``incremental.changed`` keeps the scope's other rows as they are: only right when each row is computed from
+    its own input row alone."""
+    root = _copy_project(tmp_path)
+    if sql_edit is not None:
+        path = next(root.glob(f"*/{model}.sql"))
+        original = path.read_text()
+        path.write_text(sql_edit(original))
+        assert path.read_text() != original
+    project = load_project(root)
+    if message is None:
+        project.validate(EXTERNAL_TABLES)
+        assert project.models[model].rebuilt == project.models[model].changed != project.models[model].scope
+        return
+    with pytest.raises(ModelError, match=re.escape(message)):
+        project.validate(EXTERNAL_TABLES)
+
+
 def test_a_missing_or_empty_sql_project_stops_loading(tmp_path):
     with pytest.raises(ModelError, match="holds no models"):
         load_project(tmp_path)
