@@ -27,12 +27,20 @@ from sqlglot.lineage import lineage as sqlglot_lineage
 from sqlglot.optimizer.scope import build_scope
 
 from appointment_pipeline.io.code_cache import read_entry, write_entry
+from appointment_pipeline.io.schema_yml import (
+    SCOPE_SETS,
+    TEST_ARGS,
+    AcceptedValuesArgs,
+    ColumnDoc,
+    SchemaFile,
+    ScopeEntry,
+    first_error,
+)
 
 # libyaml's loader when PyYAML was built with it: every process that loads the code location parses every schema.yml
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 LAYERS = ("staging", "intermediate", "marts")
 SEEDS = "seeds"
-SEED_TYPES = ("text", "integer", "boolean")
 SOURCE_DIALECT = "postgres"
 
 
@@ -118,9 +126,6 @@ class DeclaredTest:
 
     def referenced_tables(self) -> set[str]:
         return {self.model} | ({self.args["to"]} if self.kind == "relationships" else set())
-
-
-SCOPE_SETS = ("leads", "keys", "appointments", "ghl_keys", "calendly_keys", "events", "days", "changed_leads")
 
 
 @dataclass(frozen=True)
@@ -393,119 +398,7 @@ def _unknown_scope_columns(rules: tuple[ScopeRule, ...], columns: Set[str]) -> l
     return sorted({c for rule in rules for c in rule.columns} - columns)
 
 
-class _Strict(pydantic.BaseModel):
-    model_config = pydantic.ConfigDict(extra="forbid", frozen=True)
-
-
-class _TestArgs(_Strict):
-    blocking: bool = False
-    where: str | None = None
-
-
-class _AcceptedValuesArgs(_TestArgs):
-    """Either the values themselves, or a seed column holding them (``seed_where`` narrows the seed's rows)."""
-
-    values: list[str | int | bool] | None = pydantic.Field(default=None, min_length=1)
-    seed: str | None = None
-    column: str | None = None
-    seed_where: dict[str, str | int | bool] = {}
-
-    @pydantic.model_validator(mode="after")
-    def _one_way(self) -> _AcceptedValuesArgs:
-        if (self.values is None) == (self.seed is None) or (self.seed is None) != (self.column is None):
-            raise ValueError("give either values, or seed and column")
-        if self.seed_where and self.seed is None:
-            raise ValueError("seed_where needs a seed")
-        return self
-
-
-class _RelationshipsArgs(_TestArgs):
-    to: str
-    field: str
-
-
-_TEST_ARGS: dict[str, type[_TestArgs]] = {
-    "unique": _TestArgs,
-    "not_null": _TestArgs,
-    "accepted_values": _AcceptedValuesArgs,
-    "relationships": _RelationshipsArgs,
-}
-
-
-class _ColumnDoc(_Strict):
-    name: str
-    description: str = pydantic.Field(min_length=1)
-    tests: list[str | dict[str, dict[str, Any] | None]] = []
-
-
-class _ScopeEntry(_Strict):
-    """One rule of ``incremental.scope``: exactly one of the scope sets, naming the column(s) that hold its member."""
-
-    leads: str | None = None
-    keys: list[str] | None = pydantic.Field(default=None, min_length=2, max_length=2)
-    appointments: str | None = None
-    ghl_keys: str | None = None
-    calendly_keys: str | None = None
-    events: str | None = None
-    days: str | None = None
-    changed_leads: str | None = None
-    where: str | None = None
-
-    @pydantic.model_validator(mode="after")
-    def _one_set(self) -> _ScopeEntry:
-        named = [name for name in SCOPE_SETS if getattr(self, name) is not None]
-        if len(named) != 1:
-            raise ValueError(f"a scope rule names exactly one of {list(SCOPE_SETS)}, not {named}")
-        return self
-
-    def rule(self) -> ScopeRule:
-        (scope_set,) = [name for name in SCOPE_SETS if getattr(self, name) is not None]
-        value = getattr(self, scope_set)
-        return ScopeRule(scope_set, tuple(value) if isinstance(value, list) else (value,), self.where)
-
-
-class _Incremental(_Strict):
-    """How an incremental build finds a table's rows in the run's scope (docs/operations.md#incremental-builds)."""
-
-    scope: list[_ScopeEntry] = pydantic.Field(min_length=1)
-    # the rows of the scope whose input row can have changed: only they are recomputed (a row-local model)
-    changed: list[_ScopeEntry] = []
-
-
-class _ModelDoc(_Strict):
-    name: str
-    description: str = pydantic.Field(min_length=1)
-    columns: list[_ColumnDoc] = []
-    incremental: _Incremental | None = None
-
-
-class _SourceDoc(_Strict):
-    """A raw table the models read (written by the extract assets): documented here only for incremental builds."""
-
-    name: str
-    incremental: _Incremental
-
-
-class _SeedColumnDoc(_ColumnDoc):
-    data_type: str = pydantic.Field(default="text", pattern="^(" + "|".join(SEED_TYPES) + ")$")
-
-
-class _SeedDoc(_Strict):
-    name: str
-    description: str = pydantic.Field(min_length=1)
-    columns: list[_SeedColumnDoc] = pydantic.Field(min_length=1)
-
-
-class _SchemaFile(_Strict):
-    """One folder's ``schema.yml``: unknown keys and misspelled tests are errors, never silently ignored."""
-
-    version: int = 2
-    models: list[_ModelDoc] = []
-    seeds: list[_SeedDoc] = []
-    sources: list[_SourceDoc] = []
-
-
-def _parse_tests(model: str, column: _ColumnDoc, seeds: Mapping[str, Seed] | None = None) -> list[DeclaredTest]:
+def _parse_tests(model: str, column: ColumnDoc, seeds: Mapping[str, Seed] | None = None) -> list[DeclaredTest]:
     tests = []
     for entry in column.tests:
         if isinstance(entry, str):
@@ -514,14 +407,14 @@ def _parse_tests(model: str, column: _ColumnDoc, seeds: Mapping[str, Seed] | Non
             kind, raw_args = next(iter(entry.items()))
         else:
             raise ModelError(f"{model}.{column.name}: a test entry names one test, not {sorted(entry)}")
-        if kind not in _TEST_ARGS:
-            raise ModelError(f"{model}.{column.name}: unknown test {kind!r}; known tests are {sorted(_TEST_ARGS)}")
+        if kind not in TEST_ARGS:
+            raise ModelError(f"{model}.{column.name}: unknown test {kind!r}; known tests are {sorted(TEST_ARGS)}")
         try:
-            args = _TEST_ARGS[kind].model_validate(raw_args or {})
+            args = TEST_ARGS[kind].model_validate(raw_args or {})
         except pydantic.ValidationError as exc:
-            raise ModelError(f"{model}.{column.name}: test {kind}: {_first_error(exc)}") from None
+            raise ModelError(f"{model}.{column.name}: test {kind}: {first_error(exc)}") from None
         dumped = args.model_dump(exclude_defaults=True)
-        if isinstance(args, _AcceptedValuesArgs) and args.seed is not None:
+        if isinstance(args, AcceptedValuesArgs) and args.seed is not None:
             dumped = _seed_values(model, column.name, args, seeds or {}) | {
                 k: v for k, v in dumped.items() if k in ("blocking", "where")
             }
@@ -529,7 +422,7 @@ def _parse_tests(model: str, column: _ColumnDoc, seeds: Mapping[str, Seed] | Non
     return tests
 
 
-def _seed_values(model: str, column: str, args: _AcceptedValuesArgs, seeds: Mapping[str, Seed]) -> dict[str, Any]:
+def _seed_values(model: str, column: str, args: AcceptedValuesArgs, seeds: Mapping[str, Seed]) -> dict[str, Any]:
     """The accepted values read from the seed CSV at load time, so an audit needs no seed table to be built."""
     seed = seeds.get(args.seed or "")
     if seed is None:
@@ -541,21 +434,21 @@ def _seed_values(model: str, column: str, args: _AcceptedValuesArgs, seeds: Mapp
     return {"values": values, "seed": seed.name, "seed_column": args.column, **where}
 
 
-def _first_error(exc: pydantic.ValidationError) -> str:
-    error = exc.errors()[0]
-    where = ".".join(str(part) for part in error["loc"])
-    return f"{where}: {error['msg']}" if where else error["msg"]
+def _rule(entry: ScopeEntry) -> ScopeRule:
+    (scope_set,) = [name for name in SCOPE_SETS if getattr(entry, name) is not None]
+    value = getattr(entry, scope_set)
+    return ScopeRule(scope_set, tuple(value) if isinstance(value, list) else (value,), entry.where)
 
 
-def _read_schema_file(path: Path) -> _SchemaFile:
+def _read_schema_file(path: Path) -> SchemaFile:
     if not path.exists():
-        return _SchemaFile()
+        return SchemaFile()
     try:
-        return _SchemaFile.model_validate(yaml.load(path.read_text(), Loader=_YAML_LOADER) or {})
+        return SchemaFile.model_validate(yaml.load(path.read_text(), Loader=_YAML_LOADER) or {})
     except yaml.YAMLError as exc:
         raise ModelError(f"{path}: not valid YAML: {exc}") from None
     except pydantic.ValidationError as exc:
-        raise ModelError(f"{path}: {_first_error(exc)}") from None
+        raise ModelError(f"{path}: {first_error(exc)}") from None
 
 
 def load_seeds(root: Path) -> dict[str, Seed]:
@@ -606,7 +499,7 @@ def load_project(root: Path | None = None) -> SqlProject:
         schema_file = _read_schema_file(docs_path)
         documented = {entry.name: entry for entry in schema_file.models}
         for source in schema_file.sources:
-            source_scopes[source.name] = tuple(rule.rule() for rule in source.incremental.scope)
+            source_scopes[source.name] = tuple(_rule(rule) for rule in source.incremental.scope)
         for path in sorted(folder.glob("*.sql")):
             name = path.stem
             if name in models or name in seeds:
@@ -622,8 +515,8 @@ def load_project(root: Path | None = None) -> SqlProject:
                 description=" ".join(entry.description.split()),
                 columns={c.name: " ".join(c.description.split()) for c in entry.columns},
                 tests=tuple(t for c in entry.columns for t in _parse_tests(name, c, seeds)),
-                scope=tuple(rule.rule() for rule in entry.incremental.scope) if entry.incremental else (),
-                changed=tuple(rule.rule() for rule in entry.incremental.changed) if entry.incremental else (),
+                scope=tuple(_rule(rule) for rule in entry.incremental.scope) if entry.incremental else (),
+                changed=tuple(_rule(rule) for rule in entry.incremental.changed) if entry.incremental else (),
             )
         if documented:
             raise ModelError(f"{docs_path} documents models without a .sql file: {sorted(documented)}")
