@@ -130,7 +130,6 @@ def update_table_in_scope(
             # PostgreSQL guesses a handful of rows for the filtered CTEs and nests loops over thousands; the tables
             # have no indexes, so hash joins are the plan wanted (SET LOCAL: this transaction only)
             con.execute("set local enable_nestloop = off")
-        wh.defer_vacuum(con)
         wh.compact_if_bloated(con, model.name)
         con.execute(f"drop table if exists {scratch}")
         con.execute(f"create table {scratch} as {select_sql}")

@@ -141,6 +141,11 @@ class Warehouse:
                     time.sleep(delay + random.uniform(0, delay))
                     delay = min(delay * 2, 0.5)  # short polls: the lock is usually held for one statement
             con.execute("SET TimeZone = 'UTC'")
+            # DuckDB's checkpoint merges every row group of the database that lost a quarter of its rows, whichever
+            # table the checkpoint is for. An update in place deletes a scattered share of a table's rows, so that
+            # merge rewrote most of every updated table at the next checkpoint. The tables updated in place are
+            # compacted by their own share of deleted rows instead (compact_if_bloated).
+            con.execute("SET max_vacuum_tasks = 0")
             if self.memory_limit:
                 con.execute(f"SET memory_limit = '{self.memory_limit.replace(chr(39), '')}'")
             return con
@@ -339,17 +344,10 @@ class Warehouse:
         if self.dialect == "postgres":
             con.execute(f"analyze {ident(table)}")
 
-    def defer_vacuum(self, con: Any) -> None:
-        """DuckDB: the checkpoints of this database, until its last connection closes, leave deleted rows in place
-        (``compact_if_bloated`` reclaims them per table). DuckDB's own vacuum rewrites every row group that lost a
-        quarter of its rows: after an update in place that deletes a scattered share of a model's rows, that is most
-        of the table, at every checkpoint."""
-        if self.dialect == "duckdb":
-            con.execute("SET max_vacuum_tasks = 0")
-
     def compact_if_bloated(self, con: Any, table: str) -> bool:
         """DuckDB: rewrite ``table`` (in the caller's transaction) when the deleted rows its last commit left stored
-        exceed DEAD_ROW_SHARE of its live rows; True when it did. PostgreSQL's autovacuum does this itself."""
+        exceed DEAD_ROW_SHARE of its live rows; True when it did. A writer that deletes part of a large table calls
+        it before its delete. PostgreSQL's autovacuum does this itself."""
         if self.dialect != "duckdb":
             return False
         stored = con.execute(

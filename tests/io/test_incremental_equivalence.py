@@ -275,7 +275,6 @@ def test_an_update_in_place_compacts_a_table_holding_many_deleted_rows(duckdb_te
     live = wh.scalar("select count(*) from stg_leads")
     with wh.session() as session:  # 8000 copies of its rows; one copy of each kept, at places spread over them all
         with session.transaction() as con:
-            session.defer_vacuum(con)
             con.execute("insert into stg_leads select s.* from range(8000) as r, stg_leads as s "
                         "order by r.range, s.lead_id")
         copy, lead = f"((rowid - {live}) // {live})", f"((rowid - {live}) % {live})"

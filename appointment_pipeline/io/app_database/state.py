@@ -166,7 +166,6 @@ def record_applied(
         if scope.full:
             wh.execute(con, f"delete from {spec.table}")
         else:
-            wh.defer_vacuum(con)  # the keys a publish changed are scattered: compacted by share instead
             wh.compact_if_bloated(con, spec.table)
             wh.execute(con, f"delete from {spec.table} where key in (select key from {incoming})")
         wh.execute(
