@@ -351,7 +351,8 @@ class Warehouse:
         if self.dialect != "duckdb":
             return False
         stored = con.execute(
-            "select estimated_size from duckdb_tables() where schema_name = 'main' and table_name = ?", [ident(table)]
+            "select estimated_size from duckdb_tables() where database_name = current_database() "
+            "and schema_name = 'main' and table_name = ?", [ident(table)],
         ).fetchone()
         live = con.execute(f"select count(*) from {ident(table)}").fetchone()[0]
         if stored is None or stored[0] - live <= DEAD_ROW_SHARE * live:
