@@ -106,6 +106,7 @@ class IncrementalResult:
     row_count: int  # rows of the table after the update
     failing_deleted: Mapping[str, int] = field(default_factory=dict)  # counted test -> its failing rows deleted
     failing_inserted: Mapping[str, int] = field(default_factory=dict)  # ... and inserted
+    compacted: bool = False  # the table was rewritten first, without the deleted rows it still stored
 
 
 def update_table_in_scope(
@@ -130,7 +131,7 @@ def update_table_in_scope(
             # PostgreSQL guesses a handful of rows for the filtered CTEs and nests loops over thousands; the tables
             # have no indexes, so hash joins are the plan wanted (SET LOCAL: this transaction only)
             con.execute("set local enable_nestloop = off")
-        wh.compact_if_bloated(con, model.name)
+        compacted = wh.compact_if_bloated(con, model.name)
         con.execute(f"drop table if exists {scratch}")
         con.execute(f"create table {scratch} as {select_sql}")
         inserted, failing_inserted = counted_rows(wh, con, counted, scratch)
@@ -146,7 +147,7 @@ def update_table_in_scope(
             value = transpile(f"select {_literal_sql(parameters[parameter])}", wh.dialect)[len("select "):]
             con.execute(f"update {table} set {ident(column)} = {value} where {ident(column)} is distinct from {value}")
         rows = int(con.execute(f"select count(*) from {table}").fetchone()[0])
-        result = IncrementalResult(int(deleted), int(inserted), rows, failing_deleted, failing_inserted)
+        result = IncrementalResult(int(deleted), int(inserted), rows, failing_deleted, failing_inserted, compacted)
         if result.deleted + result.inserted > ANALYZE_SHARE * max(rows, 1):
             # PostgreSQL samples the whole table to analyze it: a daily update of a small share keeps the statistics
             wh.analyze(con, table)

@@ -36,6 +36,7 @@ class ModelBuild:
     rows_deleted: int
     rows_inserted: int
     row_count: int  # rows of the table after the build
+    compacted: bool = False  # an update rewrote the table first (Warehouse.compact_if_bloated)
 
 
 def code_version(model: SqlModel) -> str:
@@ -101,7 +102,7 @@ def build_model(
                 if not test.blocking:
                     record.pop(test.name, None)
             record.update(totals)
-        return ModelBuild(plan.mode, result.deleted, result.inserted, result.row_count)
+        return ModelBuild(plan.mode, result.deleted, result.inserted, result.row_count, result.compacted)
     previous = int(wh.scalar(f"select count(*) from {ident(model.name)}")) if wh.table_exists(model.name) else 0
     inserted: list[int] = []
 

@@ -357,10 +357,13 @@ class Warehouse:
         live = con.execute(f"select count(*) from {ident(table)}").fetchone()[0]
         if stored is None or stored[0] - live <= DEAD_ROW_SHARE * live:
             return False
+        started = time.perf_counter()
         scratch = f"{ident(table)}__compacted"
         con.execute(f"drop table if exists {scratch}")
         con.execute(f"create table {scratch} as select * from {ident(table)}")
         self._swap(con, scratch, table)
+        logger.info("compacted %s: %d stored rows, %d live, in %.1f s", table, stored[0], live,
+                    time.perf_counter() - started)
         return True
 
     def _swap(self, con: Any, scratch: str, table: str) -> None:

@@ -285,7 +285,8 @@ def test_an_update_in_place_compacts_a_table_holding_many_deleted_rows(duckdb_te
     assert wh.scalar("select count(*) from stg_leads") == live
     assert wh.scalar("select estimated_size from duckdb_tables() where table_name = 'stg_leads'") > 100 * live
     plan, builds = build_models(wh, PROJECT, uuid.uuid4().hex, reference_time=BASE_TIME)  # nothing changed
-    assert (plan.mode, builds["stg_leads"].rows_deleted) == ("incremental", 0)
+    assert (plan.mode, builds["stg_leads"].rows_deleted, builds["stg_leads"].compacted) == ("incremental", 0, True)
+    assert not builds["stg_legacy_rollups"].compacted
     assert wh.scalar("select estimated_size from duckdb_tables() where table_name = 'stg_leads'") == live
     assert_each_model_is_its_full_query(wh, BASE_TIME, "compacted")
 

@@ -109,6 +109,7 @@ def materialize_model(
     metadata["build_reason"] = MetadataValue.text(plan.reason)
     metadata["rows_deleted"] = MetadataValue.int(build.rows_deleted)
     metadata["rows_inserted"] = MetadataValue.int(build.rows_inserted)
+    metadata["compacted"] = MetadataValue.bool(build.compacted)
     if "reference_time" in model.parameters:
         metadata["parameters"] = MetadataValue.json({"reference_time": str(plan.reference_time)})
     return MaterializeResult(asset_key=model.name, metadata=metadata), audited
