@@ -88,17 +88,15 @@ def demo_inputs(workdir: Path, name: str, leads: int, days: int, reuse: bool) ->
         found = json.loads(marker.read_text())
         if {k: found.get(k) for k in wanted} == wanted:
             return found
-    from appointment_pipeline.demo import generate_demo
-
     started = time.perf_counter()
     root.mkdir(parents=True, exist_ok=True)
-    summary = generate_demo(f"sqlite:///{root / 'app.sqlite'}", root / "landing", leads=leads, days=days, start=START,
-                            seed=SEED)
+    summary = run_child("generate", {**wanted, "dir": str(root)}, workdir, f"generate_{name}")
     found = {**wanted, "dir": str(root), "per_day": lines_per_day(root / "landing"),
              "reference_time": datetime.combine(START + timedelta(days=days), clock.min, timezone.utc).isoformat()}
     marker.write_text(json.dumps(found))
-    print(f"inputs {name}: {summary.leads:,} leads, {summary.landing_lines:,} landing lines in {summary.landing_files} "
-          f"files over {days} days ({time.perf_counter() - started:.1f} s to generate)", flush=True)
+    print(f"inputs {name}: {summary['leads']:,} leads, {summary['landing_lines']:,} landing lines in "
+          f"{summary['landing_files']} files over {days} days ({time.perf_counter() - started:.1f} s to generate)",
+          flush=True)
     return found
 
 

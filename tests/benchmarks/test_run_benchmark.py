@@ -86,6 +86,9 @@ def test_tiny_benchmark_measures_every_target_on_both_engines(tmp_path, record_p
     check_targets(result, report, with_sweep=False)
     check_tables(result)
     assert result["engines"]["duckdb"]["reconcile"]["new_day_lines"] > 0
+    # each demo is generated in a child of its own: a child started later would count its memory as its own peak
+    generated = sorted(p.name for p in (tmp_path / "work" / "logs").glob("generate_*.log"))
+    assert generated == ["generate_main_300_4.log"], generated
 
 
 @pytest.mark.slow
