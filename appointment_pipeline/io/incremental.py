@@ -131,15 +131,16 @@ def update_table_in_scope(
             # PostgreSQL guesses a handful of rows for the filtered CTEs and nests loops over thousands; the tables
             # have no indexes, so hash joins are the plan wanted (SET LOCAL: this transaction only)
             con.execute("set local enable_nestloop = off")
-        compacted = wh.compact_if_bloated(con, model.name)
         con.execute(f"drop table if exists {scratch}")
         con.execute(f"create table {scratch} as {select_sql}")
         inserted, failing_inserted = counted_rows(wh, con, counted, scratch)
         _audit(wh, con, model, scratch, audit)
         in_scope_rows = f"(select * from {table} where {in_scope}) as in_scope"
         deleted, failing_deleted = counted_rows(wh, con, counted, in_scope_rows)
-        con.execute(f"delete from {table} where {in_scope}")
-        con.execute(f"insert into {table} select * from {scratch}")
+        compacted = wh.compact_if_bloated(con, model.name, deleting=in_scope, appending=f"select * from {scratch}")
+        if not compacted:
+            con.execute(f"delete from {table} where {in_scope}")
+            con.execute(f"insert into {table} select * from {scratch}")
         _audit_unique_against_table(wh, con, model, table, scratch)
         con.execute(f"drop table {scratch}")
         for column, parameter in model.parameter_columns.items():

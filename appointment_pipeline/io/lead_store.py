@@ -233,8 +233,9 @@ def _upsert(wh: Warehouse, con: Any, read: LeadRead, audit: Audit) -> bool:
         con,
         f"insert into {CHANGES_TABLE} (lead_id, change) select distinct lead_id, '{DELETED}' from {_IDS}",
     )
-    wh.compact_if_bloated(con, TABLE)
-    wh.execute(con, f"delete from {TABLE} where lead_id in (select lead_id from {CHANGES_TABLE})")
+    changed = f"lead_id in (select lead_id from {CHANGES_TABLE})"
+    if not wh.compact_if_bloated(con, TABLE, deleting=changed):
+        wh.execute(con, f"delete from {TABLE} where {changed}")
     wh.execute(
         con,
         f"insert into {TABLE} ({names}) select {names} from {_INCOMING} "

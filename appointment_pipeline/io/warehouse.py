@@ -344,10 +344,15 @@ class Warehouse:
         if self.dialect == "postgres":
             con.execute(f"analyze {ident(table)}")
 
-    def compact_if_bloated(self, con: Any, table: str) -> bool:
+    def compact_if_bloated(
+        self, con: Any, table: str, *, deleting: str | None = None, appending: str | None = None
+    ) -> bool:
         """DuckDB: rewrite ``table`` (in the caller's transaction) when the deleted rows its last commit left stored
         exceed DEAD_ROW_SHARE of its live rows; True when it did. A writer that deletes part of a large table calls
-        it before its delete. PostgreSQL's autovacuum does this itself."""
+        it before its delete, with the delete's condition (``deleting``) and, if it then inserts the rows of a select
+        of all the table's columns in order, that select (``appending``): the rewrite leaves out the rows the
+        condition holds for and adds the select's in the same pass, so on True the caller skips that delete and
+        insert. PostgreSQL's autovacuum does this itself."""
         if self.dialect != "duckdb":
             return False
         stored = con.execute(
@@ -359,8 +364,9 @@ class Warehouse:
             return False
         started = time.perf_counter()
         scratch = f"{ident(table)}__compacted"
+        kept = f"select * from {ident(table)}" + (f" where ({deleting}) is not true" if deleting else "")
         con.execute(f"drop table if exists {scratch}")
-        con.execute(f"create table {scratch} as select * from {ident(table)}")
+        con.execute(f"create table {scratch} as {kept}" + (f" union all {appending}" if appending else ""))
         self._swap(con, scratch, table)
         logger.info("compacted %s: %d stored rows, %d live, in %.1f s", table, stored[0], live,
                     time.perf_counter() - started)

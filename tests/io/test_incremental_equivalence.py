@@ -265,6 +265,29 @@ def test_a_failed_incremental_update_leaves_every_table_as_it_was(duckdb_templat
     ]
 
 
+def bloat(wh: Warehouse, table: str, order_by: str) -> int:
+    """Leave ``table`` with 8000 times its rows stored, all but its live rows deleted (one copy of each kept, at
+    places spread over them all) and checkpointed; returns its live rows."""
+    live = wh.scalar(f"select count(*) from {table}")
+    assert 0 < live <= 8000
+    with wh.session() as session:
+        with session.transaction() as con:  # rowids 0 .. live - 1, then the copies' in order
+            con.execute(f"create or replace table {table} as select * from {table}")
+            con.execute(f"insert into {table} select s.* from range(8000) as r, {table} as s order by r.range, {order_by}")
+        copy, row = f"((rowid - {live}) // {live})", f"((rowid - {live}) % {live})"
+        with session.transaction() as con:
+            con.execute(f"delete from {table} where rowid < {live} or {copy} <> {row} * {8000 // live}")
+        with session.connect() as con:
+            con.execute("checkpoint")
+    assert wh.scalar(f"select count(*) from {table}") == live
+    assert stored_rows(wh, table) > 100 * live
+    return live
+
+
+def stored_rows(wh: Warehouse, table: str) -> int:
+    return wh.scalar("select estimated_size from duckdb_tables() where table_name = %s", [table])
+
+
 def test_an_update_in_place_compacts_a_table_holding_many_deleted_rows(duckdb_template):
     """Rows deleted earlier that DuckDB kept stored are reclaimed by the model's next update, even one that
     changes no row."""
@@ -272,23 +295,30 @@ def test_an_update_in_place_compacts_a_table_holding_many_deleted_rows(duckdb_te
     reset(wh)
     load_day(wh, DAYS[0], 0, "initial")
     build_models(wh, PROJECT, uuid.uuid4().hex, reference_time=BASE_TIME, run_days=(DAYS[0],))
-    live = wh.scalar("select count(*) from stg_leads")
-    with wh.session() as session:  # 8000 copies of its rows; one copy of each kept, at places spread over them all
-        with session.transaction() as con:
-            con.execute("insert into stg_leads select s.* from range(8000) as r, stg_leads as s "
-                        "order by r.range, s.lead_id")
-        copy, lead = f"((rowid - {live}) // {live})", f"((rowid - {live}) % {live})"
-        with session.transaction() as con:
-            con.execute(f"delete from stg_leads where rowid < {live} or {copy} <> {lead} * 200")
-        with session.connect() as con:
-            con.execute("checkpoint")
-    assert wh.scalar("select count(*) from stg_leads") == live
-    assert wh.scalar("select estimated_size from duckdb_tables() where table_name = 'stg_leads'") > 100 * live
+    live = bloat(wh, "stg_leads", "s.lead_id")
     plan, builds = build_models(wh, PROJECT, uuid.uuid4().hex, reference_time=BASE_TIME)  # nothing changed
     assert (plan.mode, builds["stg_leads"].rows_deleted, builds["stg_leads"].compacted) == ("incremental", 0, True)
     assert not builds["stg_legacy_rollups"].compacted
-    assert wh.scalar("select estimated_size from duckdb_tables() where table_name = 'stg_leads'") == live
+    assert stored_rows(wh, "stg_leads") == live
     assert_each_model_is_its_full_query(wh, BASE_TIME, "compacted")
+
+
+def test_a_compacting_update_replaces_the_rows_in_scope_in_the_same_rewrite(duckdb_template):
+    """A new day on a bloated model over appointment keys: the rewrite that drops the stored deleted rows also
+    leaves out the rows in scope and adds their recomputation; the table ends as its full query."""
+    wh = duckdb_template
+    reset(wh)
+    for day in DAYS[:2]:
+        load_day(wh, day, 0, "initial")
+    build_models(wh, PROJECT, uuid.uuid4().hex, reference_time=BASE_TIME, run_days=tuple(DAYS[:2]))
+    bloat(wh, "int_provider_observations", "s.provider, s.appointment_key, s.observation_seq")
+    load_day(wh, DAYS[2], 0, "next")
+    plan, builds = build_models(wh, PROJECT, uuid.uuid4().hex, reference_time=BASE_TIME, run_days=(DAYS[2],))
+    build = builds["int_provider_observations"]
+    assert (plan.mode, build.compacted) == ("incremental", True)
+    assert build.rows_deleted > 0 and build.rows_inserted > build.rows_deleted
+    assert stored_rows(wh, "int_provider_observations") == build.row_count
+    assert_each_model_is_its_full_query(wh, BASE_TIME, "compacted with rows in scope")
 
 
 def test_a_new_day_rebuilds_only_the_changed_rows_of_a_row_local_model(duckdb_template):

@@ -273,8 +273,9 @@ def build_snapshot_asset(provider: Provider) -> AssetsDefinition:
             wh.create_table_if_missing(con, provider.table, columns)
             wh.add_missing_columns(con, provider.table, columns)
             wh.create_table_if_missing(con, PARTITION_LOADS_TABLE, PARTITION_LOADS_COLUMNS)
-            wh.compact_if_bloated(con, provider.table)
-            wh.execute(con, f"delete from {provider.table} where snapshot_date between %s and %s", window)
+            reloaded = f"snapshot_date between date '{days[0].isoformat()}' and date '{days[-1].isoformat()}'"
+            if not wh.compact_if_bloated(con, provider.table, deleting=reloaded):
+                wh.execute(con, f"delete from {provider.table} where {reloaded}")
             wh.execute(
                 con,
                 f"delete from {PARTITION_LOADS_TABLE} where provider = %s and snapshot_date between %s and %s",

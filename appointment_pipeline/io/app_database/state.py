@@ -166,8 +166,9 @@ def record_applied(
         if scope.full:
             wh.execute(con, f"delete from {spec.table}")
         else:
-            wh.compact_if_bloated(con, spec.table)
-            wh.execute(con, f"delete from {spec.table} where key in (select key from {incoming})")
+            compared = f"key in (select key from {incoming})"
+            if not wh.compact_if_bloated(con, spec.table, deleting=compared):
+                wh.execute(con, f"delete from {spec.table} where {compared}")
         wh.execute(
             con,
             f"insert into {spec.table} (key, row_hash, applied_at) "
