@@ -166,9 +166,9 @@ def record_applied(
         if scope.full:
             wh.execute(con, f"delete from {spec.table}")
         else:
-            compared = f"key in (select key from {incoming})"
-            if not wh.compact_if_bloated(con, spec.table, deleting=compared):
-                wh.execute(con, f"delete from {spec.table} where {compared}")
+            recorded_again = f"key in (select key from {incoming})"
+            if not wh.compact_if_bloated(con, spec.table, deleting=recorded_again):
+                wh.execute(con, f"delete from {spec.table} where {recorded_again}")
         wh.execute(
             con,
             f"insert into {spec.table} (key, row_hash, applied_at) "
