@@ -310,8 +310,8 @@ _KEYS_OF_KEYS = [  # the invitees of scoped events, and reschedule partners
     f"select 'CALENDLY', c.invitee_uri from {_CALENDLY_ROWS} where c.scheduled_event_uri in {_E}",
     f"select 'CALENDLY', c.new_invitee_uri from {_CALENDLY_ROWS} where c.invitee_uri in {_K_CAL}",
     f"select 'CALENDLY', c.old_invitee_uri from {_CALENDLY_ROWS} where c.invitee_uri in {_K_CAL}",
-    f"select 'CALENDLY', c.invitee_uri from {_CALENDLY_ROWS} "
-    f"where c.old_invitee_uri in {_K_CAL} or c.new_invitee_uri in {_K_CAL}",
+    f"select 'CALENDLY', c.invitee_uri from {_CALENDLY_ROWS} where c.old_invitee_uri in {_K_CAL}",
+    f"select 'CALENDLY', c.invitee_uri from {_CALENDLY_ROWS} where c.new_invitee_uri in {_K_CAL}",
 ]
 _LEADS_OF_KEYS = [
     # before: the lead each key resolved to or was claimed by
@@ -340,11 +340,12 @@ _KEYS_OF_LEADS = [
 
 # The keys whose observations a changed day can change: those the day's rows name (round 0) and the invitees of the
 # events the day's rows describe (an event's times and cancellation complete its invitees' observations).
-_MARK_OBSERVED = (
-    f"update {SCOPE_KEYS} set observed = (scope_round = 0 or (provider = 'CALENDLY' and appointment_key in ("
+_MARK_OBSERVED = [
+    f"update {SCOPE_KEYS} set observed = (scope_round = 0)",
+    f"update {SCOPE_KEYS} set observed = true where provider = 'CALENDLY' and appointment_key in ("
     f"select c.invitee_uri from {_CALENDLY_ROWS} where c.scheduled_event_uri in "
-    f"(select scheduled_event_uri from {SCOPE_EVENTS} where scope_round = 0))))"
-)
+    f"(select scheduled_event_uri from {SCOPE_EVENTS} where scope_round = 0))",
+]
 
 # PostgreSQL: what the closure looks rows up by, so each round reads the rows it needs rather than whole tables
 # (a full rebuild re-creates the model tables without them; the next incremental plan creates them again)
@@ -387,7 +388,7 @@ def _add_leads(wh: Warehouse, con: Any, selects: list[str], scope_round: int, pa
     return _rowcount(con.execute(wh._params(
         f"insert into {SCOPE_LEADS} (lead_id, scope_round) select distinct x.lead_id, {scope_round} "
         f"from ({_union(selects, scope_round)}) as x(lead_id) where x.lead_id is not null "
-        f"and x.lead_id not in (select lead_id from {SCOPE_LEADS})"), params))
+        f"and not exists (select 1 from {SCOPE_LEADS} as s where s.lead_id = x.lead_id)"), params))
 
 
 def _add_keys(con: Any, selects: list[str], scope_round: int) -> int:
@@ -402,7 +403,7 @@ def _add_events(con: Any, selects: list[str], scope_round: int) -> int:
     return _rowcount(con.execute(
         f"insert into {SCOPE_EVENTS} (scheduled_event_uri, scope_round) select distinct x.uri, {scope_round} "
         f"from ({_union(selects, scope_round)}) as x(uri) where x.uri is not null "
-        f"and x.uri not in (select scheduled_event_uri from {SCOPE_EVENTS})"))
+        f"and not exists (select 1 from {SCOPE_EVENTS} as s where s.scheduled_event_uri = x.uri)"))
 
 
 def _rowcount(cursor: Any) -> int:
@@ -448,7 +449,8 @@ def _fill_scope(
         added += _add_keys(con, _KEYS_OF_LEADS, rounds)
         if not added:
             break
-    con.execute(_MARK_OBSERVED)
+    for statement in _MARK_OBSERVED:
+        con.execute(statement)
     for table in _RELATIONS:
         con.execute(f"drop table {table}")
     for table in (SCOPE_DAYS, SCOPE_LEADS, SCOPE_KEYS, SCOPE_EVENTS):

@@ -200,7 +200,7 @@ def _swap_in(wh: Warehouse, con: Any, rows: pa.Table, audit: Audit) -> bool:
             f"insert into {CHANGES_TABLE} (lead_id, change) select lead_id, '{UPSERTED}' from "
             f"(select lead_id from {_SCRATCH} group by lead_id having count(*) > 1 union "
             f"select lead_id from {TABLE} group by lead_id having count(*) > 1) as repeated "
-            f"where lead_id not in (select lead_id from {CHANGES_TABLE} where lead_id is not null)",
+            f"where not exists (select 1 from {CHANGES_TABLE} as c where c.lead_id = repeated.lead_id)",
         )
         diffed = True
     else:

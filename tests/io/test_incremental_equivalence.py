@@ -11,7 +11,9 @@ compared with a full rebuild of the same inputs.
 
 from __future__ import annotations
 
+import re
 import uuid
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -21,9 +23,9 @@ from hypothesis import strategies as st
 import pyarrow as pa
 
 from appointment_pipeline.io import lead_store
-from appointment_pipeline.io.incremental_scope import BOOKKEEPING
+from appointment_pipeline.io.incremental_scope import BOOKKEEPING, BuildRequest, plan_build
 from appointment_pipeline.io.lead_source import RAW_LEADS_SCHEMA, LeadRead
-from appointment_pipeline.io.model_build import build_models, model_parameters
+from appointment_pipeline.io.model_build import build_models, model_parameters, project_versions
 from appointment_pipeline.io.sql_project import load_project
 from appointment_pipeline.io.warehouse import AuditFailed, Warehouse
 from pipeline import _normalize, table_rows, table_snapshot
@@ -348,3 +350,49 @@ def test_a_new_day_rebuilds_only_the_changed_rows_of_a_row_local_model(duckdb_te
     build = builds["int_provider_observations"]
     assert 0 < build.rows_inserted == observed < scoped
     assert_each_model_is_its_full_query(wh, BASE_TIME, "next day")
+
+
+class ExplainingConnection:
+    """A PostgreSQL warehouse connection that explains each statement filling the scope before running it (in the
+    same transaction: the closure's temporary tables exist then) and keeps the plans."""
+
+    def __init__(self, con):
+        self._con = con
+        self.plans: list[tuple[str, dict]] = []
+
+    def execute(self, sql, params=None, **kwargs):
+        if re.match(r"\s*(insert into|update) model_scope_", str(sql)):
+            explained = self._con.execute(f"explain (format json) {sql}", params).fetchone()[0][0]["Plan"]
+            self.plans.append((str(sql), explained))
+        return self._con.execute(sql, params, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self._con, name)
+
+
+def subplans(plan: dict) -> list[str]:
+    found = [plan["Subplan Name"]] if plan.get("Parent Relationship") == "SubPlan" else []
+    return found + [name for child in plan.get("Plans", []) for name in subplans(child)]
+
+
+@pytest.mark.postgres
+def test_the_scope_is_filled_by_joins_on_postgres(postgres_template):
+    """Every statement that fills the scope reads its lookups as joins, whatever the sizes: a subquery PostgreSQL
+    runs as a SubPlan (``not in``, ``in`` under ``or``) is hashed only while it fits in work_mem and is rescanned
+    for every row otherwise (a day at 1M leads then ran for hours)."""
+    wh = postgres_template
+    reset(wh)
+    for day in DAYS[:2]:
+        load_day(wh, day, 0, "initial")
+    build_models(wh, PROJECT, uuid.uuid4().hex, reference_time=BASE_TIME, run_days=tuple(DAYS[:2]))
+    load_day(wh, DAYS[2], 0, "next")
+    versions, digest = project_versions(PROJECT)
+    con = ExplainingConnection(wh._open())
+    try:
+        plan = plan_build(replace(wh, shared_connection=con),
+                          BuildRequest(uuid.uuid4().hex, versions, digest, BASE_TIME, (DAYS[2],)))
+    finally:
+        con.close()
+    assert plan.incremental, plan.reason
+    assert len(con.plans) >= 10  # seeds, every closure round, the observed keys
+    assert {sql[:120]: subplans(explained) for sql, explained in con.plans if subplans(explained)} == {}
