@@ -44,25 +44,17 @@ _MEMBERS = {  # scope set -> (scope table, its column, narrowing condition)
     "events": (SCOPE_EVENTS, "scheduled_event_uri", ""),
     "days": (SCOPE_DAYS, "snapshot_date", ""),
     "changed_leads": (SCOPE_LEADS, "lead_id", " where scope_round = 0"),  # inserted, changed, deleted, time-affected
-    "changed_events": (SCOPE_EVENTS, "scheduled_event_uri", " where scope_round = 0"),  # described on a changed day
-}
-# keys sets (provider, appointment key) -> narrowing condition on the scope key
-_KEY_SETS = {
-    "keys": "",
-    # keys whose provider observations can have changed (incremental_scope.py marks them)
-    "observed_keys": " and scope_key.observed",
 }
 
 
 def rule_condition(rule: ScopeRule, qualifier: str) -> str:
     """The rule as a condition (PostgreSQL dialect) on the rows of the table aliased ``qualifier``."""
     columns = [f"{ident(qualifier)}.{ident(column)}" for column in rule.columns]
-    if rule.scope_set in _KEY_SETS:
+    if rule.scope_set == "keys":
         provider, key = columns
         condition = (
             f"exists (select 1 from {SCOPE_KEYS} as scope_key "
-            f"where scope_key.provider = {provider} and scope_key.appointment_key = {key}"
-            f"{_KEY_SETS[rule.scope_set]})"
+            f"where scope_key.provider = {provider} and scope_key.appointment_key = {key})"
         )
     else:
         table, column, narrowing = _MEMBERS[rule.scope_set]

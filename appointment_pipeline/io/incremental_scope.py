@@ -46,9 +46,8 @@ BOOKKEEPING = {
                       ("content_digest", "text"), ("record_count", "bigint")],
     # scope_round: the closure round that added the member (0: what changed)
     SCOPE_LEADS: [("lead_id", "text"), ("scope_round", "integer")],
-    # observed: the key's provider observations can have changed (its own rows or its event's on a changed day)
     SCOPE_KEYS: [("provider", "text"), ("appointment_key", "text"), ("appointment_id", "text"),
-                 ("scope_round", "integer"), ("observed", "boolean")],
+                 ("scope_round", "integer")],
     SCOPE_EVENTS: [("scheduled_event_uri", "text"), ("scope_round", "integer")],
     SCOPE_DAYS: [("snapshot_date", "date")],
 }
@@ -338,14 +337,6 @@ _KEYS_OF_LEADS = [
     f"where c.email_hash in (select email_hash from raw_leads where lead_id in {_L})",
 ]
 
-# The keys whose observations a changed day can change: those the day's rows name (round 0) and the invitees of the
-# events the day's rows describe (an event's times and cancellation complete its invitees' observations).
-_MARK_OBSERVED = [
-    f"update {SCOPE_KEYS} set observed = (scope_round = 0)",
-    f"update {SCOPE_KEYS} set observed = true where provider = 'CALENDLY' and appointment_key in ("
-    f"select c.invitee_uri from {_CALENDLY_ROWS} where c.scheduled_event_uri in "
-    f"(select scheduled_event_uri from {SCOPE_EVENTS} where scope_round = 0))",
-]
 
 # PostgreSQL: what the closure looks rows up by, so each round reads the rows it needs rather than whole tables
 # (a full rebuild re-creates the model tables without them; the next incremental plan creates them again)
@@ -449,8 +440,6 @@ def _fill_scope(
         added += _add_keys(con, _KEYS_OF_LEADS, rounds)
         if not added:
             break
-    for statement in _MARK_OBSERVED:
-        con.execute(statement)
     for table in _RELATIONS:
         con.execute(f"drop table {table}")
     for table in (SCOPE_DAYS, SCOPE_LEADS, SCOPE_KEYS, SCOPE_EVENTS):

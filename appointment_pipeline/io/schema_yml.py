@@ -7,8 +7,7 @@ from typing import Any
 
 import pydantic
 
-SCOPE_SETS = ("leads", "keys", "appointments", "ghl_keys", "calendly_keys", "events", "days", "changed_leads",
-              "observed_keys", "changed_events")
+SCOPE_SETS = ("leads", "keys", "appointments", "ghl_keys", "calendly_keys", "events", "days", "changed_leads")
 SEED_TYPES = ("text", "integer", "boolean")
 
 
@@ -68,8 +67,6 @@ class ScopeEntry(Strict):
     events: str | None = None
     days: str | None = None
     changed_leads: str | None = None
-    observed_keys: list[str] | None = pydantic.Field(default=None, min_length=2, max_length=2)
-    changed_events: str | None = None
     where: str | None = None
 
     @pydantic.model_validator(mode="after")
@@ -84,8 +81,7 @@ class Incremental(Strict):
     """How an incremental build finds a table's rows in the run's scope (docs/operations.md#incremental-builds)."""
 
     scope: list[ScopeEntry] = pydantic.Field(min_length=1)
-    # the rows of the scope whose input rows can have changed: only they are recomputed (a model local to the
-    # rule's columns: SqlProject.validate)
+    # the rows of the scope whose input row can have changed: only they are recomputed (a row-local model)
     changed: list[ScopeEntry] = []
 
 

@@ -149,8 +149,8 @@ class SqlModel:
     columns: Mapping[str, str]  # column -> description, in the model's output order
     tests: tuple[DeclaredTest, ...]
     scope: tuple[ScopeRule, ...] = ()  # which rows an incremental build replaces (schema.yml ``incremental``)
-    # of those, the rows whose input can have changed (``incremental.changed``, a model local to its columns): the
-    # others are kept as they are
+    # of those, the rows whose input can have changed (``incremental.changed``, a row-local model only): the others
+    # are kept as they are
     changed: tuple[ScopeRule, ...] = ()
 
     @property
@@ -356,11 +356,10 @@ class SqlProject:
             unknown = _unknown_scope_columns(model.changed, set(model.output_columns))
             if unknown:
                 raise ModelError(f"{model.name}: incremental changed names columns it does not have: {unknown}")
-            keys = {column for rule in model.changed for column in rule.columns}
-            why = _not_local(model, self.seeds.keys(), keys)
+            why = _not_row_local(model, self.seeds.keys())
             if why:
-                raise ModelError(f"{model.name}: incremental changed needs each row computed from the input rows "
-                                 f"of its own {sorted(keys)} alone, but the query {why}")
+                raise ModelError(f"{model.name}: incremental changed needs each row computed from one input row "
+                                 f"alone, but the query {why}")
 
     def validate(self, external_tables: Set[str]) -> None:
         known = external_tables | self.models.keys() | self.seeds.keys()
@@ -382,47 +381,16 @@ class SqlProject:
         self.order()  # raises graphlib.CycleError on a cycle
 
 
-def _not_local(model: SqlModel, seeds: Set[str], keys: Set[str]) -> str | None:
-    """Why a row of the model may depend on input rows other than those sharing its ``keys`` columns (None when it
-    cannot): its inputs (but the seeds) are combined by ``union all`` only, never joined or filtered by one another,
-    and every window is partitioned, every aggregate grouped, by all of ``keys``; no ``distinct``. A model without
-    any of these reads each row from its own input row alone (row-local), whatever ``keys``."""
-    root = build_scope(model.expression)
-    if root is None:
-        return "cannot be analysed"
-    inputs = model.upstream_tables - seeds
-    reads_input: dict[int, bool] = {}
-
-    def reads(scope: Any) -> bool:
-        if id(scope) not in reads_input:
-            reads_input[id(scope)] = any(
-                source.name in inputs if isinstance(source, exp.Table) else reads(source)
-                for _, source in scope.selected_sources.values()
-            ) or any(reads(child) for child in (*scope.set_operation_scopes, *scope.subquery_scopes))
-        return reads_input[id(scope)]
-
-    for scope in root.traverse():
-        joined = [name for name, (_, source) in scope.selected_sources.items()
-                  if (source.name in inputs if isinstance(source, exp.Table) else reads(source))]
-        if len(joined) > 1:
-            return f"joins {len(joined)} relations that read its inputs: {sorted(joined)}"
-        if any(reads(child) for child in scope.subquery_scopes):
-            return "filters by a subquery that reads its inputs"
-    for node in model.expression.find_all(exp.SetOperation):
-        if not isinstance(node, exp.Union) or node.args.get("distinct"):
-            return "uses a set operation other than union all"
-    if model.expression.find(exp.Distinct) is not None:
-        return "uses distinct"
-    for window in model.expression.find_all(exp.Window):
-        partition = {column.name for column in window.args.get("partition_by") or [] if isinstance(column, exp.Column)}
-        if not keys <= partition:
-            return f"uses a window function not partitioned by {sorted(keys)}"
-    for select in model.expression.find_all(exp.Select):
-        aggregates = [a for a in select.expressions for f in a.find_all(exp.AggFunc) if not f.find_ancestor(exp.Window)]
-        group = select.args.get("group")
-        grouped = {c.name for c in group.expressions if isinstance(c, exp.Column)} if group else set()
-        if (aggregates or group) and not keys <= grouped:
-            return f"uses an aggregate or group by not grouped by {sorted(keys)}"
+def _not_row_local(model: SqlModel, seeds: Set[str]) -> str | None:
+    """Why a row of the model may depend on other input rows than its own (None when it cannot): it reads one
+    table besides the seeds, and neither aggregates, numbers, deduplicates nor windows rows."""
+    inputs = sorted(model.upstream_tables - seeds)
+    if len(inputs) != 1:
+        return f"reads {len(inputs)} tables besides the seeds: {inputs}"
+    for node_type, what in ((exp.Window, "a window function"), (exp.AggFunc, "an aggregate"),
+                            (exp.Group, "group by"), (exp.Distinct, "distinct"), (exp.SetOperation, "a set operation")):
+        if model.expression.find(node_type) is not None:
+            return f"uses {what}"
     return None
 
 
