@@ -158,6 +158,10 @@ class Warehouse:
         # such a subquery only when its rows fit in work_mem, and otherwise rescans it for every row. The default
         # (4 MB) is far below the hash of a daily scope at 1M leads (500,000 appointment keys).
         con.execute(f"SET work_mem = '{POSTGRES_WORK_MEM}'")
+        # JIT compiles each statement's expressions anew, 0.3 to 3 s per statement at 1M rows, and the statements
+        # here are scans, joins and sorts that compiled expressions barely speed up (at 1M leads: the daily
+        # reconcile's models 142 s with JIT, 125 s without; a full rebuild's 150 s and 145 s)
+        con.execute("SET jit = off")
         con.commit()
         return con
 
@@ -176,17 +180,11 @@ class Warehouse:
 
     # -- reads ---------------------------------------------------------------------------------------------------
     # Every statement's errors leave without row values (db_errors): names from the statement's own text stay.
-    def query(self, sql: str, params: Sequence[Any] | None = None, *, jit: bool = True) -> list[tuple]:
-        """All rows. ``jit=False``: PostgreSQL plans it without JIT compilation, which costs seconds for a wide
-        expression over many rows (a row hash) and gains nothing on a single pass."""
+    def query(self, sql: str, params: Sequence[Any] | None = None) -> list[tuple]:
+        """All rows."""
         with self.connect() as con, scrubbing("reading the warehouse", identifiers_in(sql)):
-            self._without_jit(con, jit)
             cur = con.execute(self._params(sql), params or ())
             return cur.fetchall()
-
-    def _without_jit(self, con: Any, jit: bool) -> None:
-        if not jit and self.dialect == "postgres":
-            con.execute("set local jit = off")  # for this transaction only: a shared connection keeps its settings
 
     def query_df(self, sql: str, params: Sequence[Any] | None = None) -> pd.DataFrame:
         with self.connect() as con, scrubbing("reading the warehouse", identifiers_in(sql)):
@@ -195,14 +193,12 @@ class Warehouse:
             return pd.DataFrame(cur.fetchall(), columns=names, dtype=object)
 
     def stream(
-        self, sql: str, params: Sequence[Any] | None = None, batch_size: int = 50_000, *, jit: bool = True
+        self, sql: str, params: Sequence[Any] | None = None, batch_size: int = 50_000
     ) -> Iterator[list[tuple]]:
-        """The result in lists of at most ``batch_size`` rows (a server-side cursor on PostgreSQL): bounded memory.
-        ``jit`` as for ``query``."""
+        """The result in lists of at most ``batch_size`` rows (a server-side cursor on PostgreSQL): bounded memory."""
         with self.connect() as con:
             if self.dialect == "postgres":
                 with con.transaction(), con.cursor(name="warehouse_stream") as cur:
-                    self._without_jit(con, jit)
                     cur.execute(sql, params or ())
                     while rows := cur.fetchmany(batch_size):
                         yield rows
@@ -211,8 +207,8 @@ class Warehouse:
                 while rows := cur.fetchmany(batch_size):
                     yield rows
 
-    def scalar(self, sql: str, params: Sequence[Any] | None = None, *, jit: bool = True) -> Any:
-        rows = self.query(sql, params, jit=jit)
+    def scalar(self, sql: str, params: Sequence[Any] | None = None) -> Any:
+        rows = self.query(sql, params)
         return rows[0][0] if rows else None
 
     def table_exists(self, table: str) -> bool:

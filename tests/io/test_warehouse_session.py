@@ -62,3 +62,18 @@ def test_a_duckdb_warehouse_connection_takes_the_memory_limit(tmp_path):
         "select current_setting('memory_limit')")
     resource = default_resources()["warehouse"]
     assert resource.duckdb_memory_limit == "1.5GB"  # the documented default reaches the warehouse's connections
+
+
+@pytest.mark.postgres
+def test_a_postgres_warehouse_connection_plans_without_jit_and_with_the_work_mem(pg_database):
+    from appointment_pipeline.io.warehouse import POSTGRES_WORK_MEM
+
+    def settings(reader: Warehouse) -> list[tuple]:
+        with reader.transaction() as con:  # a write transaction's, and a read's below
+            written = con.execute("select current_setting('jit'), current_setting('work_mem')").fetchone()
+        return [tuple(written), *reader.query("select current_setting('jit'), current_setting('work_mem')")]
+
+    wh = Warehouse(pg_database("ap_session"))
+    assert settings(wh) == [("off", POSTGRES_WORK_MEM)] * 2  # a connection per statement
+    with wh.session() as shared:
+        assert settings(shared) == [("off", POSTGRES_WORK_MEM)] * 2

@@ -163,7 +163,6 @@ class AppDatabase:
             names = ", ".join(f'"{c}"' for c in columns)
             form = " (format binary)" if binary else ""
             with wh.connect() as source, source.cursor() as out_cur, con.cursor() as in_cur:
-                source.execute("set local jit = off")  # (see Warehouse.query) for this read's transaction only
                 with out_cur.copy(f"copy ({select_sql}) to stdout{form}") as out, in_cur.copy(
                     f"copy {table} ({names}) from stdin{form}"
                 ) as incoming:
@@ -176,7 +175,7 @@ class AppDatabase:
             select_sql = instants_as_sqlite_text(select_sql, len(columns), timestamps, wh.dialect)
 
         def rows() -> Iterator[tuple]:
-            for chunk in wh.stream(select_sql, jit=False):
+            for chunk in wh.stream(select_sql):
                 yield from chunk
 
         self.bulk_load(con, table, columns, rows())

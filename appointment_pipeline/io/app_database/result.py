@@ -130,7 +130,7 @@ def open_compare(
         create_temp_tables(app, con)
     with result.timed("scope"):
         scope = result.scope = CompareScope(full_compare_reason(wh, spec, target, full_compare))
-        scope.rows_total = int(wh.scalar(f"select count(*) from ({current_keys}) as n", jit=False))
+        scope.rows_total = int(wh.scalar(f"select count(*) from ({current_keys}) as n"))
         if not scope.full:
             scope.gone = gone_keys(wh, spec, current_keys)
     return scope, target

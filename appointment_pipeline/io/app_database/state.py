@@ -133,7 +133,7 @@ def gone_keys_sql(spec: StateSpec, current_keys: str) -> str:
 
 
 def gone_keys(wh: Warehouse, spec: StateSpec, current_keys: str) -> list[str]:
-    return [row[0] for row in wh.query(gone_keys_sql(spec, current_keys), jit=False)]
+    return [row[0] for row in wh.query(gone_keys_sql(spec, current_keys))]
 
 
 def record_applied(
