@@ -286,6 +286,9 @@ _GHL_ROWS = "scope_ghl_relations as g"
 # up before add nothing new. _SINCE is replaced by that round's number.
 _SINCE = "__since_round__"
 _NEW = f"scope_round >= {_SINCE}"
+# A legacy appointment without a provider key is keyed by its lead (stg_legacy_observations): every scoped lead
+# brings both such keys, which exist only for the leads whose legacy rollup has no provider key
+KEYLESS_PREFIX = "legacy:"
 _K_GHL = f"(select appointment_key from {SCOPE_KEYS} where provider = 'GHL' and {_NEW})"
 _K_CAL = f"(select appointment_key from {SCOPE_KEYS} where provider = 'CALENDLY' and {_NEW})"
 _IN_K = f"exists (select 1 from {SCOPE_KEYS} as k where k.provider = {{q}}.provider and k.appointment_key = {{q}}.{{key}})"
@@ -329,8 +332,8 @@ _KEYS_OF_LEADS = [
     f"select provider, appointment_key from int_legacy_observations where lead_id in {_L}",
     f"select 'GHL', trim(ghl_appointment_id) from raw_leads where lead_id in {_L}",
     f"select 'CALENDLY', trim(calendly_invitee_uri) from raw_leads where lead_id in {_L}",
-    f"select 'GHL', 'legacy:' || lead_id from {SCOPE_LEADS} where {_NEW}",
-    f"select 'CALENDLY', 'legacy:' || lead_id from {SCOPE_LEADS} where {_NEW}",
+    f"select 'GHL', '{KEYLESS_PREFIX}' || lead_id from {SCOPE_LEADS} where {_NEW}",
+    f"select 'CALENDLY', '{KEYLESS_PREFIX}' || lead_id from {SCOPE_LEADS} where {_NEW}",
     f"select 'GHL', g.ghl_appointment_id from {_GHL_ROWS} "
     f"where g.contact_id in (select trim(ghl_contact_id) from raw_leads where lead_id in {_L})",
     f"select 'CALENDLY', c.invitee_uri from {_CALENDLY_ROWS} "
@@ -453,7 +456,11 @@ def _fill_scope(
         con.execute(f"drop table {table}")
     sizes = {t: wh.execute(con, f"select count(*) from {t}").fetchone()[0]
              for t in (SCOPE_DAYS, SCOPE_LEADS, SCOPE_KEYS, SCOPE_EVENTS)}
+    keyless = wh.execute(
+        con, f"select count(*) from {SCOPE_KEYS} where appointment_key like '{KEYLESS_PREFIX}%'"
+    ).fetchone()[0]
     return (
         f"days {[str(d) for d in days]}, {changed_leads} changed or time-affected leads; scope closed in {rounds} "
-        f"rounds: {sizes[SCOPE_LEADS]} leads, {sizes[SCOPE_KEYS]} appointment keys, {sizes[SCOPE_EVENTS]} events"
+        f"rounds: {sizes[SCOPE_LEADS]} leads, {sizes[SCOPE_KEYS]} appointment keys ({keyless} of them the keyless "
+        f"legacy keys of the scoped leads, most of which no appointment has), {sizes[SCOPE_EVENTS]} events"
     )

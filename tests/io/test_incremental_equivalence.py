@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 import pyarrow as pa
 
 from appointment_pipeline.io import lead_store
-from appointment_pipeline.io.incremental_scope import BOOKKEEPING, BuildRequest, plan_build
+from appointment_pipeline.io.incremental_scope import BOOKKEEPING, KEYLESS_PREFIX, BuildRequest, plan_build
 from appointment_pipeline.io.lead_source import RAW_LEADS_SCHEMA, LeadRead
 from appointment_pipeline.io.model_build import build_models, model_parameters, project_versions
 from appointment_pipeline.io.sql_project import load_project
@@ -274,6 +274,21 @@ def built_then_next_day_loaded(wh: Warehouse) -> None:
         load_day(wh, day, 0, "initial")
     build_models(wh, PROJECT, uuid.uuid4().hex, reference_time=BASE_TIME, run_days=tuple(DAYS[:2]))
     load_day(wh, DAYS[2], 0, "next")
+
+
+def test_the_plan_reports_how_many_scope_keys_are_keyless_legacy_keys(duckdb_template):
+    """Each scoped lead brings its two keyless legacy keys, most of which no appointment has: the plan says how many
+    of the scope's keys they are, so the scope's size is read right."""
+    wh = duckdb_template
+    built_then_next_day_loaded(wh)
+    versions, digest = project_versions(PROJECT)
+    plan = plan_build(wh, BuildRequest(uuid.uuid4().hex, versions, digest, BASE_TIME, (DAYS[2],)))
+    assert plan.incremental, plan.reason
+    keys = wh.scalar("select count(*) from model_scope_keys")
+    keyless = wh.scalar(f"select count(*) from model_scope_keys where appointment_key like '{KEYLESS_PREFIX}%'")
+    leads = wh.scalar("select count(*) from model_scope_leads")
+    assert leads > 0 and keyless == 2 * leads  # a GHL and a Calendly one per scoped lead, none of another lead
+    assert f"{keys} appointment keys ({keyless} of them the keyless legacy keys" in plan.reason
 
 
 def bloat(wh: Warehouse, table: str, order_by: str) -> int:
