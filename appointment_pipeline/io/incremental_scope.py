@@ -457,7 +457,7 @@ def _fill_scope(
     sizes = {t: wh.execute(con, f"select count(*) from {t}").fetchone()[0]
              for t in (SCOPE_DAYS, SCOPE_LEADS, SCOPE_KEYS, SCOPE_EVENTS)}
     keyless = wh.execute(
-        con, f"select count(*) from {SCOPE_KEYS} where appointment_key like '{KEYLESS_PREFIX}%'"
+        con, f"select count(*) from {SCOPE_KEYS} where appointment_key like %s", [f"{KEYLESS_PREFIX}%"]
     ).fetchone()[0]
     return (
         f"days {[str(d) for d in days]}, {changed_leads} changed or time-affected leads; scope closed in {rounds} "
